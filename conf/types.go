@@ -1,0 +1,118 @@
+// Package conf holds slurm-elastic's typed configuration: defaults, loading
+// (YAML file + SLURM_ELASTIC_* environment + flags), validation, and the
+// slurm.conf lines rendered from it.
+package conf
+
+import (
+	"time"
+
+	"github.com/slurm-elastic/slurm-elastic/runtime"
+)
+
+// DefaultPath is where the config file lives unless --config or
+// SLURM_ELASTIC_CONFIG says otherwise.
+const DefaultPath = "/etc/slurm-elastic/config.yaml"
+
+// Config is the whole configuration. One file is the single source of truth
+// for the hooks, the daemons and the slurm.conf lines.
+type Config struct {
+	// Cluster names this cluster; it is put on every instance as the
+	// ownership label. Required; [a-z0-9-], at most 40 characters.
+	Cluster   string        `mapstructure:"cluster"`
+	Slurm     SlurmConf     `mapstructure:"slurm"`
+	Podman    PodmanConf    `mapstructure:"podman"`
+	Groups    []Group       `mapstructure:"groups"`
+	Log       LogConf       `mapstructure:"log"`
+	StateDir  string        `mapstructure:"state_dir"` // lock files, event state; default /var/lib/slurm-elastic
+	Resume    HookConf      `mapstructure:"resume"`
+	Suspend   HookConf      `mapstructure:"suspend"`
+	PowerSave PowerSaveConf `mapstructure:"power_save"`
+
+	// File is the path the config was loaded from ("" when none). Not a key.
+	File string `mapstructure:"-"`
+}
+
+// SlurmConf says how to reach slurmctld.
+type SlurmConf struct {
+	// Backend: "auto" (REST when rest_url is set and answers, else
+	// scontrol), "rest" or "scontrol". Default auto.
+	Backend string `mapstructure:"backend"`
+	// RESTURL: http://host:port or unix:///path/to/slurmrestd.sock.
+	RESTURL string `mapstructure:"rest_url"`
+	// TokenFile holds the JWT (re-read when it changes). 0600/0640.
+	TokenFile string `mapstructure:"token_file"`
+	// User is sent as X-SLURM-USER-NAME. Default: the user the process runs as.
+	User string `mapstructure:"user"`
+	// Scontrol is the scontrol binary. Default "scontrol" looked up in
+	// /usr/bin:/usr/local/bin:/bin (hooks run with an almost empty PATH).
+	Scontrol string `mapstructure:"scontrol"`
+	// Timeout bounds one request. Default 10s.
+	Timeout time.Duration `mapstructure:"timeout"`
+}
+
+// PodmanConf lists the Podman hosts node containers run on.
+type PodmanConf struct {
+	Hosts []PodmanHost `mapstructure:"hosts"`
+	// Timeout bounds one API call. Default 30s.
+	Timeout time.Duration `mapstructure:"timeout"`
+}
+
+// PodmanHost is one Podman API service.
+type PodmanHost struct {
+	Name string `mapstructure:"name"`
+	// URI: unix:///run/podman/podman.sock, tcp://127.0.0.1:PORT or
+	// ssh://user@host/run/podman/podman.sock.
+	URI string `mapstructure:"uri"`
+	// Identity is the SSH private key for ssh:// URIs.
+	Identity string `mapstructure:"identity"`
+	// Capacity: 0 = unlimited.
+	MaxNodes int     `mapstructure:"max_nodes"`
+	CPUs     float64 `mapstructure:"cpus"`
+	MemoryMB int64   `mapstructure:"memory_mb"`
+}
+
+// Group is a node group: nodes sharing a runtime and a template.
+type Group struct {
+	Name string `mapstructure:"name"`
+	// Nodes is a hostlist expression, e.g. cloud[1-16].
+	Nodes string `mapstructure:"nodes"`
+	// Runtime: "podman" (default).
+	Runtime string `mapstructure:"runtime"`
+	// Partition the group's nodes are rendered into by `conf slurm`.
+	Partition string `mapstructure:"partition"`
+	// Slurm node attributes for the NodeName line.
+	CPUs         int              `mapstructure:"cpus"`
+	RealMemoryMB int64            `mapstructure:"real_memory_mb"`
+	Gres         string           `mapstructure:"gres"`
+	Weight       int              `mapstructure:"weight"`
+	Template     runtime.Template `mapstructure:"template"`
+}
+
+// LogConf says where structured logs go (Slurm discards hook output).
+type LogConf struct {
+	// File: a path, "stderr" or "journald". Default
+	// /var/log/slurm-elastic/slurm-elastic.log.
+	File  string `mapstructure:"file"`
+	Level string `mapstructure:"level"` // debug, info, warn, error; default info
+}
+
+// HookConf bounds one hook invocation.
+type HookConf struct {
+	// Timeout bounds the whole run; keep it well under ResumeTimeout /
+	// SuspendTimeout. Defaults: resume 90s, suspend 50s.
+	Timeout time.Duration `mapstructure:"timeout"`
+	// Concurrency: runtime calls in flight at once. Default 32.
+	Concurrency int `mapstructure:"concurrency"`
+	// Rate: runtime calls started per second; 0 = unlimited.
+	Rate float64 `mapstructure:"rate"`
+}
+
+// PowerSaveConf is rendered into slurm.conf by `slurm-elastic conf slurm`.
+type PowerSaveConf struct {
+	BinDir         string        `mapstructure:"bin_dir"`         // default /usr/libexec/slurm-elastic
+	ResumeTimeout  time.Duration `mapstructure:"resume_timeout"`  // default 120s
+	SuspendTimeout time.Duration `mapstructure:"suspend_timeout"` // default 60s
+	SuspendTime    time.Duration `mapstructure:"suspend_time"`    // default 300s
+	ResumeRate     int           `mapstructure:"resume_rate"`     // nodes/min, default 300
+	SuspendRate    int           `mapstructure:"suspend_rate"`    // nodes/min, default 60
+}

@@ -1,0 +1,142 @@
+// Package runtime defines the interface that powers Slurm cloud nodes up and
+// down. Implementations live in sub-packages (podman, fake). Every call is
+// name-oriented, idempotent and takes a context.
+package runtime
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Labels put on every instance this project creates. Ownership is decided by
+// these labels only: an implementation never lists, stops or removes an
+// instance that does not carry LabelCluster with its own cluster name.
+const (
+	LabelCluster = "slurm-elastic.cluster"
+	LabelGroup   = "slurm-elastic.group"
+	LabelNode    = "slurm-elastic.node"
+)
+
+// Class is the failure class of a launch or terminate. It decides the reason
+// set in Slurm and what the reconciler does next.
+type Class string
+
+const (
+	// ClassCapacity: stockout, quota, no host with room. Retry later.
+	ClassCapacity Class = "Capacity"
+	// ClassConfig: a permanent problem with the template (missing image,
+	// bad device, bad network). Retrying will not help until config changes.
+	ClassConfig Class = "Config"
+	// ClassTransient: a passing problem (API timeout, connection refused).
+	// Retrying now may help.
+	ClassTransient Class = "Transient"
+)
+
+// Error carries a failure class with the underlying error.
+type Error struct {
+	Class Class
+	Err   error
+}
+
+func (e *Error) Error() string { return fmt.Sprintf("%s: %v", e.Class, e.Err) }
+func (e *Error) Unwrap() error { return e.Err }
+
+// Errorf returns an *Error of class c wrapping fmt.Errorf(format, args...).
+func Errorf(c Class, format string, args ...any) error {
+	return &Error{Class: c, Err: fmt.Errorf(format, args...)}
+}
+
+// ClassOf returns the class of err: the class of the first *Error in its
+// chain, ClassTransient for context deadline/cancel and any unclassified
+// error, and "" for nil.
+func ClassOf(err error) Class {
+	if err == nil {
+		return ""
+	}
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Class
+	}
+	return ClassTransient
+}
+
+// Mount is a bind mount from the host into the instance.
+type Mount struct {
+	Source      string `mapstructure:"source" yaml:"source"`
+	Destination string `mapstructure:"destination" yaml:"destination"`
+	ReadOnly    bool   `mapstructure:"read_only" yaml:"read_only"`
+}
+
+// Template describes how to start an instance for a node of a group.
+type Template struct {
+	Image    string            `mapstructure:"image" yaml:"image"`
+	Command  []string          `mapstructure:"command" yaml:"command"`     // empty: the image's entrypoint/cmd
+	CPUs     float64           `mapstructure:"cpus" yaml:"cpus"`           // CPU limit; 0 = none
+	MemoryMB int64             `mapstructure:"memory_mb" yaml:"memory_mb"` // memory limit; 0 = none
+	GPUs     []string          `mapstructure:"gpus" yaml:"gpus"`           // CDI device names, e.g. nvidia.com/gpu=0
+	Features []string          `mapstructure:"features" yaml:"features"`
+	Mounts   []Mount           `mapstructure:"mounts" yaml:"mounts"`
+	Env      map[string]string `mapstructure:"env" yaml:"env"`
+	Network  string            `mapstructure:"network" yaml:"network"`
+	// Privileged runs the instance privileged. Off unless config says so.
+	Privileged bool `mapstructure:"privileged" yaml:"privileged"`
+}
+
+// NodeSpec is one node to launch.
+type NodeSpec struct {
+	Name     string // Slurm node name; also the instance hostname
+	Group    string
+	Template Template
+}
+
+// State of an instance.
+type State string
+
+const (
+	StateRunning State = "running"
+	StateCreated State = "created" // created, not (yet) started
+	StateExited  State = "exited"  // stopped, exited or dead
+	StateUnknown State = "unknown"
+)
+
+// Instance is one owned instance as the runtime sees it.
+type Instance struct {
+	Name    string // Slurm node name
+	Group   string
+	Host    string // runtime host that runs it (e.g. Podman host name)
+	ID      string
+	Addr    string // address Slurm should use (NodeAddr); empty if none yet
+	State   State
+	Created time.Time
+}
+
+// Result is the outcome for one node. Err is nil on success; then Instance
+// holds the running instance (Launch) or is zero (Terminate).
+type Result struct {
+	Name     string
+	Instance Instance
+	Err      error
+}
+
+// Class returns ClassOf(r.Err).
+func (r Result) Class() Class { return ClassOf(r.Err) }
+
+// Runtime powers nodes. Implementations are safe for concurrent use.
+type Runtime interface {
+	// Launch makes each node's instance run and returns one Result per
+	// node, in input order. A node whose instance already runs is success
+	// (its Instance is returned, never a second one). A node whose instance
+	// exists but is not running is replaced. On failure nothing is left
+	// behind for that node. Blocks until every node is running or failed;
+	// honours ctx. Idempotent.
+	Launch(ctx context.Context, nodes []NodeSpec) []Result
+	// Terminate stops and removes each named node's instance and returns one
+	// Result per name, in input order. An absent instance is success.
+	// Blocks; honours ctx. Idempotent.
+	Terminate(ctx context.Context, names []string) []Result
+	// List returns every instance this cluster owns, in any state. Blocks
+	// for one round of API calls.
+	List(ctx context.Context) ([]Instance, error)
+}
