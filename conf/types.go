@@ -30,6 +30,10 @@ type Config struct {
 
 	// File is the path the config was loaded from ("" when none). Not a key.
 	File string `mapstructure:"-"`
+
+	// index maps node names to groups for GroupOf and GroupNodes; built by
+	// Validate or on first lookup (see lookup.go). Not a key.
+	index *nodeIndex
 }
 
 // SlurmConf says how to reach slurmctld.

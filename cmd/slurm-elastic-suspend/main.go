@@ -1,0 +1,19 @@
+// Command slurm-elastic-suspend is Slurm's SuspendProgram: slurm.conf names it and
+// slurmctld calls it with a hostlist. See docs/operations.md.
+package main
+
+import (
+	"context"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/slurm-elastic/slurm-elastic/internal/hook"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := hook.Main(ctx, hook.Suspend, os.Args)
+	stop()
+	os.Exit(code)
+}

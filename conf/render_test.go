@@ -1,0 +1,115 @@
+package conf_test
+
+import (
+	"bytes"
+	"errors"
+	"flag"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/slurm-elastic/slurm-elastic/conf"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
+
+// golden compares got with testdata/name, or rewrites it with -update.
+func golden(t *testing.T, name string, got []byte) {
+	t.Helper()
+	p := filepath.Join("testdata", name)
+	if *update {
+		if err := os.WriteFile(p, got, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	want, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatalf("%v (run go test ./conf -run %s -update to create it)", err, t.Name())
+	}
+	if !bytes.Equal(got, want) {
+		t.Errorf("output differs from %s (rerun with -update if the change is intended)\n--- got\n%s\n--- want\n%s", p, got, want)
+	}
+}
+
+func renderConfig() *conf.Config {
+	c := validConfig()
+	c.PowerSave.BinDir = "/opt/slurm-elastic/bin"
+	c.PowerSave.ResumeTimeout = 3 * time.Minute
+	c.PowerSave.SuspendRate = 0
+	c.Groups[0].Nodes = "cpu[01-16]"
+	c.Groups[0].Weight = 10
+	c.Groups[0].Template.Features = []string{"cpu", "avx2"}
+	c.Groups[1].CPUs = 8
+	c.Groups[1].RealMemoryMB = 30000
+	c.Groups[1].Gres = "gpu:a100:1"
+	c.Groups = append(c.Groups,
+		conf.Group{Name: "cpu-big", Nodes: "cpu[17-20],big1", Partition: "cpu", CPUs: 32,
+			Template: c.Groups[0].Template},
+		conf.Group{Name: "shard", Nodes: "sh[1-2]", Gres: "shard:8", Template: c.Groups[1].Template},
+	)
+	c.ApplyDefaults()
+	return c
+}
+
+func TestRenderSlurmGolden(t *testing.T) {
+	c := renderConfig()
+	if err := c.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	var a, b bytes.Buffer
+	if err := conf.RenderSlurm(&a, c); err != nil {
+		t.Fatal(err)
+	}
+	if err := conf.RenderSlurm(&b, c); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(a.Bytes(), b.Bytes()) {
+		t.Fatal("two renders of one config differ")
+	}
+	golden(t, "slurm.conf.golden", a.Bytes())
+}
+
+func TestRenderSlurmWithoutGres(t *testing.T) {
+	c := validConfig()
+	c.Groups = c.Groups[:1]
+	var buf bytes.Buffer
+	if err := conf.RenderSlurm(&buf, c); err != nil {
+		t.Fatal(err)
+	}
+	out := buf.String()
+	if strings.Contains(out, "GresTypes") || strings.Contains(out, "Gres=") {
+		t.Errorf("GresTypes rendered without any gres:\n%s", out)
+	}
+	for _, want := range []string{
+		"# from " + testFile + ".",
+		"\nNodeName=cpu[1-4] CPUs=2 RealMemory=1024 Features=cpu State=CLOUD\n",
+		"\nPartitionName=cpu Nodes=cpu[1-4] MaxTime=INFINITE State=UP\n",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+}
+
+func TestRenderSlurmBadHostlist(t *testing.T) {
+	c := validConfig()
+	c.Groups[1].Nodes = "gpu[1-"
+	var buf bytes.Buffer
+	err := conf.RenderSlurm(&buf, c)
+	if err == nil || !strings.Contains(err.Error(), "groups[1]") {
+		t.Errorf("RenderSlurm(bad hostlist) = %v, want an error naming groups[1]", err)
+	}
+}
+
+type failWriter struct{}
+
+func (failWriter) Write([]byte) (int, error) { return 0, errors.New("disk full") }
+
+func TestRenderSlurmWriteError(t *testing.T) {
+	if err := conf.RenderSlurm(failWriter{}, validConfig()); err == nil || !strings.Contains(err.Error(), "disk full") {
+		t.Errorf("RenderSlurm(failing writer) = %v, want the write error", err)
+	}
+}

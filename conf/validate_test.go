@@ -1,0 +1,227 @@
+package conf_test
+
+import (
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/slurm-elastic/slurm-elastic/conf"
+	"github.com/slurm-elastic/slurm-elastic/runtime"
+)
+
+const testFile = "/etc/slurm-elastic/config.yaml"
+
+// validConfig returns a config that passes Validate; cases break one thing.
+func validConfig() *conf.Config {
+	c := conf.Default()
+	c.File = testFile
+	c.Cluster = "test"
+	c.Slurm.Backend = conf.BackendScontrol
+	c.Podman.Hosts = []conf.PodmanHost{{Name: "local", URI: "unix:///run/podman/podman.sock"}}
+	c.Groups = []conf.Group{
+		{Name: "cpu", Nodes: "cpu[1-4]", CPUs: 2, RealMemoryMB: 1024, Template: runtime.Template{
+			Image: "localhost/node:1", Network: "slurm",
+			Mounts: []runtime.Mount{{Source: "/etc/slurm", Destination: "/etc/slurm", ReadOnly: true}},
+			Env:    map[string]string{"TZ": "UTC"}, Features: []string{"cpu"},
+		}},
+		{Name: "gpu", Nodes: "gpu[1-2]", Gres: "gpu:1", Template: runtime.Template{
+			Image: "localhost/node:1", Network: "slurm", GPUs: []string{"nvidia.com/gpu=0"},
+		}},
+	}
+	c.ApplyDefaults()
+	return &c
+}
+
+// secretFile writes a file with mode perm and returns its path.
+func secretFile(t *testing.T, perm os.FileMode) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "secret")
+	if err := os.WriteFile(p, []byte("x"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(p, perm); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestValidateOK(t *testing.T) {
+	tok := secretFile(t, 0o640)
+	key := secretFile(t, 0o600)
+	for name, mut := range map[string]func(*conf.Config){
+		"as built": func(*conf.Config) {},
+		"rest 0640 token": func(c *conf.Config) {
+			c.Slurm.Backend = "rest"
+			c.Slurm.RESTURL = "https://h:6820"
+			c.Slurm.TokenFile = tok
+		},
+		"auto unix socket": func(c *conf.Config) { c.Slurm.Backend = "auto"; c.Slurm.RESTURL = "unix:///run/slurmrestd.sock" },
+		"ssh host": func(c *conf.Config) {
+			c.Podman.Hosts[0].URI = "ssh://slurm@n1:22/run/podman/podman.sock"
+			c.Podman.Hosts[0].Identity = key
+		},
+		"tcp host":         func(c *conf.Config) { c.Podman.Hosts[0].URI = "tcp://127.0.0.1:8080" },
+		"shared partition": func(c *conf.Config) { c.Groups[1].Partition = "cpu" },
+		"log to journald":  func(c *conf.Config) { c.Log.File = "journald" },
+		"log to stderr":    func(c *conf.Config) { c.Log.File = "stderr" },
+		"gres with type":   func(c *conf.Config) { c.Groups[1].Gres = "gpu:a100:2,shard:8" },
+		"cdi all":          func(c *conf.Config) { c.Groups[1].Template.GPUs = []string{"nvidia.com/gpu=all", "amd.com/gpu=1"} },
+	} {
+		t.Run(name, func(t *testing.T) {
+			c := validConfig()
+			mut(c)
+			if err := c.Validate(); err != nil {
+				t.Errorf("Validate: %v", err)
+			}
+		})
+	}
+}
+
+func TestValidateErrors(t *testing.T) {
+	dir := t.TempDir()
+	worldReadable := secretFile(t, 0o644)
+	okKey := secretFile(t, 0o600)
+	absent := filepath.Join(dir, "absent")
+
+	type tc struct {
+		name string
+		mut  func(*conf.Config)
+		keys []string // every key reported, sorted
+		msg  string   // a part of the first message
+	}
+	cases := []tc{
+		{"cluster required", func(c *conf.Config) { c.Cluster = "" }, []string{"cluster"}, "required"},
+		{"cluster chars", func(c *conf.Config) { c.Cluster = "My_Cluster" }, []string{"cluster"}, "[a-z0-9-]"},
+		{"cluster length", func(c *conf.Config) { c.Cluster = strings.Repeat("a", 41) }, []string{"cluster"}, "40"},
+		{"backend enum", func(c *conf.Config) { c.Slurm.Backend = "grpc" }, []string{"slurm.backend"}, "auto, rest, scontrol"},
+		{"rest needs url and token", func(c *conf.Config) { c.Slurm.Backend = "rest" }, []string{"slurm.rest_url", "slurm.token_file"}, "required"},
+		{"rest_url scheme", func(c *conf.Config) { c.Slurm.RESTURL = "ftp://h:1" }, []string{"slurm.rest_url"}, "http, https or unix"},
+		{"rest_url host", func(c *conf.Config) { c.Slurm.RESTURL = "http://" }, []string{"slurm.rest_url"}, "no host"},
+		{"rest_url unix relative", func(c *conf.Config) { c.Slurm.RESTURL = "unix://run/x.sock" }, []string{"slurm.rest_url"}, "unix:///"},
+		{"token missing", func(c *conf.Config) { c.Slurm.TokenFile = absent }, []string{"slurm.token_file"}, "no such file"},
+		{"token world-readable", func(c *conf.Config) { c.Slurm.TokenFile = worldReadable }, []string{"slurm.token_file"}, "0644"},
+		{"token relative", func(c *conf.Config) { c.Slurm.TokenFile = "jwt" }, []string{"slurm.token_file"}, "absolute"},
+		{"token is a directory", func(c *conf.Config) { c.Slurm.TokenFile = dir }, []string{"slurm.token_file"}, "regular file"},
+		{"scontrol empty", func(c *conf.Config) { c.Slurm.Scontrol = "" }, []string{"slurm.scontrol"}, "empty"},
+		{"slurm timeout", func(c *conf.Config) { c.Slurm.Timeout = 0 }, []string{"slurm.timeout"}, "greater than 0"},
+		{"no podman host", func(c *conf.Config) { c.Podman.Hosts = nil }, []string{"podman.hosts"}, "groups[0] (cpu), groups[1] (gpu)"},
+		{"host name required", func(c *conf.Config) { c.Podman.Hosts[0].Name = "" }, []string{"podman.hosts[0].name"}, "required"},
+		{"host name chars", func(c *conf.Config) { c.Podman.Hosts[0].Name = "a b" }, []string{"podman.hosts[0].name"}, "letters"},
+		{"host name unique", func(c *conf.Config) {
+			c.Podman.Hosts = append(c.Podman.Hosts, conf.PodmanHost{Name: "local", URI: "tcp://h:1"})
+		}, []string{"podman.hosts[1].name"}, "podman.hosts[0]"},
+		{"host uri required", func(c *conf.Config) { c.Podman.Hosts[0].URI = "" }, []string{"podman.hosts[0].uri"}, "required"},
+		{"host uri scheme", func(c *conf.Config) { c.Podman.Hosts[0].URI = "http://h:1" }, []string{"podman.hosts[0].uri"}, "unix, tcp or ssh"},
+		{"host tcp port", func(c *conf.Config) { c.Podman.Hosts[0].URI = "tcp://h" }, []string{"podman.hosts[0].uri"}, "host:port"},
+		{"host unix relative", func(c *conf.Config) { c.Podman.Hosts[0].URI = "unix://podman.sock" }, []string{"podman.hosts[0].uri"}, "unix:///"},
+		{"host ssh path", func(c *conf.Config) {
+			c.Podman.Hosts[0].URI = "ssh://u@h"
+			c.Podman.Hosts[0].Identity = okKey
+		}, []string{"podman.hosts[0].uri"}, "podman.sock"},
+		{"ssh needs identity", func(c *conf.Config) { c.Podman.Hosts[0].URI = "ssh://u@h/run/podman/podman.sock" }, []string{"podman.hosts[0].identity"}, "required"},
+		{"ssh identity missing", func(c *conf.Config) {
+			c.Podman.Hosts[0].URI = "ssh://u@h/run/podman/podman.sock"
+			c.Podman.Hosts[0].Identity = absent
+		}, []string{"podman.hosts[0].identity"}, "no such file"},
+		{"identity without ssh", func(c *conf.Config) { c.Podman.Hosts[0].Identity = okKey }, []string{"podman.hosts[0].identity"}, "ssh://"},
+		{"host capacity negative", func(c *conf.Config) {
+			c.Podman.Hosts[0].MaxNodes, c.Podman.Hosts[0].CPUs, c.Podman.Hosts[0].MemoryMB = -1, -1, -1
+		}, []string{"podman.hosts[0].cpus", "podman.hosts[0].max_nodes", "podman.hosts[0].memory_mb"}, "negative"},
+		{"podman timeout", func(c *conf.Config) { c.Podman.Timeout = -time.Second }, []string{"podman.timeout"}, "greater than 0"},
+		{"no groups", func(c *conf.Config) { c.Groups = nil }, []string{"groups"}, "at least one"},
+		{"no groups, no hosts", func(c *conf.Config) { c.Groups, c.Podman.Hosts = nil, nil }, []string{"groups"}, "at least one"},
+		{"group name required", func(c *conf.Config) { c.Groups[1].Name = "" }, []string{"groups[1].name"}, "required"},
+		{"group name chars", func(c *conf.Config) { c.Groups[1].Name = "g/1"; c.Groups[1].Partition = "gpu" }, []string{"groups[1].name"}, "letters"},
+		{"group name unique", func(c *conf.Config) { c.Groups[1].Name = "cpu" }, []string{"groups[1].name"}, "groups[0]"},
+		{"nodes required", func(c *conf.Config) { c.Groups[0].Nodes = "" }, []string{"groups[0].nodes"}, "required"},
+		{"nodes invalid", func(c *conf.Config) { c.Groups[0].Nodes = "cpu[1-" }, []string{"groups[0].nodes"}, "cpu[1-"},
+		{"nodes too many", func(c *conf.Config) { c.Groups[0].Nodes = "n[0-70000]" }, []string{"groups[0].nodes"}, "n[0-70000]"},
+		{"nodes overlap", func(c *conf.Config) { c.Groups[1].Nodes = "gpu1,cpu[3-5]" }, []string{"groups[1].nodes"}, "2 node(s) already in groups[0] (cpu): cpu[3-4]"},
+		{"nodes twice", func(c *conf.Config) { c.Groups[0].Nodes = "cpu[1-2],cpu1" }, []string{"groups[0].nodes"}, "more than once: cpu1"},
+		{"runtime unknown", func(c *conf.Config) { c.Groups[0].Runtime = "docker" }, []string{"groups[0].runtime"}, "docker"},
+		{"runtime empty", func(c *conf.Config) { c.Groups[0].Runtime = "" }, []string{"groups[0].runtime"}, "ApplyDefaults"},
+		{"partition chars", func(c *conf.Config) { c.Groups[0].Partition = "a=b" }, []string{"groups[0].partition"}, "a=b"},
+		{"group numbers negative", func(c *conf.Config) {
+			c.Groups[0].CPUs, c.Groups[0].RealMemoryMB, c.Groups[0].Weight = -1, -1, -1
+		}, []string{"groups[0].cpus", "groups[0].real_memory_mb", "groups[0].weight"}, "negative"},
+		{"gres empty item", func(c *conf.Config) { c.Groups[1].Gres = "gpu:1," }, []string{"groups[1].gres"}, "name[:type][:count]"},
+		{"gres space", func(c *conf.Config) { c.Groups[1].Gres = "gpu 1" }, []string{"groups[1].gres"}, "name[:type][:count]"},
+		{"image required", func(c *conf.Config) { c.Groups[1].Template.Image = "" }, []string{"groups[1].template.image"}, "required"},
+		{"template limits negative", func(c *conf.Config) {
+			c.Groups[0].Template.CPUs, c.Groups[0].Template.MemoryMB = -0.5, -1
+		}, []string{"groups[0].template.cpus", "groups[0].template.memory_mb"}, "negative"},
+		{"network required", func(c *conf.Config) { c.Groups[0].Template.Network = " " }, []string{"groups[0].template.network"}, "required"},
+		{"mount relative", func(c *conf.Config) {
+			c.Groups[0].Template.Mounts = append(c.Groups[0].Template.Mounts, runtime.Mount{Source: "data", Destination: "data"})
+		}, []string{"groups[0].template.mounts[1].destination", "groups[0].template.mounts[1].source"}, "absolute"},
+		{"gpu not CDI", func(c *conf.Config) { c.Groups[1].Template.GPUs = []string{"nvidia.com/gpu=0", "gpu0"} }, []string{"groups[1].template.gpus[1]"}, "vendor.com/class=name"},
+		{"gpu without name", func(c *conf.Config) { c.Groups[1].Template.GPUs = []string{"nvidia.com/gpu"} }, []string{"groups[1].template.gpus[0]"}, "CDI"},
+		{"gpu without vendor domain", func(c *conf.Config) { c.Groups[1].Template.GPUs = []string{"nvidia/gpu=0"} }, []string{"groups[1].template.gpus[0]"}, "CDI"},
+		{"feature chars", func(c *conf.Config) { c.Groups[0].Template.Features = []string{"a,b"} }, []string{"groups[0].template.features[0]"}, "feature"},
+		{"env key", func(c *conf.Config) { c.Groups[0].Template.Env = map[string]string{"1BAD": "x", "A-B": "y", "OK": "z"} },
+			[]string{`groups[0].template.env["1BAD"]`, `groups[0].template.env["A-B"]`}, "environment variable"},
+		{"log level", func(c *conf.Config) { c.Log.Level = "verbose" }, []string{"log.level"}, "debug, info, warn, error"},
+		{"log file relative", func(c *conf.Config) { c.Log.File = "x.log" }, []string{"log.file"}, "absolute"},
+		{"state dir", func(c *conf.Config) { c.StateDir = "" }, []string{"state_dir"}, "absolute"},
+		{"resume timeout zero", func(c *conf.Config) { c.Resume.Timeout = 0 }, []string{"resume.timeout"}, "greater than 0"},
+		{"resume timeout vs slurm", func(c *conf.Config) { c.Resume.Timeout = 120 * time.Second }, []string{"resume.timeout"}, "less than power_save.resume_timeout (2m0s)"},
+		{"suspend timeout vs slurm", func(c *conf.Config) { c.PowerSave.SuspendTimeout = 50 * time.Second }, []string{"suspend.timeout"}, "less than power_save.suspend_timeout"},
+		{"concurrency", func(c *conf.Config) { c.Resume.Concurrency = 0; c.Suspend.Concurrency = -1 }, []string{"resume.concurrency", "suspend.concurrency"}, "at least 1"},
+		{"rate", func(c *conf.Config) { c.Suspend.Rate = -1 }, []string{"suspend.rate"}, "negative"},
+		{"bin dir", func(c *conf.Config) { c.PowerSave.BinDir = "bin" }, []string{"power_save.bin_dir"}, "absolute"},
+		{"power save timeouts", func(c *conf.Config) {
+			c.PowerSave.ResumeTimeout, c.PowerSave.SuspendTimeout, c.PowerSave.SuspendTime = 0, -1, 0
+		}, []string{"power_save.resume_timeout", "power_save.suspend_time", "power_save.suspend_timeout"}, "greater than 0"},
+		{"whole seconds", func(c *conf.Config) { c.PowerSave.SuspendTime = 1500 * time.Millisecond }, []string{"power_save.suspend_time"}, "whole seconds"},
+		{"rates", func(c *conf.Config) { c.PowerSave.ResumeRate, c.PowerSave.SuspendRate = -1, -2 }, []string{"power_save.resume_rate", "power_save.suspend_rate"}, "negative"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			cfg := validConfig()
+			c.mut(cfg)
+			err := cfg.Validate()
+			fes := fieldErrors(t, err)
+			if got := keysOf(fes); !slices.Equal(got, c.keys) {
+				t.Fatalf("keys %v, want %v\n%v", got, c.keys, err)
+			}
+			for _, fe := range fes {
+				prefix := testFile + ": " + fe.Key + ": "
+				if !strings.HasPrefix(fe.Error(), prefix) {
+					t.Errorf("message %q does not start with %q", fe.Error(), prefix)
+				}
+			}
+			if !strings.Contains(fes[0].Msg, c.msg) {
+				t.Errorf("message %q does not contain %q", fes[0].Error(), c.msg)
+			}
+		})
+	}
+}
+
+func TestValidateReportsEverything(t *testing.T) {
+	c := validConfig()
+	c.Cluster = ""
+	c.Log.Level = "loud"
+	c.Groups[1].Template.Image = ""
+	c.Groups[0].Template.Network = ""
+	err := c.Validate()
+	want := []string{"cluster", "groups[0].template.network", "groups[1].template.image", "log.level"}
+	if got := keysOf(fieldErrors(t, err)); !slices.Equal(got, want) {
+		t.Fatalf("keys %v, want %v", got, want)
+	}
+	if !strings.Contains(err.Error(), testFile+": groups[1].template.image: required") {
+		t.Errorf("message lacks the documented form:\n%v", err)
+	}
+}
+
+func TestFieldErrorWithoutFile(t *testing.T) {
+	c := validConfig()
+	c.File = ""
+	c.Cluster = ""
+	err := c.Validate()
+	if err == nil || !strings.HasPrefix(err.Error(), "cluster: required") {
+		t.Errorf("Validate without file = %v, want a message starting with the key", err)
+	}
+}

@@ -1,0 +1,215 @@
+// Package admin is the slurm-elastic administration command line: config
+// checks, the slurm.conf lines, hostlist tools and the node table.
+package admin
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"slices"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/slurm-elastic/slurm-elastic/conf"
+	"github.com/slurm-elastic/slurm-elastic/internal/hook"
+	"github.com/slurm-elastic/slurm-elastic/internal/hostlist"
+	"github.com/slurm-elastic/slurm-elastic/internal/logging"
+	"github.com/slurm-elastic/slurm-elastic/internal/slurm"
+	"github.com/slurm-elastic/slurm-elastic/internal/version"
+	"github.com/slurm-elastic/slurm-elastic/runtime"
+)
+
+// ExitError carries a process exit code with its message.
+type ExitError struct {
+	Code int
+	Err  error
+}
+
+func (e *ExitError) Error() string { return e.Err.Error() }
+func (e *ExitError) Unwrap() error { return e.Err }
+
+// App returns the admin command line. Commands block until done.
+func App(stdout io.Writer) *cli.App {
+	cfgFlag := &cli.StringFlag{Name: "config", Aliases: []string{"c"}, EnvVars: []string{"SLURM_ELASTIC_CONFIG"},
+		Usage: "config file (default " + conf.DefaultPath + ")"}
+	return &cli.App{
+		Name:            "slurm-elastic",
+		Usage:           "administer slurm-elastic: elastic Slurm cloud nodes on Podman",
+		Version:         version.Version,
+		Writer:          stdout,
+		HideHelpCommand: true,
+		Flags:           []cli.Flag{cfgFlag},
+		Commands: []*cli.Command{
+			{
+				Name:  "conf",
+				Usage: "check the config or print the slurm.conf lines it implies",
+				Subcommands: []*cli.Command{
+					{Name: "check", Usage: "validate the config file; report every problem with its key", Action: confCheck},
+					{Name: "slurm", Usage: "print the NodeName/PartitionName/power-save lines for slurm.conf", Action: confSlurm},
+				},
+			},
+			{
+				Name:  "hostlist",
+				Usage: "expand or compress Slurm hostlist expressions",
+				Subcommands: []*cli.Command{
+					{Name: "expand", Usage: "print one node name per line", ArgsUsage: "EXPR", Action: hostlistExpand},
+					{Name: "compress", Usage: "print the hostlist expression of names (args, or stdin when none)", ArgsUsage: "[NAME...]", Action: hostlistCompress},
+				},
+			},
+			{
+				Name:   "nodes",
+				Usage:  "table of managed nodes: Slurm state beside the runtime's instance",
+				Action: nodes,
+			},
+		},
+	}
+}
+
+func loadConfig(c *cli.Context) (*conf.Config, error) {
+	cfg, err := conf.Load(c.String("config"))
+	if err != nil {
+		return nil, &ExitError{Code: 2, Err: err}
+	}
+	if err := cfg.Validate(); err != nil {
+		return cfg, &ExitError{Code: 1, Err: err}
+	}
+	return cfg, nil
+}
+
+func confCheck(c *cli.Context) error {
+	cfg, err := loadConfig(c)
+	if err != nil {
+		return err
+	}
+	n := 0
+	for i := range cfg.Groups {
+		n += len(cfg.GroupNodes(&cfg.Groups[i]))
+	}
+	fmt.Fprintf(c.App.Writer, "%s: ok: cluster %s, %d groups, %d nodes, %d Podman hosts\n", cfg.File, cfg.Cluster, len(cfg.Groups), n, len(cfg.Podman.Hosts))
+	return nil
+}
+
+func confSlurm(c *cli.Context) error {
+	cfg, err := loadConfig(c)
+	if err != nil {
+		return err
+	}
+	return conf.RenderSlurm(c.App.Writer, cfg)
+}
+
+func hostlistExpand(c *cli.Context) error {
+	if c.NArg() != 1 {
+		return &ExitError{Code: 2, Err: errors.New("hostlist expand: want exactly one EXPR")}
+	}
+	names, err := hostlist.Expand(c.Args().First())
+	if err != nil {
+		return &ExitError{Code: 1, Err: err}
+	}
+	w := bufio.NewWriterSize(c.App.Writer, 1<<16)
+	for _, n := range names {
+		w.WriteString(n)
+		w.WriteByte('\n')
+	}
+	return w.Flush()
+}
+
+func hostlistCompress(c *cli.Context) error {
+	var names []string
+	if c.NArg() > 0 {
+		for _, a := range c.Args().Slice() {
+			names = append(names, strings.FieldsFunc(a, isSep)...)
+		}
+	} else {
+		s := bufio.NewScanner(os.Stdin)
+		s.Buffer(make([]byte, 1<<20), 1<<26)
+		for s.Scan() {
+			names = append(names, strings.FieldsFunc(s.Text(), isSep)...)
+		}
+		if err := s.Err(); err != nil {
+			return fmt.Errorf("read names: %w", err)
+		}
+	}
+	for _, n := range names {
+		if err := hostlist.ValidName(n); err != nil {
+			return &ExitError{Code: 1, Err: err}
+		}
+	}
+	_, err := fmt.Fprintln(c.App.Writer, hostlist.Compress(names))
+	return err
+}
+
+func isSep(r rune) bool { return r == ',' || r == ' ' || r == '\t' || r == '\n' }
+
+func nodes(c *cli.Context) error {
+	cfg, err := loadConfig(c)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(c.Context, 30*time.Second)
+	defer cancel()
+	log, closer, err := logging.Open(logging.Stderr, "warn", "slurm-elastic")
+	if err != nil {
+		return err
+	}
+	defer closer.Close()
+	sc, err := slurm.New(ctx, cfg.Slurm, log)
+	if err != nil {
+		return fmt.Errorf("slurm: %w", err)
+	}
+	rts, err := hook.Runtimes(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	insts := map[string]runtime.Instance{}
+	for name, rt := range rts {
+		list, err := rt.List(ctx)
+		if err != nil {
+			return fmt.Errorf("runtime %s: list: %w", name, err)
+		}
+		for _, in := range list {
+			insts[in.Name] = in
+		}
+	}
+	all, err := sc.Nodes(ctx)
+	if err != nil {
+		return fmt.Errorf("slurm: nodes: %w", err)
+	}
+	byName := map[string]slurm.Node{}
+	for _, n := range all {
+		byName[n.Name] = n
+	}
+	tw := tabwriter.NewWriter(c.App.Writer, 2, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "NODE\tGROUP\tSLURM STATE\tINSTANCE\tHOST\tADDR\tREASON")
+	for i := range cfg.Groups {
+		g := &cfg.Groups[i]
+		for _, name := range cfg.GroupNodes(g) {
+			st, reason := "(not in slurm.conf)", ""
+			if n, ok := byName[name]; ok {
+				st = strings.Join(append([]string{n.State}, n.Flags...), "+")
+				reason = n.Reason
+			}
+			inst, host, addr := "-", "-", "-"
+			if in, ok := insts[name]; ok {
+				inst, host, addr = string(in.State), in.Host, in.Addr
+				delete(insts, name)
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", name, g.Name, st, inst, host, addr, reason)
+		}
+	}
+	orphans := make([]string, 0, len(insts))
+	for name := range insts {
+		orphans = append(orphans, name)
+	}
+	slices.Sort(orphans)
+	for _, name := range orphans {
+		in := insts[name]
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", name, in.Group, "(no group)", in.State, in.Host, in.Addr, "instance of a node no group has")
+	}
+	return tw.Flush()
+}

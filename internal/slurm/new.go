@@ -1,0 +1,91 @@
+package slurm
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os/user"
+
+	"github.com/slurm-elastic/slurm-elastic/conf"
+)
+
+// Backend names accepted in slurm.backend.
+const (
+	BackendAuto     = "auto"
+	BackendREST     = "rest"
+	BackendScontrol = "scontrol"
+)
+
+// New builds the Client c asks for: "rest", "scontrol", or "auto" (the
+// default): REST when rest_url is set and a ping answers within the
+// timeout, else scontrol. Zero values get defaults (timeout 10s, scontrol
+// looked up in DefaultSearchPath, user = the user the process runs as).
+// The choice is logged. With "auto" and a rest_url it blocks for one ping;
+// otherwise it does not block.
+func New(ctx context.Context, c conf.SlurmConf, log *slog.Logger) (Client, error) {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	if c.Timeout <= 0 {
+		c.Timeout = DefaultTimeout
+	}
+	if c.Backend == "" {
+		c.Backend = BackendAuto
+	}
+	if c.User == "" {
+		if u, err := user.Current(); err == nil {
+			c.User = u.Username
+		}
+	}
+	rest := func() (*REST, error) {
+		return NewREST(RESTOptions{URL: c.RESTURL, TokenFile: c.TokenFile, User: c.User, Timeout: c.Timeout})
+	}
+	sctl := func() (*Scontrol, error) {
+		return NewScontrol(ScontrolOptions{Path: c.Scontrol, Timeout: c.Timeout})
+	}
+	switch c.Backend {
+	case BackendREST:
+		r, err := rest()
+		if err != nil {
+			return nil, err
+		}
+		log.Info("slurm backend: rest (configured)", "backend", BackendREST, "url", c.RESTURL, "user", c.User)
+		return r, nil
+	case BackendScontrol:
+		s, err := sctl()
+		if err != nil {
+			return nil, err
+		}
+		log.Info("slurm backend: scontrol (configured)", "backend", BackendScontrol, "scontrol", s.Path())
+		return s, nil
+	case BackendAuto:
+		var restErr error
+		if c.RESTURL != "" {
+			r, err := rest()
+			if err == nil {
+				err = r.Ping(ctx)
+			}
+			if err == nil {
+				log.Info("slurm backend: rest (auto: slurmrestd answered)", "backend", BackendREST, "url", c.RESTURL, "user", c.User)
+				return r, nil
+			}
+			restErr = err
+		}
+		s, err := sctl()
+		if err != nil {
+			if restErr != nil {
+				return nil, fmt.Errorf("slurm backend auto: %w", errors.Join(restErr, err))
+			}
+			return nil, fmt.Errorf("slurm backend auto: %w", err)
+		}
+		if restErr != nil {
+			log.Warn("slurm backend: scontrol (auto: slurmrestd unusable)", "backend", BackendScontrol, "scontrol", s.Path(), "url", c.RESTURL, "err", restErr)
+		} else {
+			log.Info("slurm backend: scontrol (auto: no rest_url)", "backend", BackendScontrol, "scontrol", s.Path())
+		}
+		return s, nil
+	default:
+		return nil, fmt.Errorf("slurm.backend %q: want auto, rest or scontrol", c.Backend)
+	}
+}

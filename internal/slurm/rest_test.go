@@ -1,0 +1,393 @@
+package slurm
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// These units use an httptest server only for what a real slurmrestd
+// cannot be made to do on demand: token re-reading and error mapping. The
+// integration tests drive the real one.
+
+// seen records the authentication headers a fake slurmrestd received.
+type seen struct {
+	mu     sync.Mutex
+	tokens []string
+	users  []string
+	bodies map[string][]byte
+}
+
+func (s *seen) add(r *http.Request) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.tokens = append(s.tokens, r.Header.Get("X-SLURM-USER-TOKEN"))
+	s.users = append(s.users, r.Header.Get("X-SLURM-USER-NAME"))
+	if r.Method == http.MethodPost {
+		b, _ := io.ReadAll(r.Body)
+		if s.bodies == nil {
+			s.bodies = map[string][]byte{}
+		}
+		s.bodies[r.URL.Path] = b
+	}
+}
+
+func (s *seen) last() (string, string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.tokens[len(s.tokens)-1], s.users[len(s.users)-1]
+}
+
+const pingOK = `{"pings":[{"hostname":"head","pinged":"UP","responding":true,"primary":true,"latency":100,"mode":"primary"}]}`
+
+func writeJSON(w http.ResponseWriter, status int, body string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	io.WriteString(w, body)
+}
+
+// serveUnix serves h on a unix socket and returns its unix:// URL.
+func serveUnix(t *testing.T, h http.Handler) string {
+	t.Helper()
+	sock := filepath.Join(t.TempDir(), "rest.sock")
+	l, err := net.Listen("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewUnstartedServer(h)
+	srv.Listener.Close()
+	srv.Listener = l
+	srv.Start()
+	t.Cleanup(srv.Close)
+	return "unix://" + sock
+}
+
+func TestRESTTokenReread(t *testing.T) {
+	var got seen
+	url := serveUnix(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got.add(r)
+		writeJSON(w, 200, pingOK)
+	}))
+	tokFile := filepath.Join(t.TempDir(), "token")
+	write := func(content string) {
+		t.Helper()
+		if err := os.WriteFile(tokFile, []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("tokenA\n")
+	r, err := NewREST(RESTOptions{URL: url, TokenFile: tokFile, User: "slurm"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ping := func(want string) {
+		t.Helper()
+		if err := r.Ping(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		tok, user := got.last()
+		if tok != want || user != "slurm" {
+			t.Errorf("request carried token %q user %q; want %q slurm", tok, user, want)
+		}
+	}
+	ping("tokenA")
+	ping("tokenA")
+
+	write("tokenBB") // new size
+	ping("tokenBB")
+
+	// Same size, replaced by rename (new inode), as rotation tools do.
+	tmp := tokFile + ".new"
+	if err := os.WriteFile(tmp, []byte("SLURM_JWT=tokenCC"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(tmp, tokFile); err != nil {
+		t.Fatal(err)
+	}
+	ping("tokenCC")
+
+	// Same size, same inode, rewritten in place: the modification time tells.
+	write("SLURM_JWT=tokenDD")
+	future := time.Now().Add(time.Hour)
+	if err := os.Chtimes(tokFile, future, future); err != nil {
+		t.Fatal(err)
+	}
+	ping("tokenDD")
+
+	for _, bad := range []string{"", "  \n", "two tokens"} {
+		write(bad)
+		os.Chtimes(tokFile, future.Add(time.Minute), future.Add(time.Minute))
+		err := r.Ping(context.Background())
+		if err == nil || !strings.Contains(err.Error(), "token file") {
+			t.Errorf("token file %q: err = %v", bad, err)
+		}
+	}
+	os.Remove(tokFile)
+	if err := r.Ping(context.Background()); err == nil || !strings.Contains(err.Error(), "token file") {
+		t.Errorf("missing token file: err = %v", err)
+	}
+}
+
+// fakeREST answers like slurmrestd 24.11 for the error-mapping units.
+func fakeREST(t *testing.T, got *seen) *httptest.Server {
+	t.Helper()
+	mux := http.NewServeMux()
+	node := func(name string) string {
+		return `{"name":"` + name + `","state":["IDLE","CLOUD","POWERED_DOWN"],"address":"` + name + `","hostname":"` + name +
+			`","features":["elastic"],"active_features":["elastic"],"gres":"","real_memory":500,"cpus":1,"partitions":["cloud"],"reason":""}`
+	}
+	invalid := `{"errors":[{"description":"Failure to update node nosuch1","error_number":2018,"error":"Invalid node name specified","source":"slurm_update_node()"}],"warnings":[],"meta":{}}`
+	mux.HandleFunc("GET /slurm/v0.0.42/nodes/", func(w http.ResponseWriter, r *http.Request) {
+		got.add(r)
+		writeJSON(w, 200, `{"nodes":[`+node("cloud1")+`,`+node("cloud2")+`],"last_update":{"set":true,"number":1},"errors":[],"warnings":[]}`)
+	})
+	mux.HandleFunc("GET /slurm/v0.0.42/node/{name}", func(w http.ResponseWriter, r *http.Request) {
+		got.add(r)
+		switch name := r.PathValue("name"); name {
+		case "hidden1":
+			writeJSON(w, 200, `{"nodes":[`+node("hidden1")+`],"last_update":{"set":true,"number":1}}`)
+		case "gone404":
+			w.WriteHeader(http.StatusNotFound)
+		case "empty1":
+			writeJSON(w, 200, `{"nodes":[],"last_update":{"set":true,"number":1}}`)
+		case "broken1":
+			writeJSON(w, 500, `{"errors":[{"description":"slurmctld said no","error_number":1007,"error":"Protocol authentication error"}]}`)
+		default:
+			writeJSON(w, 500, invalid)
+		}
+	})
+	mux.HandleFunc("POST /slurm/v0.0.42/node/{name}", func(w http.ResponseWriter, r *http.Request) {
+		got.add(r)
+		switch r.PathValue("name") {
+		case "nosuch1":
+			writeJSON(w, 500, invalid)
+		case "busy1":
+			writeJSON(w, 500, `{"errors":[{"description":"","error_number":2020,"error":"Node state transition in progress"}]}`)
+		case "denied1":
+			w.WriteHeader(http.StatusUnauthorized)
+			io.WriteString(w, "Authentication failure")
+		default:
+			writeJSON(w, 200, `{"errors":[],"warnings":[]}`)
+		}
+	})
+	srv := httptest.NewServer(mux)
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+func newTestREST(t *testing.T, url string) *REST {
+	t.Helper()
+	tokFile := filepath.Join(t.TempDir(), "token")
+	if err := os.WriteFile(tokFile, []byte(secretToken), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	r, err := NewREST(RESTOptions{URL: url, TokenFile: tokFile, User: "root", Timeout: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+const secretToken = "eyJ.SECRET-TOKEN-VALUE.sig"
+
+func noSecret(t *testing.T, err error) {
+	t.Helper()
+	if err != nil && strings.Contains(err.Error(), "SECRET") {
+		t.Errorf("error leaks the token: %v", err)
+	}
+}
+
+func TestRESTNodes(t *testing.T) {
+	var got seen
+	r := newTestREST(t, fakeREST(t, &got).URL)
+	ctx := context.Background()
+
+	all, err := r.Nodes(ctx)
+	if err != nil || len(all) != 2 {
+		t.Fatalf("Nodes() = %+v, %v", all, err)
+	}
+	want := Node{Name: "cloud1", State: StateIdle, Flags: []string{FlagCloud, FlagPoweredDown}, Addr: "cloud1",
+		Hostname: "cloud1", Features: []string{"elastic"}, RealMemoryMB: 500, CPUs: 1, Partitions: []string{"cloud"}}
+	if !reflect.DeepEqual(all[0], want) {
+		t.Errorf("node = %+v\nwant   %+v", all[0], want)
+	}
+
+	// A name absent from the listing is fetched on its own.
+	nodes, err := r.Nodes(ctx, "hidden1", "cloud2")
+	if err != nil || len(nodes) != 2 || nodes[0].Name != "hidden1" || nodes[1].Name != "cloud2" {
+		t.Errorf("Nodes(hidden1, cloud2) = %+v, %v", nodes, err)
+	}
+
+	for _, name := range []string{"nosuch1", "gone404", "empty1"} {
+		nodes, err := r.Nodes(ctx, "cloud1", name)
+		if !errors.Is(err, ErrNodeNotFound) || !strings.Contains(err.Error(), name) {
+			t.Errorf("Nodes(cloud1, %s): err = %v, want ErrNodeNotFound naming it", name, err)
+		}
+		if len(nodes) != 1 || nodes[0].Name != "cloud1" {
+			t.Errorf("Nodes(cloud1, %s) returned %+v, want cloud1", name, nodes)
+		}
+		noSecret(t, err)
+	}
+	_, err = r.Nodes(ctx, "broken1")
+	if err == nil || errors.Is(err, ErrNodeNotFound) || !strings.Contains(err.Error(), "GET /slurm/v0.0.42/node/broken1: HTTP 500") ||
+		!strings.Contains(err.Error(), "slurmctld said no") {
+		t.Errorf("broken1: err = %v", err)
+	}
+	if _, err := r.Nodes(ctx, "a/b"); err == nil || !strings.Contains(err.Error(), `"a/b"`) {
+		t.Errorf("bad name: err = %v", err)
+	}
+}
+
+func TestRESTUpdate(t *testing.T) {
+	var got seen
+	r := newTestREST(t, fakeREST(t, &got).URL)
+	ctx := context.Background()
+
+	err := r.Update(ctx, []string{"cloud1", "cloud2"}, NodeUpdate{State: SetPowerDownAsap, Reason: "maint window=Tue", Addr: "10.0.0.1", Hostname: "ct1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range []string{"cloud1", "cloud2"} {
+		var body map[string]any
+		if err := json.Unmarshal(got.bodies["/slurm/v0.0.42/node/"+n], &body); err != nil {
+			t.Fatalf("%s: body: %v", n, err)
+		}
+		want := map[string]any{"state": []any{"POWER_DOWN", "POWER_DRAIN"}, "reason": "maint window=Tue",
+			"address": []any{"10.0.0.1"}, "hostname": []any{"ct1"}}
+		if !reflect.DeepEqual(body, want) {
+			t.Errorf("%s: body = %v\nwant %v", n, body, want)
+		}
+	}
+	tok, user := got.last()
+	if tok != secretToken || user != "root" {
+		t.Errorf("headers: token %q user %q", tok, user)
+	}
+
+	// Only the fields set are sent.
+	if err := r.Update(ctx, []string{"cloud1"}, NodeUpdate{State: SetResume}); err != nil {
+		t.Fatal(err)
+	}
+	if b := string(got.bodies["/slurm/v0.0.42/node/cloud1"]); b != `{"state":["RESUME"]}` {
+		t.Errorf("resume body = %s", b)
+	}
+
+	err = r.Update(ctx, []string{"cloud1", "nosuch1", "busy1", "denied1"}, NodeUpdate{State: SetDown, Reason: "x"})
+	if !errors.Is(err, ErrNodeNotFound) {
+		t.Errorf("err = %v, want ErrNodeNotFound among the failures", err)
+	}
+	msg := ""
+	if err != nil {
+		msg = err.Error()
+	}
+	for _, want := range []string{
+		"node not found: nosuch1",
+		"POST /slurm/v0.0.42/node/busy1: HTTP 500 Internal Server Error: Node state transition in progress [slurm error 2020]",
+		"POST /slurm/v0.0.42/node/denied1: HTTP 401 Unauthorized",
+	} {
+		if !strings.Contains(msg, want) {
+			t.Errorf("error lacks %q:\n%s", want, msg)
+		}
+	}
+	if strings.Contains(msg, "cloud1") {
+		t.Errorf("the successful node shows up in the error: %s", msg)
+	}
+	noSecret(t, err)
+
+	// Refused before any request.
+	n := len(got.tokens)
+	for _, u := range []NodeUpdate{{State: SetDrain}, {State: "BOGUS"}} {
+		if err := r.Update(ctx, []string{"cloud1"}, u); err == nil {
+			t.Errorf("update %+v accepted", u)
+		}
+	}
+	if err := r.Update(ctx, nil, NodeUpdate{State: SetResume}); err == nil {
+		t.Error("empty names accepted")
+	}
+	if err := r.Update(ctx, []string{"cloud1"}, NodeUpdate{}); err != nil {
+		t.Errorf("empty update: %v", err)
+	}
+	if len(got.tokens) != n {
+		t.Errorf("%d requests sent for refused updates", len(got.tokens)-n)
+	}
+}
+
+// Every UpdateState maps to v0.0.42 states the way scontrol maps it.
+func TestRESTStates(t *testing.T) {
+	for st := range knownStates {
+		if st == SetNone {
+			continue
+		}
+		if len(restStates[st]) == 0 {
+			t.Errorf("state %s has no REST mapping", st)
+		}
+		for _, s := range restStates[st] {
+			if !s.Valid() {
+				t.Errorf("state %s maps to invalid %q", st, s)
+			}
+		}
+	}
+}
+
+func TestRESTUnreachable(t *testing.T) {
+	// A closed port: refused at once.
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	closed := "http://" + l.Addr().String()
+	l.Close()
+	r := newTestREST(t, closed)
+	err = r.Ping(context.Background())
+	if err == nil || !strings.Contains(err.Error(), "GET /slurm/v0.0.42/ping/ at "+closed) || !strings.Contains(err.Error(), "refused") {
+		t.Errorf("closed port: err = %v", err)
+	}
+	noSecret(t, err)
+
+	// A listener that never answers: bounded by the timeout.
+	hang, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer hang.Close()
+	tokFile := filepath.Join(t.TempDir(), "token")
+	os.WriteFile(tokFile, []byte(secretToken), 0o600)
+	r, err = NewREST(RESTOptions{URL: "http://" + hang.Addr().String(), TokenFile: tokFile, Timeout: 200 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = r.Nodes(context.Background())
+	if !errors.Is(err, context.DeadlineExceeded) || !strings.Contains(err.Error(), "no answer within 200ms") {
+		t.Errorf("silent server: err = %v", err)
+	}
+}
+
+func TestNewRESTOptions(t *testing.T) {
+	for _, tt := range []struct {
+		o    RESTOptions
+		want string
+	}{
+		{RESTOptions{}, "no URL"},
+		{RESTOptions{URL: "ftp://x", TokenFile: "t"}, "scheme"},
+		{RESTOptions{URL: "http://127.0.0.1:6820"}, "no token file"},
+		{RESTOptions{URL: "unix://relative.sock"}, "unix:///"},
+		{RESTOptions{URL: "http://", TokenFile: "t"}, "no host"},
+	} {
+		if _, err := NewREST(tt.o); err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("NewREST(%+v): err = %v, want %q", tt.o, err, tt.want)
+		}
+	}
+	if _, err := NewREST(RESTOptions{URL: "unix:///run/slurmrestd.sock"}); err != nil {
+		t.Errorf("unix socket without token (rest_auth/local): %v", err)
+	}
+}

@@ -1,0 +1,184 @@
+// Package resume powers Slurm cloud nodes up (ResumeProgram) and cleans up
+// after nodes that missed ResumeTimeout (ResumeFailProgram).
+package resume
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/slurm-elastic/slurm-elastic/conf"
+	"github.com/slurm-elastic/slurm-elastic/internal/pool"
+	"github.com/slurm-elastic/slurm-elastic/internal/slurm"
+	"github.com/slurm-elastic/slurm-elastic/runtime"
+)
+
+// Reason codes beside the runtime failure classes.
+const (
+	CodeUnknownNode   = "UnknownNode"
+	CodeSlurm         = "SlurmUpdate"
+	CodeResumeTimeout = "ResumeTimeout"
+)
+
+// Deps are what a run uses. Runtimes maps a group's runtime name to its
+// implementation.
+type Deps struct {
+	Config   *conf.Config
+	Runtimes map[string]runtime.Runtime
+	Slurm    slurm.Client
+	Log      *slog.Logger
+}
+
+// Target is one node with its group and runtime resolved.
+type Target struct {
+	Name    string
+	Group   *conf.Group
+	Runtime runtime.Runtime
+}
+
+// Resolve maps node names to their groups and runtimes. Nodes that belong
+// to no group, or whose group's runtime is not configured, come back in
+// unknown with the reason why. It does not block and is idempotent.
+func Resolve(d Deps, names []string) (targets []Target, unknown map[string]string) {
+	unknown = map[string]string{}
+	for _, n := range names {
+		g, ok := d.Config.GroupOf(n)
+		if !ok {
+			unknown[n] = fmt.Sprintf("node %s is in no node group of %s", n, d.Config.File)
+			continue
+		}
+		rt := d.Runtimes[g.Runtime]
+		if rt == nil {
+			unknown[n] = fmt.Sprintf("node %s: group %s: runtime %q is not available", n, g.Name, g.Runtime)
+			continue
+		}
+		targets = append(targets, Target{Name: n, Group: g, Runtime: rt})
+	}
+	return targets, unknown
+}
+
+// PoolOptions are the pacing for runtime calls from a hook's config:
+// transient failures are retried while the run's deadline allows.
+func PoolOptions(h conf.HookConf) pool.Options {
+	return pool.Options{
+		Concurrency: h.Concurrency,
+		Rate:        h.Rate,
+		Attempts:    3,
+		Backoff:     250 * time.Millisecond,
+		Retry:       func(err error) bool { return runtime.ClassOf(err) == runtime.ClassTransient },
+	}
+}
+
+// slurmRetry is the pacing for Slurm updates: every error but an unknown
+// node is worth another try.
+var slurmRetry = pool.Options{
+	Attempts: 3,
+	Backoff:  200 * time.Millisecond,
+	Retry:    func(err error) bool { return !errors.Is(err, slurm.ErrNodeNotFound) },
+}
+
+// Resume launches an instance for every node, tells Slurm each started
+// node's address, and sets each node that cannot be started DOWN with a
+// `slurm-elastic: (Code:<class>) <why>` reason so Slurm requeues its jobs at
+// once instead of waiting for ResumeTimeout. jobs (from SLURM_RESUME_FILE)
+// may be nil; it only adds context to the log.
+//
+// Resume blocks until every node is running and addressed or has failed,
+// or ctx ends (nodes not done by then are failed the same way). It is
+// idempotent: a node whose instance already runs is re-addressed, never
+// launched twice. The error joins one error per failed node.
+func Resume(ctx context.Context, d Deps, names []string, jobs *ResumeFile) error {
+	start := time.Now()
+	if jobs != nil {
+		for _, j := range jobs.Jobs {
+			d.Log.Info("job waits for nodes", "job", j.JobID, "nodes", j.Nodes, "partition", j.Partition, "features", j.Features)
+		}
+	}
+	targets, unknown := Resolve(d, names)
+	var errs []error
+	for n, why := range unknown {
+		d.Log.Error("cannot resume node: marking it DOWN", "node", n, "error", why)
+		errs = append(errs, errors.New(why))
+		markDown(ctx, d, n, CodeUnknownNode, why)
+	}
+
+	opts := PoolOptions(d.Config.Resume)
+	results := pool.Run(ctx, len(targets), opts, func(ctx context.Context, i int) error {
+		t := targets[i]
+		spec := runtime.NodeSpec{Name: t.Name, Group: t.Group.Name, Template: t.Group.Template}
+		r := t.Runtime.Launch(ctx, []runtime.NodeSpec{spec})[0]
+		if r.Err != nil {
+			return r.Err
+		}
+		return address(ctx, d, t, r.Instance)
+	})
+
+	launched := 0
+	for i, err := range results {
+		t := targets[i]
+		if err == nil {
+			launched++
+			continue
+		}
+		errs = append(errs, err) // runtime and address errors name the node
+		code := string(runtime.ClassOf(err))
+		var ae *addrError
+		if errors.As(err, &ae) {
+			code = CodeSlurm
+		}
+		d.Log.Error("resume failed: marking node DOWN so its jobs are requeued", "node", t.Name, "group", t.Group.Name, "class", code, "error", err)
+		markDown(context.WithoutCancel(ctx), d, t.Name, code, err.Error())
+	}
+	d.Log.Info("resume done", "nodes", len(names), "launched", launched, "failed", len(names)-launched, "duration", time.Since(start).String())
+	return errors.Join(errs...)
+}
+
+// addrError marks a node that started but whose address Slurm did not take.
+type addrError struct {
+	node string
+	err  error
+}
+
+func (e *addrError) Error() string { return "node " + e.node + ": set NodeAddr: " + e.err.Error() }
+func (e *addrError) Unwrap() error { return e.err }
+
+// address tells Slurm where a started node is. When Slurm does not take
+// it, the instance is removed again: a node Slurm cannot reach is a leak.
+func address(ctx context.Context, d Deps, t Target, inst runtime.Instance) error {
+	u := slurm.NodeUpdate{Addr: inst.Addr, Hostname: t.Name}
+	if u.Addr == "" {
+		u.Addr = t.Name
+	}
+	err := pool.Run(ctx, 1, slurmRetry, func(ctx context.Context, _ int) error {
+		return d.Slurm.Update(ctx, []string{t.Name}, u)
+	})[0]
+	if err == nil {
+		d.Log.Info("node launched and addressed", "node", t.Name, "group", t.Group.Name, "host", inst.Host, "addr", u.Addr, "instance", inst.ID)
+		return nil
+	}
+	d.Log.Error("Slurm did not take the node's address: removing its instance", "node", t.Name, "addr", u.Addr, "error", err)
+	cctx := context.WithoutCancel(ctx)
+	if r := t.Runtime.Terminate(cctx, []string{t.Name})[0]; r.Err != nil {
+		d.Log.Error("remove instance after failed addressing", "node", t.Name, "error", r.Err)
+		err = errors.Join(err, r.Err)
+	}
+	return &addrError{node: t.Name, err: err}
+}
+
+// markDown sets one node DOWN with an owned reason. Failure is logged: the
+// node then falls back to Slurm's own ResumeTimeout handling.
+func markDown(ctx context.Context, d Deps, node, code, msg string) {
+	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	reason := slurm.Reason(code, msg)
+	err := pool.Run(ctx, 1, slurmRetry, func(ctx context.Context, _ int) error {
+		return d.Slurm.Update(ctx, []string{node}, slurm.NodeUpdate{State: slurm.SetDown, Reason: reason})
+	})[0]
+	if err != nil {
+		d.Log.Error("could not set node DOWN; Slurm will fail it after ResumeTimeout", "node", node, "reason", reason, "error", err)
+		return
+	}
+	d.Log.Info("node set DOWN", "node", node, "reason", reason)
+}

@@ -1,0 +1,68 @@
+package resume
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/slurm-elastic/slurm-elastic/internal/pool"
+	"github.com/slurm-elastic/slurm-elastic/runtime"
+)
+
+// ResumeFail handles nodes that did not register within ResumeTimeout
+// (ResumeFailProgram): it records what the runtime had for each node,
+// removes whatever is left of it, and sets the node DOWN with an owned
+// `(Code:ResumeTimeout)` reason that says what was found, so an admin sees
+// why without reading logs.
+//
+// ResumeFail blocks until every node is handled or ctx ends. It is
+// idempotent: a node with nothing left is only re-marked.
+func ResumeFail(ctx context.Context, d Deps, names []string) error {
+	start := time.Now()
+	targets, unknown := Resolve(d, names)
+	var errs []error
+	for n, why := range unknown {
+		d.Log.Error("resume-fail for a node slurm-elastic does not manage", "node", n, "error", why)
+		errs = append(errs, errors.New(why))
+		markDown(ctx, d, n, CodeUnknownNode, why)
+	}
+
+	// One List per runtime says what each node had when it timed out.
+	seen := map[string]runtime.Instance{}
+	listed := map[runtime.Runtime]bool{}
+	for _, t := range targets {
+		if listed[t.Runtime] {
+			continue
+		}
+		listed[t.Runtime] = true
+		insts, err := t.Runtime.List(ctx)
+		if err != nil {
+			d.Log.Warn("cannot list instances; removing the nodes' instances anyway", "error", err)
+			continue
+		}
+		for _, in := range insts {
+			seen[in.Name] = in
+		}
+	}
+
+	results := pool.Run(ctx, len(targets), PoolOptions(d.Config.Resume), func(ctx context.Context, i int) error {
+		return targets[i].Runtime.Terminate(ctx, []string{targets[i].Name})[0].Err
+	})
+	for i, err := range results {
+		t := targets[i]
+		found := "no instance was found"
+		if in, ok := seen[t.Name]; ok {
+			found = fmt.Sprintf("its instance was %s on host %s", in.State, in.Host)
+		}
+		msg := fmt.Sprintf("node did not register within ResumeTimeout; %s", found)
+		if err != nil {
+			msg += fmt.Sprintf("; removing it failed: %v", err)
+			errs = append(errs, fmt.Errorf("node %s: remove after resume timeout: %w", t.Name, err))
+		}
+		d.Log.Warn("resume timed out: instance removed, node set DOWN", "node", t.Name, "group", t.Group.Name, "found", found, "error", err)
+		markDown(context.WithoutCancel(ctx), d, t.Name, CodeResumeTimeout, msg)
+	}
+	d.Log.Info("resume-fail done", "nodes", len(names), "duration", time.Since(start).String())
+	return errors.Join(errs...)
+}

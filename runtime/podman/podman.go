@@ -1,0 +1,675 @@
+// Package podman implements runtime.Runtime over the Podman REST API
+// (github.com/containers/podman/v4 pkg/bindings, never the podman CLI).
+// One Slurm node is one container named <cluster>-<node> whose hostname is
+// the node name, labelled with runtime.LabelCluster/LabelGroup/LabelNode.
+// Several Podman hosts are supported; a new container goes to the host with
+// the most free room (MaxNodes, CPUs, MemoryMB; 0 = unlimited).
+//
+// Build with CGO_ENABLED=0 -tags "remote containers_image_openpgp".
+package podman
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"sync"
+	"time"
+
+	"github.com/containers/podman/v4/libpod/define"
+	"github.com/containers/podman/v4/pkg/bindings/containers"
+	"github.com/containers/podman/v4/pkg/bindings/images"
+	"github.com/containers/podman/v4/pkg/bindings/network"
+	"github.com/containers/podman/v4/pkg/domain/entities"
+
+	"github.com/slurm-elastic/slurm-elastic/runtime"
+)
+
+// Defaults for Options.
+const (
+	DefaultTimeout     = 30 * time.Second
+	DefaultStopTimeout = 10 * time.Second
+	// maxParallel bounds the API calls one Launch/Terminate/List batch has
+	// in flight.
+	maxParallel = 16
+)
+
+// Host is one Podman API service (mirrors conf.PodmanHost).
+type Host struct {
+	Name string
+	// URI: unix:///run/podman/podman.sock, tcp://127.0.0.1:PORT or
+	// ssh://user@host/run/podman/podman.sock.
+	URI string
+	// Identity is the SSH private key for ssh:// URIs.
+	Identity string
+	// Capacity; 0 = unlimited.
+	MaxNodes int
+	CPUs     float64
+	MemoryMB int64
+}
+
+// Options configures a Podman runtime.
+type Options struct {
+	// Cluster is the ownership label value; required.
+	Cluster string
+	// Hosts: at least one.
+	Hosts []Host
+	// Timeout bounds one API call. Default 30s.
+	Timeout time.Duration
+	// StopTimeout is how long a container gets to stop before it is
+	// killed. Default 10s.
+	StopTimeout time.Duration
+	// Logger; default slog.Default().
+	Logger *slog.Logger
+}
+
+// Podman is a runtime.Runtime over one or more Podman API services. Safe for
+// concurrent use. Connections are opened on first use and reused.
+type Podman struct {
+	cluster     string
+	hosts       []*host
+	timeout     time.Duration
+	stopTimeout time.Duration
+	log         *slog.Logger
+
+	mu    sync.Mutex
+	locks map[string]*nodeLock // per node, serialises work on one node
+	// inventory per host (index as hosts): node -> reserved usage of every
+	// owned container that is not exited, as last listed plus what this
+	// process placed or removed since.
+	inv      []map[string]usage
+	loadedAt []time.Time // zero: never listed
+	inflight map[string]reservation
+	changes  map[string]nodeChange // recent changes, see setInventoryAt
+}
+
+type nodeChange struct {
+	host    int // -1: every host
+	u       usage
+	present bool
+	at      time.Time
+}
+
+type reservation struct {
+	host int
+	u    usage
+}
+
+var _ runtime.Runtime = (*Podman)(nil)
+
+// New validates o and returns a runtime. It opens no connection (each host
+// is connected on first use), so it does not block. ctx is unused.
+func New(ctx context.Context, o Options) (*Podman, error) {
+	_ = ctx
+	if o.Cluster == "" {
+		return nil, errors.New("podman: cluster name is required")
+	}
+	if len(o.Hosts) == 0 {
+		return nil, errors.New("podman: at least one host is required")
+	}
+	p := &Podman{
+		cluster:     o.Cluster,
+		timeout:     o.Timeout,
+		stopTimeout: o.StopTimeout,
+		log:         o.Logger,
+		locks:       map[string]*nodeLock{},
+		inflight:    map[string]reservation{},
+		changes:     map[string]nodeChange{},
+	}
+	if p.timeout <= 0 {
+		p.timeout = DefaultTimeout
+	}
+	if p.stopTimeout <= 0 {
+		p.stopTimeout = DefaultStopTimeout
+	}
+	if p.log == nil {
+		p.log = slog.Default()
+	}
+	p.log = p.log.With("runtime", "podman", "cluster", o.Cluster)
+	seen := map[string]bool{}
+	for i, h := range o.Hosts {
+		if h.Name == "" {
+			return nil, fmt.Errorf("podman: host %d: name is required", i)
+		}
+		if seen[h.Name] {
+			return nil, fmt.Errorf("podman: host %s: duplicate name", h.Name)
+		}
+		seen[h.Name] = true
+		u, err := url.Parse(h.URI)
+		if err != nil {
+			return nil, fmt.Errorf("podman: host %s: uri %q: %w", h.Name, h.URI, err)
+		}
+		switch u.Scheme {
+		case "unix", "tcp", "ssh":
+		default:
+			return nil, fmt.Errorf("podman: host %s: uri %q: scheme must be unix, tcp or ssh", h.Name, h.URI)
+		}
+		if h.MaxNodes < 0 || h.CPUs < 0 || h.MemoryMB < 0 {
+			return nil, fmt.Errorf("podman: host %s: capacity must not be negative", h.Name)
+		}
+		p.hosts = append(p.hosts, &host{Host: h, idx: i, images: map[string]bool{}, networks: map[string]bool{}})
+	}
+	p.inv = make([]map[string]usage, len(p.hosts))
+	for i := range p.inv {
+		p.inv[i] = map[string]usage{}
+	}
+	p.loadedAt = make([]time.Time, len(p.hosts))
+	return p, nil
+}
+
+// Close releases idle connections. The runtime stays usable (a later call
+// reconnects). Does not block.
+func (p *Podman) Close() error {
+	for _, h := range p.hosts {
+		h.closeIdle()
+	}
+	return nil
+}
+
+// Launch implements runtime.Runtime: it makes each node's container run, in
+// parallel (at most 16 at once), and returns one Result per node in input
+// order. A running container for the node on any host is returned as is;
+// one that exists but does not run is removed and replaced. A failed launch
+// leaves no container behind. Blocks until every node runs or failed;
+// honours ctx. Idempotent.
+func (p *Podman) Launch(ctx context.Context, nodes []runtime.NodeSpec) []runtime.Result {
+	res := make([]runtime.Result, len(nodes))
+	forEach(len(nodes), func(i int) {
+		n := nodes[i]
+		inst, err := p.launchOne(ctx, n)
+		res[i] = runtime.Result{Name: n.Name, Instance: inst, Err: err}
+		if err != nil {
+			p.log.Warn("launch failed", "node", n.Name, "group", n.Group, "class", runtime.ClassOf(err), "err", err)
+		}
+	})
+	return res
+}
+
+// Terminate implements runtime.Runtime: it stops (StopTimeout) and removes
+// each named node's container on whatever host runs it, in parallel.
+// Absent = success. Blocks; honours ctx. Idempotent.
+func (p *Podman) Terminate(ctx context.Context, names []string) []runtime.Result {
+	res := make([]runtime.Result, len(names))
+	forEach(len(names), func(i int) {
+		err := p.terminateOne(ctx, names[i])
+		res[i] = runtime.Result{Name: names[i], Err: err}
+		if err != nil {
+			p.log.Warn("terminate failed", "node", names[i], "class", runtime.ClassOf(err), "err", err)
+		}
+	})
+	return res
+}
+
+// List implements runtime.Runtime: every container labelled with this
+// cluster on every host, in any state. Running ones are inspected for their
+// address. Any unreachable host fails the whole call (never half a view).
+// Blocks for one list per host plus one inspect per running container.
+func (p *Podman) List(ctx context.Context) ([]runtime.Instance, error) {
+	per := make([][]ctr, len(p.hosts))
+	errs := make([]error, len(p.hosts))
+	forEach(len(p.hosts), func(i int) {
+		per[i], errs[i] = p.listHost(ctx, p.hosts[i], "")
+	})
+	if err := errors.Join(errs...); err != nil {
+		return nil, runtime.Errorf(classify(err), "list: %w", err)
+	}
+	for i, cs := range per {
+		p.setInventory(i, cs)
+	}
+	var all []ctr
+	for _, cs := range per {
+		all = append(all, cs...)
+	}
+	out := make([]runtime.Instance, len(all))
+	gone := make([]bool, len(all))
+	ierrs := make([]error, len(all))
+	forEach(len(all), func(i int) {
+		c := all[i]
+		out[i] = c.instance()
+		if c.state != runtime.StateRunning {
+			return
+		}
+		d, err := p.inspect(ctx, p.hosts[c.host], c.id)
+		switch {
+		case isNotFound(err):
+			gone[i] = true
+		case err != nil:
+			ierrs[i] = fmt.Errorf("node %s on host %s: inspect: %w", c.node, p.hosts[c.host].Name, err)
+		default:
+			out[i].State = stateOf(d.State.Status)
+			out[i].Addr = addrOf(d, c.network)
+		}
+	})
+	if err := errors.Join(ierrs...); err != nil {
+		return nil, runtime.Errorf(classify(err), "list: %w", err)
+	}
+	kept := out[:0]
+	for i := range out {
+		if !gone[i] {
+			kept = append(kept, out[i])
+		}
+	}
+	return kept, nil
+}
+
+// ctr is one owned container as listed.
+type ctr struct {
+	host    int
+	hostN   string
+	id      string
+	node    string
+	group   string
+	network string // first network it is attached to
+	state   runtime.State
+	created time.Time
+	u       usage
+}
+
+func (c ctr) instance() runtime.Instance {
+	return runtime.Instance{Name: c.node, Group: c.group, Host: c.hostN, ID: c.id, State: c.state, Created: c.created}
+}
+
+// listHost lists the owned containers on h (all states), only node's when
+// node is set.
+func (p *Podman) listHost(ctx context.Context, h *host, node string) ([]ctr, error) {
+	filters := map[string][]string{"label": {runtime.LabelCluster + "=" + p.cluster}}
+	if node != "" {
+		filters["label"] = append(filters["label"], runtime.LabelNode+"="+node)
+	}
+	cctx, cancel, err := p.call(ctx, h, p.timeout)
+	if err != nil {
+		return nil, fmt.Errorf("host %s: %w", h.Name, err)
+	}
+	defer cancel()
+	list, err := containers.List(cctx, new(containers.ListOptions).WithAll(true).WithFilters(filters))
+	if err != nil {
+		return nil, fmt.Errorf("host %s: list containers: %w", h.Name, err)
+	}
+	out := make([]ctr, 0, len(list))
+	for _, l := range list {
+		// Ownership is decided here again, not only by the server's filter.
+		if l.Labels[runtime.LabelCluster] != p.cluster || l.Labels[runtime.LabelNode] == "" {
+			continue
+		}
+		if node != "" && l.Labels[runtime.LabelNode] != node {
+			continue
+		}
+		out = append(out, fromList(h, l))
+	}
+	return out, nil
+}
+
+func fromList(h *host, l entities.ListContainer) ctr {
+	c := ctr{
+		host:    h.idx,
+		hostN:   h.Name,
+		id:      l.ID,
+		node:    l.Labels[runtime.LabelNode],
+		group:   l.Labels[runtime.LabelGroup],
+		state:   stateOf(l.State),
+		created: l.Created,
+		u:       usageFromLabels(l.Labels),
+	}
+	if len(l.Networks) > 0 {
+		c.network = l.Networks[0]
+	}
+	return c
+}
+
+// stateOf maps a Podman container state to a runtime.State.
+func stateOf(s string) runtime.State {
+	switch s {
+	case "running":
+		return runtime.StateRunning
+	case "created", "configured", "initialized":
+		return runtime.StateCreated
+	case "exited", "stopped", "dead", "stopping", "removing":
+		return runtime.StateExited
+	default:
+		return runtime.StateUnknown
+	}
+}
+
+// counts reports whether a container in state s holds host resources.
+func counts(s runtime.State) bool { return s != runtime.StateExited }
+
+// addrOf returns the container's IP on network (any network if "").
+func addrOf(d *define.InspectContainerData, network string) string {
+	if d == nil || d.NetworkSettings == nil {
+		return ""
+	}
+	ns := d.NetworkSettings
+	if network != "" {
+		if n, ok := ns.Networks[network]; ok && n != nil {
+			return n.IPAddress
+		}
+		return ""
+	}
+	if ns.IPAddress != "" {
+		return ns.IPAddress
+	}
+	for _, n := range ns.Networks {
+		if n != nil && n.IPAddress != "" {
+			return n.IPAddress
+		}
+	}
+	return ""
+}
+
+func (p *Podman) inspect(ctx context.Context, h *host, id string) (*define.InspectContainerData, error) {
+	cctx, cancel, err := p.call(ctx, h, p.timeout)
+	if err != nil {
+		return nil, err
+	}
+	defer cancel()
+	return containers.Inspect(cctx, id, nil)
+}
+
+// find lists node's containers on every host. Any host that does not
+// answer is an error: a node might run there.
+func (p *Podman) find(ctx context.Context, node string) ([]ctr, error) {
+	per := make([][]ctr, len(p.hosts))
+	errs := make([]error, len(p.hosts))
+	forEach(len(p.hosts), func(i int) {
+		per[i], errs[i] = p.listHost(ctx, p.hosts[i], node)
+	})
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	var out []ctr
+	for _, cs := range per {
+		out = append(out, cs...)
+	}
+	return out, nil
+}
+
+// launchOne makes node n run; see Launch.
+func (p *Podman) launchOne(ctx context.Context, n runtime.NodeSpec) (runtime.Instance, error) {
+	if err := checkSpec(p.cluster, n); err != nil {
+		return runtime.Instance{}, runtime.Errorf(runtime.ClassConfig, "node %s: invalid template: %w", n.Name, err)
+	}
+	unlock, err := p.lockNode(ctx, n.Name)
+	if err != nil {
+		return runtime.Instance{}, runtime.Errorf(runtime.ClassTransient, "node %s: wait for other operation on node: %w", n.Name, err)
+	}
+	defer unlock()
+	start := time.Now()
+
+	found, err := p.find(ctx, n.Name)
+	if err != nil {
+		return runtime.Instance{}, runtime.Errorf(classify(err), "node %s: find: %w", n.Name, err)
+	}
+	var keep *ctr
+	for i := range found {
+		if found[i].state == runtime.StateRunning && keep == nil {
+			keep = &found[i]
+		}
+	}
+	if keep != nil {
+		h := p.hosts[keep.host]
+		d, err := p.inspect(ctx, h, keep.id)
+		if err == nil && d.State.Running {
+			if len(found) > 1 {
+				p.log.Warn("node has more than one container; removing the extra ones", "node", n.Name, "keep", keep.id, "count", len(found))
+			}
+			if err := p.removeAll(ctx, n.Name, found, keep.id); err != nil {
+				return runtime.Instance{}, err
+			}
+			p.observe(keep.host, n.Name, keep.u)
+			inst := keep.instance()
+			inst.Addr = addrOf(d, n.Template.Network)
+			p.log.Info("node already running; not launching another", "node", n.Name, "host", h.Name, "id", keep.id, "addr", inst.Addr)
+			return inst, nil
+		}
+		if err != nil && !isNotFound(err) {
+			return runtime.Instance{}, runtime.Errorf(classify(err), "node %s on host %s: inspect: %w", n.Name, h.Name, err)
+		}
+		// It stopped (or vanished) since it was listed: replace it.
+	}
+	if len(found) > 0 {
+		p.log.Info("replacing node container that is not running", "node", n.Name, "count", len(found))
+		if err := p.removeAll(ctx, n.Name, found, ""); err != nil {
+			return runtime.Instance{}, err
+		}
+	}
+
+	hi, err := p.reserve(ctx, n, start)
+	if err != nil {
+		return runtime.Instance{}, err
+	}
+	inst, err := p.create(ctx, p.hosts[hi], n)
+	if err != nil {
+		p.release(n.Name)
+		return runtime.Instance{}, err
+	}
+	p.commit(n.Name)
+	p.log.Info("node launched", "node", n.Name, "group", n.Group, "host", inst.Host, "id", inst.ID, "addr", inst.Addr)
+	return inst, nil
+}
+
+// removeAll stops and removes every container in cs but the one with id
+// keep, then forgets them in the inventory.
+func (p *Podman) removeAll(ctx context.Context, node string, cs []ctr, keep string) error {
+	var errs []error
+	for _, c := range cs {
+		if c.id == keep {
+			continue
+		}
+		h := p.hosts[c.host]
+		if err := p.remove(ctx, h, c.id, c.state == runtime.StateRunning); err != nil {
+			errs = append(errs, runtime.Errorf(classify(err), "node %s on host %s: remove %.12s: %w", node, h.Name, c.id, err))
+			continue
+		}
+		p.unobserve(c.host, node)
+	}
+	return errors.Join(errs...)
+}
+
+// create creates, starts and inspects node n's container on h. On failure
+// it removes what it created.
+func (p *Podman) create(ctx context.Context, h *host, n runtime.NodeSpec) (runtime.Instance, error) {
+	fail := func(step string, err error) error {
+		return runtime.Errorf(classify(err), "node %s on host %s: %s: %w", n.Name, h.Name, step, err)
+	}
+	t := n.Template
+	// step runs one API call bounded by the per-call timeout.
+	step := func(f func(cctx context.Context) error) error {
+		cctx, cancel, err := p.call(ctx, h, p.timeout)
+		if err != nil {
+			return err
+		}
+		defer cancel()
+		return f(cctx)
+	}
+
+	if !h.hasImage(t.Image) {
+		var ok bool
+		if err := step(func(c context.Context) (err error) { ok, err = images.Exists(c, t.Image, nil); return }); err != nil {
+			return runtime.Instance{}, fail("check image", err)
+		}
+		if !ok {
+			return runtime.Instance{}, runtime.Errorf(runtime.ClassConfig, "node %s on host %s: check image: image %q not found", n.Name, h.Name, t.Image)
+		}
+		h.sawImage(t.Image)
+	}
+	if t.Network != "" && !h.hasNetwork(t.Network) {
+		var ok bool
+		if err := step(func(c context.Context) (err error) { ok, err = network.Exists(c, t.Network, nil); return }); err != nil {
+			return runtime.Instance{}, fail("check network", err)
+		}
+		if !ok {
+			return runtime.Instance{}, runtime.Errorf(runtime.ClassConfig, "node %s on host %s: check network: network %q not found", n.Name, h.Name, t.Network)
+		}
+		h.sawNetwork(t.Network)
+	}
+
+	var r entities.ContainerCreateResponse
+	err := step(func(c context.Context) (err error) {
+		r, err = containers.CreateWithSpec(c, buildSpec(p.cluster, n), nil)
+		return
+	})
+	if err != nil {
+		if _, api := apiError(err); !api {
+			// The server may have created it before the call failed.
+			p.cleanupByLabel(ctx, h, n.Name)
+		}
+		return runtime.Instance{}, fail("create", err)
+	}
+	for _, w := range r.Warnings {
+		p.log.Warn("podman create warning", "node", n.Name, "host", h.Name, "warning", w)
+	}
+	undo := func() { p.cleanup(ctx, h, n.Name, r.ID) }
+
+	if err := step(func(c context.Context) error { return containers.Start(c, r.ID, nil) }); err != nil {
+		undo()
+		return runtime.Instance{}, fail("start", err)
+	}
+	var d *define.InspectContainerData
+	if err := step(func(c context.Context) (err error) { d, err = containers.Inspect(c, r.ID, nil); return }); err != nil {
+		undo()
+		return runtime.Instance{}, fail("inspect", err)
+	}
+	if !d.State.Running {
+		undo()
+		msg := fmt.Sprintf("container exited at once: status %s, exit code %d", d.State.Status, d.State.ExitCode)
+		if d.State.OOMKilled {
+			msg += ", killed by OOM"
+		}
+		if d.State.Error != "" {
+			msg += ", error: " + d.State.Error
+		}
+		return runtime.Instance{}, runtime.Errorf(runtime.ClassConfig, "node %s on host %s: start: %s", n.Name, h.Name, msg)
+	}
+	addr := addrOf(d, t.Network)
+	if addr == "" {
+		undo()
+		return runtime.Instance{}, runtime.Errorf(runtime.ClassConfig, "node %s on host %s: inspect: container has no IP address on network %q", n.Name, h.Name, t.Network)
+	}
+	return runtime.Instance{
+		Name: n.Name, Group: n.Group, Host: h.Name, ID: r.ID, Addr: addr,
+		State: runtime.StateRunning, Created: d.Created,
+	}, nil
+}
+
+// cleanupCtx is a context for removing what a failed call left: it outlives
+// the caller's cancellation (a leak is worse than a late return) but is
+// bounded.
+func (p *Podman) cleanupCtx(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.WithoutCancel(ctx), p.timeout+p.stopTimeout)
+}
+
+func (p *Podman) cleanup(ctx context.Context, h *host, node, id string) {
+	cctx, cancel := p.cleanupCtx(ctx)
+	defer cancel()
+	if err := p.remove(cctx, h, id, false); err != nil {
+		p.log.Error("could not remove failed node container", "node", node, "host", h.Name, "id", id, "err", err)
+		return
+	}
+	p.log.Info("removed failed node container", "node", node, "host", h.Name, "id", id)
+}
+
+// cleanupByLabel removes node's containers on h when a create call failed
+// without an answer (it may have been created anyway).
+func (p *Podman) cleanupByLabel(ctx context.Context, h *host, node string) {
+	cctx, cancel := p.cleanupCtx(ctx)
+	defer cancel()
+	cs, err := p.listHost(cctx, h, node)
+	if err != nil {
+		p.log.Error("could not check for a half-created node container", "node", node, "host", h.Name, "err", err)
+		return
+	}
+	for _, c := range cs {
+		p.cleanup(cctx, h, node, c.id)
+	}
+}
+
+// remove stops (if stop) and force-removes container id on h. A container
+// that is gone is success.
+func (p *Podman) remove(ctx context.Context, h *host, id string, stop bool) error {
+	if stop {
+		cctx, cancel, err := p.call(ctx, h, p.timeout+p.stopTimeout)
+		if err != nil {
+			return fmt.Errorf("connect: %w", err)
+		}
+		secs := uint((p.stopTimeout + time.Second - 1) / time.Second)
+		err = containers.Stop(cctx, id, new(containers.StopOptions).WithTimeout(secs).WithIgnore(true))
+		cancel()
+		if err != nil && !isNotFound(err) {
+			return fmt.Errorf("stop: %w", err)
+		}
+	}
+	cctx, cancel, err := p.call(ctx, h, p.timeout+p.stopTimeout)
+	if err != nil {
+		return fmt.Errorf("connect: %w", err)
+	}
+	defer cancel()
+	reports, err := containers.Remove(cctx, id, new(containers.RemoveOptions).WithForce(true).WithIgnore(true))
+	if err == nil {
+		for _, r := range reports {
+			if r != nil && r.Err != nil {
+				err = r.Err
+				break
+			}
+		}
+	}
+	if err == nil || isNotFound(err) {
+		return nil
+	}
+	// Removal can report a harmless warning ("Peer netns reference is
+	// invalid") after the container is gone: what counts is whether it is.
+	exists, xerr := containers.Exists(cctx, id, nil)
+	if xerr == nil && !exists {
+		p.log.Debug("container removed despite an error", "host", h.Name, "id", id, "err", err)
+		return nil
+	}
+	return fmt.Errorf("remove: %w", err)
+}
+
+// terminateOne removes every container of node on every host.
+func (p *Podman) terminateOne(ctx context.Context, node string) error {
+	if node == "" {
+		return runtime.Errorf(runtime.ClassConfig, "terminate: empty node name")
+	}
+	unlock, err := p.lockNode(ctx, node)
+	if err != nil {
+		return runtime.Errorf(runtime.ClassTransient, "node %s: wait for other operation on node: %w", node, err)
+	}
+	defer unlock()
+	found, err := p.find(ctx, node)
+	if err != nil {
+		return runtime.Errorf(classify(err), "node %s: find: %w", node, err)
+	}
+	if len(found) == 0 {
+		p.forget(node)
+		p.log.Debug("node has no container; nothing to terminate", "node", node)
+		return nil
+	}
+	if err := p.removeAll(ctx, node, found, ""); err != nil {
+		return err
+	}
+	p.forget(node)
+	for _, c := range found {
+		p.log.Info("node terminated", "node", node, "host", c.hostN, "id", c.id)
+	}
+	return nil
+}
+
+// forEach runs fn(0..n-1) with at most maxParallel at once and waits.
+func forEach(n int, fn func(i int)) {
+	if n == 1 {
+		fn(0)
+		return
+	}
+	sem := make(chan struct{}, maxParallel)
+	var wg sync.WaitGroup
+	for i := 0; i < n; i++ {
+		sem <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			fn(i)
+		}()
+	}
+	wg.Wait()
+}

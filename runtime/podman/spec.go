@@ -1,0 +1,135 @@
+package podman
+
+import (
+	"fmt"
+	"math"
+	"regexp"
+	"strconv"
+
+	nettypes "github.com/containers/common/libnetwork/types"
+	"github.com/containers/podman/v4/pkg/specgen"
+	spec "github.com/opencontainers/runtime-spec/specs-go"
+
+	"github.com/slurm-elastic/slurm-elastic/runtime"
+)
+
+// Internal labels recording what a container reserves on its host, so that
+// placement can count a host's load from one list call.
+const (
+	labelCPUs     = "slurm-elastic.cpus"
+	labelMemoryMB = "slurm-elastic.memory_mb"
+)
+
+// EnvNode is set in every node container to the Slurm node name.
+const EnvNode = "SLURM_ELASTIC_NODE"
+
+// cpuPeriod is the CFS period used for CPU limits (100 ms, the kernel default).
+const cpuPeriod = 100000
+
+// validName is what Podman accepts as a container name.
+var validName = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_.-]*$`)
+
+// ContainerName is the name of the container that runs node in cluster.
+func ContainerName(cluster, node string) string { return cluster + "-" + node }
+
+// checkSpec reports template problems that no host can fix (ClassConfig).
+func checkSpec(cluster string, n runtime.NodeSpec) error {
+	if n.Name == "" {
+		return fmt.Errorf("empty node name")
+	}
+	if !validName.MatchString(ContainerName(cluster, n.Name)) {
+		return fmt.Errorf("node name %q does not make a valid container name", n.Name)
+	}
+	t := n.Template
+	if t.Image == "" {
+		return fmt.Errorf("template has no image")
+	}
+	if t.CPUs < 0 || math.IsNaN(t.CPUs) || math.IsInf(t.CPUs, 0) {
+		return fmt.Errorf("template cpus %v is not a valid limit", t.CPUs)
+	}
+	if t.MemoryMB < 0 {
+		return fmt.Errorf("template memory_mb %d is negative", t.MemoryMB)
+	}
+	for _, m := range t.Mounts {
+		if m.Source == "" || m.Destination == "" {
+			return fmt.Errorf("mount %q -> %q needs both source and destination", m.Source, m.Destination)
+		}
+	}
+	for _, g := range t.GPUs {
+		if g == "" {
+			return fmt.Errorf("empty GPU device name")
+		}
+	}
+	return nil
+}
+
+// buildSpec returns the container spec for node n of cluster: name
+// <cluster>-<node>, hostname = node, ownership labels, env, network, limits,
+// bind mounts, CDI devices. Pure; the caller checked n with checkSpec.
+func buildSpec(cluster string, n runtime.NodeSpec) *specgen.SpecGenerator {
+	t := n.Template
+	s := specgen.NewSpecGenerator(t.Image, false)
+	s.Name = ContainerName(cluster, n.Name)
+	s.Hostname = n.Name
+	s.Labels = map[string]string{
+		runtime.LabelCluster: cluster,
+		runtime.LabelGroup:   n.Group,
+		runtime.LabelNode:    n.Name,
+		labelCPUs:            strconv.FormatFloat(t.CPUs, 'f', -1, 64),
+		labelMemoryMB:        strconv.FormatInt(t.MemoryMB, 10),
+	}
+	s.Env = make(map[string]string, len(t.Env)+1)
+	for k, v := range t.Env {
+		s.Env[k] = v
+	}
+	s.Env[EnvNode] = n.Name
+	if len(t.Command) > 0 {
+		s.Command = append([]string(nil), t.Command...)
+	}
+	if t.Network != "" {
+		s.NetNS = specgen.Namespace{NSMode: specgen.Bridge}
+		s.Networks = map[string]nettypes.PerNetworkOptions{t.Network: {}}
+	}
+	if t.CPUs > 0 || t.MemoryMB > 0 {
+		s.ResourceLimits = &spec.LinuxResources{}
+		if t.CPUs > 0 {
+			period := uint64(cpuPeriod)
+			quota := int64(math.Ceil(t.CPUs * cpuPeriod))
+			s.ResourceLimits.CPU = &spec.LinuxCPU{Period: &period, Quota: &quota}
+		}
+		if t.MemoryMB > 0 {
+			limit := t.MemoryMB << 20
+			s.ResourceLimits.Memory = &spec.LinuxMemory{Limit: &limit}
+		}
+	}
+	for _, m := range t.Mounts {
+		opts := []string{"rbind"}
+		if m.ReadOnly {
+			opts = append(opts, "ro")
+		}
+		s.Mounts = append(s.Mounts, spec.Mount{Type: "bind", Source: m.Source, Destination: m.Destination, Options: opts})
+	}
+	for _, g := range t.GPUs {
+		s.Devices = append(s.Devices, spec.LinuxDevice{Path: g})
+	}
+	s.Privileged = t.Privileged
+	// No restart policy: a node that dies stays dead and Slurm sees it.
+	return s
+}
+
+// need returns the host resources node n reserves.
+func need(n runtime.NodeSpec) usage {
+	return usage{cpus: n.Template.CPUs, memMB: n.Template.MemoryMB}
+}
+
+// usageFromLabels reads what a listed container reserves; unknown = 0.
+func usageFromLabels(l map[string]string) usage {
+	var u usage
+	if v, err := strconv.ParseFloat(l[labelCPUs], 64); err == nil && v > 0 && !math.IsInf(v, 0) {
+		u.cpus = v
+	}
+	if v, err := strconv.ParseInt(l[labelMemoryMB], 10, 64); err == nil && v > 0 {
+		u.memMB = v
+	}
+	return u
+}

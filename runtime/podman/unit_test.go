@@ -1,0 +1,274 @@
+package podman
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"reflect"
+	"testing"
+	"time"
+
+	"github.com/containers/podman/v4/pkg/bindings"
+	"github.com/containers/podman/v4/pkg/errorhandling"
+	"github.com/containers/podman/v4/pkg/specgen"
+	spec "github.com/opencontainers/runtime-spec/specs-go"
+
+	"github.com/slurm-elastic/slurm-elastic/runtime"
+)
+
+// Unit tests: no Podman service needed.
+
+func TestNewValidates(t *testing.T) {
+	ok := Host{Name: "h", URI: "unix:///run/podman/podman.sock"}
+	tests := []struct {
+		name string
+		o    Options
+		ok   bool
+	}{
+		{"valid", Options{Cluster: "c", Hosts: []Host{ok}}, true},
+		{"tcp and ssh", Options{Cluster: "c", Hosts: []Host{{Name: "a", URI: "tcp://127.0.0.1:8080"}, {Name: "b", URI: "ssh://u@h/run/podman/podman.sock"}}}, true},
+		{"no cluster", Options{Hosts: []Host{ok}}, false},
+		{"no hosts", Options{Cluster: "c"}, false},
+		{"unnamed host", Options{Cluster: "c", Hosts: []Host{{URI: ok.URI}}}, false},
+		{"duplicate host", Options{Cluster: "c", Hosts: []Host{ok, ok}}, false},
+		{"empty uri", Options{Cluster: "c", Hosts: []Host{{Name: "h"}}}, false},
+		{"bad scheme", Options{Cluster: "c", Hosts: []Host{{Name: "h", URI: "http://x"}}}, false},
+		{"negative capacity", Options{Cluster: "c", Hosts: []Host{{Name: "h", URI: ok.URI, MaxNodes: -1}}}, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p, err := New(context.Background(), tt.o)
+			if (err == nil) != tt.ok {
+				t.Fatalf("New: err = %v, want ok=%v", err, tt.ok)
+			}
+			if err == nil && (p.timeout != DefaultTimeout || p.stopTimeout != DefaultStopTimeout) {
+				t.Fatalf("defaults not applied: %v %v", p.timeout, p.stopTimeout)
+			}
+		})
+	}
+}
+
+func TestBuildSpec(t *testing.T) {
+	n := runtime.NodeSpec{Name: "cloud3", Group: "gpu", Template: runtime.Template{
+		Image:    "localhost/node:1",
+		Command:  []string{"/usr/sbin/slurmd", "-D", "-b"},
+		CPUs:     1.5,
+		MemoryMB: 512,
+		GPUs:     []string{"nvidia.com/gpu=0"},
+		Mounts: []runtime.Mount{
+			{Source: "/etc/munge/munge.key", Destination: "/etc/munge/munge.key", ReadOnly: true},
+			{Source: "/scratch", Destination: "/scratch"},
+		},
+		Env:     map[string]string{"A": "1", EnvNode: "overridden"},
+		Network: "slurm-net",
+	}}
+	s := buildSpec("prod", n)
+	if s.Name != "prod-cloud3" || s.Hostname != "cloud3" || s.Image != "localhost/node:1" {
+		t.Fatalf("name/hostname/image: %q %q %q", s.Name, s.Hostname, s.Image)
+	}
+	wantLabels := map[string]string{
+		runtime.LabelCluster: "prod", runtime.LabelGroup: "gpu", runtime.LabelNode: "cloud3",
+		labelCPUs: "1.5", labelMemoryMB: "512",
+	}
+	if !reflect.DeepEqual(s.Labels, wantLabels) {
+		t.Fatalf("labels = %v", s.Labels)
+	}
+	if !reflect.DeepEqual(s.Env, map[string]string{"A": "1", EnvNode: "cloud3"}) {
+		t.Fatalf("env = %v", s.Env)
+	}
+	if !reflect.DeepEqual(s.Command, n.Template.Command) {
+		t.Fatalf("command = %v", s.Command)
+	}
+	if s.NetNS.NSMode != specgen.Bridge || len(s.Networks) != 1 {
+		t.Fatalf("network: %v %v", s.NetNS, s.Networks)
+	}
+	if _, ok := s.Networks["slurm-net"]; !ok {
+		t.Fatalf("networks = %v", s.Networks)
+	}
+	cpu := s.ResourceLimits.CPU
+	if *cpu.Period != 100000 || *cpu.Quota != 150000 {
+		t.Fatalf("cpu quota/period = %d/%d", *cpu.Quota, *cpu.Period)
+	}
+	if *s.ResourceLimits.Memory.Limit != 512<<20 {
+		t.Fatalf("memory = %d", *s.ResourceLimits.Memory.Limit)
+	}
+	wantMounts := []spec.Mount{
+		{Type: "bind", Source: "/etc/munge/munge.key", Destination: "/etc/munge/munge.key", Options: []string{"rbind", "ro"}},
+		{Type: "bind", Source: "/scratch", Destination: "/scratch", Options: []string{"rbind"}},
+	}
+	if !reflect.DeepEqual(s.Mounts, wantMounts) {
+		t.Fatalf("mounts = %+v", s.Mounts)
+	}
+	if len(s.Devices) != 1 || s.Devices[0].Path != "nvidia.com/gpu=0" {
+		t.Fatalf("devices = %+v", s.Devices)
+	}
+	if s.Privileged || s.RestartPolicy != "" {
+		t.Fatalf("privileged %v, restart policy %q", s.Privileged, s.RestartPolicy)
+	}
+
+	// Minimal template: image's command, no limits, default network.
+	m := buildSpec("c", runtime.NodeSpec{Name: "n1", Template: runtime.Template{Image: "i", Privileged: true}})
+	if m.Command != nil || m.ResourceLimits != nil || m.Networks != nil || !m.Privileged {
+		t.Fatalf("minimal spec: command %v, limits %v, networks %v, privileged %v", m.Command, m.ResourceLimits, m.Networks, m.Privileged)
+	}
+	if u := usageFromLabels(m.Labels); u != (usage{}) {
+		t.Fatalf("usage of unlimited spec = %+v", u)
+	}
+	if u := usageFromLabels(s.Labels); u != (usage{cpus: 1.5, memMB: 512}) {
+		t.Fatalf("usage from labels = %+v", u)
+	}
+}
+
+func TestCheckSpec(t *testing.T) {
+	good := runtime.Template{Image: "i"}
+	tests := []struct {
+		name string
+		n    runtime.NodeSpec
+		ok   bool
+	}{
+		{"ok", runtime.NodeSpec{Name: "cloud1", Template: good}, true},
+		{"no name", runtime.NodeSpec{Template: good}, false},
+		{"bad name", runtime.NodeSpec{Name: "a/b", Template: good}, false},
+		{"no image", runtime.NodeSpec{Name: "a"}, false},
+		{"negative cpus", runtime.NodeSpec{Name: "a", Template: runtime.Template{Image: "i", CPUs: -1}}, false},
+		{"negative memory", runtime.NodeSpec{Name: "a", Template: runtime.Template{Image: "i", MemoryMB: -1}}, false},
+		{"mount without source", runtime.NodeSpec{Name: "a", Template: runtime.Template{Image: "i", Mounts: []runtime.Mount{{Destination: "/x"}}}}, false},
+		{"empty gpu", runtime.NodeSpec{Name: "a", Template: runtime.Template{Image: "i", GPUs: []string{""}}}, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if err := checkSpec("c", tt.n); (err == nil) != tt.ok {
+				t.Fatalf("checkSpec = %v, want ok=%v", err, tt.ok)
+			}
+		})
+	}
+}
+
+func TestPick(t *testing.T) {
+	tests := []struct {
+		name  string
+		rooms []room
+		need  usage
+		want  int
+	}{
+		{"unlimited: fewest nodes", []room{{nodes: 3}, {nodes: 1}, {nodes: 2}}, usage{}, 1},
+		{"unlimited tie: config order", []room{{nodes: 1}, {nodes: 1}}, usage{}, 0},
+		{"max nodes full", []room{{maxNodes: 2, nodes: 2}, {maxNodes: 4, nodes: 3}}, usage{}, 1},
+		{"all full", []room{{maxNodes: 1, nodes: 1}, {maxNodes: 2, nodes: 2}}, usage{}, -1},
+		{"most free fraction", []room{{maxNodes: 10, nodes: 5}, {maxNodes: 4, nodes: 1}}, usage{}, 1},
+		{"cpus do not fit", []room{{cpus: 4, usedCPU: 3.5}, {cpus: 2, usedCPU: 0}}, usage{cpus: 1}, 1},
+		{"cpus exactly fit", []room{{cpus: 4, usedCPU: 3}}, usage{cpus: 1}, 0},
+		{"memory does not fit", []room{{memMB: 1024, usedMem: 600}, {memMB: 8192, usedMem: 8000}}, usage{memMB: 500}, -1},
+		{"tightest dimension counts", []room{{maxNodes: 100, cpus: 4, usedCPU: 3}, {maxNodes: 4, nodes: 1, cpus: 64}}, usage{cpus: 1}, 1},
+		{"no hosts", nil, usage{}, -1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := pick(tt.rooms, tt.need); got != tt.want {
+				t.Fatalf("pick = %d, want %d", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestClassify(t *testing.T) {
+	api := func(code int, cause string) error {
+		return &errorhandling.ErrorModel{ResponseCode: code, Because: cause, Message: "msg: " + cause}
+	}
+	tests := []struct {
+		name string
+		err  error
+		want runtime.Class
+	}{
+		{"nil", nil, ""},
+		{"classified", runtime.Errorf(runtime.ClassCapacity, "x"), runtime.ClassCapacity},
+		{"deadline", fmt.Errorf("call: %w", context.DeadlineExceeded), runtime.ClassTransient},
+		{"canceled", context.Canceled, runtime.ClassTransient},
+		{"connect", bindings.ConnectError{Err: &net.OpError{Op: "dial", Err: os.ErrNotExist}}, runtime.ClassTransient},
+		{"image missing", api(500, "image not known"), runtime.ClassConfig},
+		{"network missing", api(500, "network not found"), runtime.ClassConfig},
+		{"cdi", api(500, "unresolvable CDI devices example.com/gpu=0"), runtime.ClassConfig},
+		{"device file", api(500, "no such file or directory"), runtime.ClassConfig},
+		{"command not found", api(500, "OCI runtime attempted to invoke a command that was not found"), runtime.ClassConfig},
+		{"bad request", api(400, "bad"), runtime.ClassConfig},
+		{"not found", api(404, "no such container"), runtime.ClassConfig},
+		{"conflict", api(409, "name in use"), runtime.ClassTransient},
+		{"server error", api(500, "database is locked"), runtime.ClassTransient},
+		{"503", api(503, ""), runtime.ClassTransient},
+		{"wrapped api", fmt.Errorf("create: %w", api(500, "image not known")), runtime.ClassConfig},
+		{"other", errors.New("EOF"), runtime.ClassTransient},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := classify(tt.err); got != tt.want {
+				t.Fatalf("classify(%v) = %q, want %q", tt.err, got, tt.want)
+			}
+		})
+	}
+}
+
+func TestStateOf(t *testing.T) {
+	for s, want := range map[string]runtime.State{
+		"running": runtime.StateRunning, "created": runtime.StateCreated, "configured": runtime.StateCreated,
+		"exited": runtime.StateExited, "stopped": runtime.StateExited, "paused": runtime.StateUnknown, "": runtime.StateUnknown,
+	} {
+		if got := stateOf(s); got != want {
+			t.Errorf("stateOf(%q) = %q, want %q", s, got, want)
+		}
+	}
+}
+
+// TestReserveConcurrent: concurrent reservations never overcommit a host,
+// and released ones free their room. The inventory is preset, so no service
+// is called.
+func TestReserveConcurrent(t *testing.T) {
+	p, err := New(context.Background(), Options{Cluster: "c", Hosts: []Host{
+		{Name: "a", URI: "unix:///nonexistent/a.sock", MaxNodes: 3},
+		{Name: "b", URI: "unix:///nonexistent/b.sock", MaxNodes: 2, CPUs: 2},
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range p.loadedAt {
+		p.setInventory(i, nil)
+	}
+	p.setInventory(0, []ctr{{host: 0, node: "old", state: runtime.StateRunning}, {host: 0, node: "dead", state: runtime.StateExited}})
+	const n = 20
+	got := make([]int, n)
+	errs := make([]error, n)
+	forEach(n, func(i int) {
+		node := runtime.NodeSpec{Name: fmt.Sprintf("n%d", i), Template: runtime.Template{Image: "i", CPUs: 1}}
+		got[i], errs[i] = p.reserve(context.Background(), node, time.Time{})
+	})
+	per := map[int]int{}
+	for i := range got {
+		if errs[i] != nil {
+			if runtime.ClassOf(errs[i]) != runtime.ClassCapacity {
+				t.Fatalf("reserve: %v", errs[i])
+			}
+			continue
+		}
+		per[got[i]]++
+	}
+	// a: 3 slots, one taken by "old" ("dead" has exited); b: 2 slots.
+	if per[0] != 2 || per[1] != 2 {
+		t.Fatalf("placed per host = %v, want 2 on a, 2 on b", per)
+	}
+	// Releasing one frees a slot; committing keeps it taken.
+	var placed []string
+	for i := range got {
+		if errs[i] == nil {
+			placed = append(placed, fmt.Sprintf("n%d", i))
+		}
+	}
+	p.commit(placed[0])
+	p.release(placed[1])
+	if _, err := p.reserve(context.Background(), runtime.NodeSpec{Name: "late", Template: runtime.Template{Image: "i"}}, time.Time{}); err != nil {
+		t.Fatalf("reserve after release: %v", err)
+	}
+	if _, err := p.reserve(context.Background(), runtime.NodeSpec{Name: "later", Template: runtime.Template{Image: "i"}}, time.Time{}); runtime.ClassOf(err) != runtime.ClassCapacity {
+		t.Fatalf("reserve when full: %v, want Capacity", err)
+	}
+}

@@ -1,0 +1,436 @@
+// Package e2e drives a real elastic Slurm 24.11 cluster: slurmctld calls
+// slurm-elastic's hooks as SlurmUser, the hooks start node containers
+// through a real Podman API service, and jobs run in them. No fakes.
+package e2e
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/slurm-elastic/slurm-elastic/tests/elastic"
+)
+
+var cl *elastic.Cluster
+
+func TestMain(m *testing.M) {
+	binDir := os.Getenv("SE_BIN_DIR")
+	if binDir == "" {
+		fmt.Fprintln(os.Stderr, "e2e: SE_BIN_DIR is not set: run the e2e tests with `make test` or `make e2e`, which build the binaries first")
+		os.Exit(1)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	var err error
+	cl, err = elastic.Start(ctx, elastic.Settings{Name: "se-e2e"}, binDir, os.Stderr)
+	cancel()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "e2e: start cluster: %v\n", err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	ctx, cancel = context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	if code != 0 {
+		fmt.Fprintf(os.Stderr, "e2e: diagnostics after failure:\n%s\n", cl.Diagnostics(ctx))
+	}
+	if err := cl.Stop(ctx); err != nil {
+		fmt.Fprintf(os.Stderr, "e2e: stop cluster: %v\n", err)
+		code = 1
+	}
+	os.Exit(code)
+}
+
+func ctxT(t *testing.T, d time.Duration) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// run runs argv in head as root and fails the test on error.
+func run(t *testing.T, args ...string) string {
+	t.Helper()
+	out, err := cl.Exec(ctxT(t, time.Minute), args...)
+	if err != nil {
+		t.Fatalf("%v: %v", args, err)
+	}
+	return out
+}
+
+// hook runs one of our hooks in head as SlurmUser, as slurmctld would, and
+// returns its exit code.
+func hook(t *testing.T, name string, args ...string) int {
+	t.Helper()
+	_, err := cl.ExecAs(ctxT(t, 2*time.Minute), "slurm", append([]string{"/usr/libexec/slurm-elastic/" + name}, args...)...)
+	if err == nil {
+		return 0
+	}
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		return ee.ExitCode()
+	}
+	t.Logf("%s %v: %v", name, args, err)
+	return -1
+}
+
+type slurmNode struct {
+	Name     string   `json:"name"`
+	State    []string `json:"state"`
+	Reason   string   `json:"reason"`
+	Address  string   `json:"address"`
+	Hostname string   `json:"hostname"`
+}
+
+func (n slurmNode) has(s string) bool { return slices.Contains(n.State, s) }
+
+func nodes(t *testing.T, names string) []slurmNode {
+	t.Helper()
+	var v struct {
+		Nodes []slurmNode `json:"nodes"`
+	}
+	out := run(t, "scontrol", "--json", "show", "node", names)
+	if err := json.Unmarshal([]byte(out), &v); err != nil {
+		t.Fatalf("scontrol --json show node %s: %v\n%s", names, err, out)
+	}
+	return v.Nodes
+}
+
+func node(t *testing.T, name string) slurmNode {
+	t.Helper()
+	ns := nodes(t, name)
+	if len(ns) != 1 {
+		t.Fatalf("node %s: got %d records", name, len(ns))
+	}
+	return ns[0]
+}
+
+type job struct {
+	ID       int      `json:"job_id"`
+	State    []string `json:"job_state"`
+	Nodes    string   `json:"nodes"`
+	Restarts int      `json:"restart_cnt"`
+	Reason   string   `json:"state_reason"`
+}
+
+func getJob(t *testing.T, id string) job {
+	t.Helper()
+	var v struct {
+		Jobs []job `json:"jobs"`
+	}
+	out := run(t, "scontrol", "--json", "show", "job", id)
+	if err := json.Unmarshal([]byte(out), &v); err != nil || len(v.Jobs) != 1 {
+		t.Fatalf("scontrol --json show job %s: %v\n%s", id, err, out)
+	}
+	return v.Jobs[0]
+}
+
+// sbatch submits a job as an ordinary user would and returns its id.
+func sbatch(t *testing.T, args ...string) string {
+	t.Helper()
+	out := run(t, append([]string{"sbatch", "--parsable"}, args...)...)
+	id, _, _ := strings.Cut(strings.TrimSpace(out), ";")
+	return id
+}
+
+// waitFor polls cond every 500ms until it holds or d passes.
+func waitFor(t *testing.T, d time.Duration, what string, cond func() (bool, string)) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	last := ""
+	for {
+		ok, state := cond()
+		if ok {
+			return
+		}
+		last = state
+		if time.Now().After(deadline) {
+			t.Fatalf("after %v still waiting for %s; last seen: %s", d, what, last)
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+}
+
+func waitJob(t *testing.T, id string, d time.Duration, want string) job {
+	t.Helper()
+	var j job
+	waitFor(t, d, "job "+id+" "+want, func() (bool, string) {
+		j = getJob(t, id)
+		if slices.Contains(j.State, "FAILED") || slices.Contains(j.State, "CANCELLED") {
+			t.Fatalf("job %s ended %v (reason %s)", id, j.State, j.Reason)
+		}
+		return slices.Contains(j.State, want), fmt.Sprintf("%+v", j)
+	})
+	return j
+}
+
+// containers returns, per node label, the node containers of the cluster.
+func containers(t *testing.T) map[string][]string {
+	t.Helper()
+	out, err := cl.Podman(ctxT(t, time.Minute), "ps", "-a", "--filter", "label=slurm-elastic.cluster="+cl.Name,
+		"--format", `{{index .Labels "slurm-elastic.node"}} {{.Names}} {{.State}}`)
+	if err != nil {
+		t.Fatalf("podman ps: %v", err)
+	}
+	m := map[string][]string{}
+	for _, l := range strings.Split(strings.TrimSpace(out), "\n") {
+		f := strings.Fields(l)
+		if len(f) >= 2 {
+			m[f[0]] = append(m[f[0]], strings.Join(f[1:], " "))
+		}
+	}
+	return m
+}
+
+// waitCloudIdle waits until every cloud node is powered down and idle and
+// no node container is left: the state every test starts and ends in.
+func waitCloudIdle(t *testing.T, d time.Duration) {
+	t.Helper()
+	waitFor(t, d, "cloud nodes powered down with no containers", func() (bool, string) {
+		ns := nodes(t, "cloud[1-4]")
+		for _, n := range ns {
+			if !n.has("POWERED_DOWN") || !n.has("IDLE") || n.has("POWERING_DOWN") {
+				return false, fmt.Sprintf("%s %v", n.Name, n.State)
+			}
+		}
+		if c := containers(t); len(c) != 0 {
+			return false, fmt.Sprintf("containers %v", c)
+		}
+		return true, ""
+	})
+}
+
+func hookLog(t *testing.T) string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(cl.LogDir, "slurm-elastic.log"))
+	if err != nil {
+		t.Fatalf("hook log: %v", err)
+	}
+	return string(b)
+}
+
+func configure(t *testing.T, s elastic.Settings) {
+	t.Helper()
+	s.Name = cl.Name
+	if err := cl.Configure(ctxT(t, time.Minute), s); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestPowerCycle: a two-node job on powered-down CLOUD nodes completes, its
+// output names both nodes, and after SuspendTime the containers are gone
+// and the nodes are idle~ again — once through each Slurm backend.
+func TestPowerCycle(t *testing.T) {
+	for _, backend := range []string{"scontrol", "rest"} {
+		t.Run(backend, func(t *testing.T) {
+			configure(t, elastic.Settings{Backend: backend})
+			waitCloudIdle(t, 2*time.Minute)
+			logStart := len(hookLog(t))
+
+			id := sbatch(t, "-p", "cloud", "-N2", "-o", "/shared/job-%j.out", "--wrap", "srun hostname")
+			j := waitJob(t, id, 3*time.Minute, "COMPLETED")
+			out, err := os.ReadFile(filepath.Join(cl.SharedDir, "job-"+id+".out"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			hosts := strings.Fields(string(out))
+			slices.Sort(hosts)
+			hosts = slices.Compact(hosts)
+			if len(hosts) != 2 || !strings.HasPrefix(hosts[0], "cloud") || !strings.HasPrefix(hosts[1], "cloud") {
+				t.Fatalf("job %s on %s printed %q, want two distinct cloud nodes", id, j.Nodes, out)
+			}
+			t.Logf("job %s ran on %s: %v", id, j.Nodes, hosts)
+
+			log := hookLog(t)[logStart:]
+			for _, h := range hosts {
+				if !strings.Contains(log, `"msg":"node launched and addressed","node":"`+h+`"`) {
+					t.Errorf("hook log lacks the launch of %s:\n%s", h, log)
+				}
+			}
+			if !strings.Contains(log, `"backend":"`+backend+`"`) {
+				t.Errorf("hook log does not show backend %s in use:\n%s", backend, log)
+			}
+			waitCloudIdle(t, 2*time.Minute)
+			log = hookLog(t)[logStart:]
+			for _, h := range hosts {
+				if !strings.Contains(log, `"msg":"node instance removed","node":"`+h+`"`) {
+					t.Errorf("hook log lacks the suspend of %s", h)
+				}
+			}
+		})
+	}
+}
+
+// TestBrokenGroupFailsFast: the spill partition prefers the broken group
+// (lower Weight) whose image does not exist. Its node must go DOWN with our
+// Config reason well before ResumeTimeout, leave no container, and the job
+// must be requeued onto a working node and complete.
+func TestBrokenGroupFailsFast(t *testing.T) {
+	configure(t, elastic.Settings{})
+	waitCloudIdle(t, 2*time.Minute)
+	start := time.Now()
+	id := sbatch(t, "-p", "spill", "-N1", "-o", "/shared/job-%j.out", "--wrap", "hostname")
+	var down time.Duration
+	waitFor(t, 60*time.Second, "a broken node DOWN with our reason (before ResumeTimeout=60s)", func() (bool, string) {
+		for _, n := range nodes(t, "broken[1-2]") {
+			if n.has("DOWN") && strings.HasPrefix(n.Reason, "slurm-elastic: (Code:Config) ") {
+				down = time.Since(start)
+				return true, ""
+			}
+		}
+		return false, fmt.Sprintf("%+v", nodes(t, "broken[1-2]"))
+	})
+	t.Logf("broken node DOWN %v after submit", down.Round(time.Millisecond))
+	for n := range containers(t) {
+		if strings.HasPrefix(n, "broken") {
+			t.Fatalf("container left for %s", n)
+		}
+	}
+	j := waitJob(t, id, 3*time.Minute, "COMPLETED")
+	out, _ := os.ReadFile(filepath.Join(cl.SharedDir, "job-"+id+".out"))
+	if h := strings.TrimSpace(string(out)); h != "cloud3" && h != "cloud4" {
+		t.Fatalf("job %s (nodes %s) printed %q, want cloud3 or cloud4", id, j.Nodes, out)
+	}
+	t.Logf("job %s requeued %d time(s), completed on %s", id, j.Restarts, strings.TrimSpace(string(out)))
+	for n := range containers(t) {
+		if strings.HasPrefix(n, "broken") {
+			t.Fatalf("container left for %s", n)
+		}
+	}
+	run(t, "scontrol", "update", "nodename=broken[1-2]", "state=resume")
+	waitCloudIdle(t, 2*time.Minute)
+}
+
+// TestEightJobsOnFourNodes: 8 single-node jobs at once on 4 cloud nodes all
+// complete, and no node ever has two containers.
+func TestEightJobsOnFourNodes(t *testing.T) {
+	configure(t, elastic.Settings{})
+	waitCloudIdle(t, 2*time.Minute)
+	var ids []string
+	for i := 0; i < 8; i++ {
+		ids = append(ids, sbatch(t, "-p", "cloud", "-N1", "-o", "/shared/job-%j.out", "--wrap", "hostname; sleep 2"))
+	}
+	deadline := time.Now().Add(5 * time.Minute)
+	for {
+		for n, cs := range containers(t) {
+			if len(cs) > 1 {
+				t.Fatalf("node %s has %d containers: %v", n, len(cs), cs)
+			}
+		}
+		done := 0
+		for _, id := range ids {
+			j := getJob(t, id)
+			if slices.Contains(j.State, "FAILED") || slices.Contains(j.State, "CANCELLED") {
+				t.Fatalf("job %s: %v", id, j.State)
+			}
+			if slices.Contains(j.State, "COMPLETED") {
+				done++
+			}
+		}
+		if done == len(ids) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of %d jobs completed after 5 minutes", done, len(ids))
+		}
+		time.Sleep(time.Second)
+	}
+	waitCloudIdle(t, 2*time.Minute)
+}
+
+// TestBadInput: every kind of bad input gives a clear logged error and,
+// where a node is involved, a node reason — never a hang, crash or leak.
+func TestBadInput(t *testing.T) {
+	t.Run("invalid hostlist", func(t *testing.T) {
+		configure(t, elastic.Settings{})
+		before := len(hookLog(t))
+		if code := hook(t, "slurm-elastic-resume", "cloud[1-"); code != 2 {
+			t.Fatalf("exit code %d, want 2", code)
+		}
+		if l := hookLog(t)[before:]; !strings.Contains(l, "invalid hostlist argument") || !strings.Contains(l, "cloud[1-") {
+			t.Fatalf("log:\n%s", l)
+		}
+	})
+	t.Run("unknown node", func(t *testing.T) {
+		before := len(hookLog(t))
+		if code := hook(t, "slurm-elastic-resume", "nosuch7"); code != 1 {
+			t.Fatalf("exit code %d, want 1", code)
+		}
+		if l := hookLog(t)[before:]; !strings.Contains(l, "node nosuch7 is in no node group") {
+			t.Fatalf("log:\n%s", l)
+		}
+		if c := containers(t); len(c) != 0 {
+			t.Fatalf("containers: %v", c)
+		}
+	})
+	t.Run("malformed config", func(t *testing.T) {
+		configure(t, elastic.Settings{Raw: "cluster: se-e2e\ngroups: [\n"})
+		before := len(hookLog(t))
+		if code := hook(t, "slurm-elastic-resume", "cloud4"); code != 2 {
+			t.Fatalf("exit code %d, want 2", code)
+		}
+		if l := hookLog(t)[before:]; !strings.Contains(l, "configuration is invalid") || !strings.Contains(l, "config.yaml") {
+			t.Fatalf("log:\n%s", l)
+		}
+		n := node(t, "cloud4")
+		if !n.has("DOWN") || !strings.HasPrefix(n.Reason, "slurm-elastic: (Code:Config) ") || !strings.Contains(n.Reason, "config.yaml") {
+			t.Fatalf("cloud4: %+v", n)
+		}
+		configure(t, elastic.Settings{})
+		run(t, "scontrol", "update", "nodename=cloud4", "state=resume")
+	})
+	t.Run("podman API down", func(t *testing.T) {
+		configure(t, elastic.Settings{PodmanURI: "unix:///run/podman/no-such.sock"})
+		waitCloudIdle(t, 2*time.Minute)
+		start := time.Now()
+		id := sbatch(t, "-p", "cloud", "-N1", "-w", "cloud1", "-o", "/shared/job-%j.out", "--wrap", "hostname")
+		waitFor(t, 60*time.Second, "cloud1 DOWN with a Transient reason", func() (bool, string) {
+			n := node(t, "cloud1")
+			return n.has("DOWN") && strings.HasPrefix(n.Reason, "slurm-elastic: (Code:Transient) "), fmt.Sprintf("%+v", n)
+		})
+		t.Logf("cloud1 DOWN %v after submit: %s", time.Since(start).Round(time.Millisecond), node(t, "cloud1").Reason)
+		if j := getJob(t, id); !slices.Contains(j.State, "PENDING") {
+			t.Fatalf("job %s should be requeued and pending, is %v", id, j.State)
+		}
+		// Podman back: the admin resumes the node and the job runs.
+		configure(t, elastic.Settings{})
+		run(t, "scontrol", "update", "nodename=cloud1", "state=resume")
+		waitJob(t, id, 3*time.Minute, "COMPLETED")
+		waitCloudIdle(t, 2*time.Minute)
+	})
+	t.Run("slurmrestd down", func(t *testing.T) {
+		// Forced REST to a closed port: a clear error in the log, quickly,
+		// and nothing launched.
+		configure(t, elastic.Settings{Backend: "rest", RESTURL: "http://127.0.0.1:9"})
+		before := len(hookLog(t))
+		start := time.Now()
+		code := hook(t, "slurm-elastic-resume", "cloud2")
+		if code == 0 {
+			t.Fatal("resume succeeded without Slurm")
+		}
+		t.Logf("resume with slurmrestd down exited %d after %v", code, time.Since(start).Round(time.Millisecond))
+		if l := hookLog(t)[before:]; !strings.Contains(l, "127.0.0.1:9") {
+			t.Fatalf("log does not name the unreachable slurmrestd:\n%s", l)
+		}
+		if c := containers(t); len(c) != 0 {
+			t.Fatalf("containers: %v", c)
+		}
+		n := node(t, "cloud2")
+		if !n.has("DOWN") || !strings.HasPrefix(n.Reason, "slurm-elastic: (Code:SlurmUnreachable) ") {
+			t.Fatalf("cloud2: %+v", n)
+		}
+		run(t, "scontrol", "update", "nodename=cloud2", "state=resume")
+		// auto falls back to scontrol: a job still runs.
+		configure(t, elastic.Settings{Backend: "auto", RESTURL: "http://127.0.0.1:9"})
+		id := sbatch(t, "-p", "cloud", "-N1", "-o", "/shared/job-%j.out", "--wrap", "hostname")
+		waitJob(t, id, 3*time.Minute, "COMPLETED")
+		configure(t, elastic.Settings{})
+		waitCloudIdle(t, 2*time.Minute)
+	})
+}

@@ -1,0 +1,272 @@
+// Package elastic starts a real elastic Slurm cluster for the e2e tests and
+// `make demo`: the harness's Slurm 24.11 head with slurm-elastic's hooks as
+// its power-save programs, configured from one slurm-elastic config file
+// whose `slurm-elastic conf slurm` output is the cluster's node and
+// power-save lines.
+package elastic
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"text/template"
+	"time"
+
+	"github.com/slurm-elastic/slurm-elastic/tests/harness"
+)
+
+// Paths inside the head container.
+const (
+	StateDirInHead  = "/var/lib/slurm-elastic"
+	TokenFileInHead = "/etc/slurm-elastic/slurm.jwt"
+	SharedInNodes   = "/shared"
+)
+
+// Settings is what differs between clusters: the backend the hooks use to
+// reach Slurm and the timing knobs.
+type Settings struct {
+	Name    string // cluster name (harness Name and slurm-elastic cluster)
+	Backend string // rest, scontrol or auto
+	// RESTURL overrides the slurmrestd URL the hooks use (to point it at a
+	// closed port); "" = the head's own slurmrestd.
+	RESTURL string
+	// PodmanURI overrides the Podman host URI (to point it at a missing
+	// socket); "" = the cluster's Podman service.
+	PodmanURI   string
+	SuspendTime time.Duration // default 15s
+	// Image overrides the working group's image (tests of a broken image).
+	Image string
+	// Raw replaces the whole rendered config when set (malformed-config tests).
+	Raw string
+}
+
+// Cluster is a running elastic cluster.
+type Cluster struct {
+	*harness.Cluster
+	BinDir    string
+	SharedDir string // host dir mounted at /shared in every node container
+	Settings  Settings
+}
+
+// SlurmExtra are the slurm.conf lines the tests add beside the rendered ones:
+// a default partition and a "spill" partition where the broken group (lower
+// Weight, so tried first) shares jobs with two working nodes.
+const SlurmExtra = `
+PartitionName=spill Nodes=broken[1-2],cloud[3-4] MaxTime=INFINITE State=UP
+PartitionName=all Nodes=cloud[1-4] Default=YES MaxTime=INFINITE State=UP
+`
+
+var configTmpl = template.Must(template.New("config").Parse(`# slurm-elastic config of the test cluster {{.Name}} (written by tests/elastic).
+cluster: {{.Name}}
+slurm:
+  backend: {{.Backend}}
+  rest_url: {{.RESTURL}}
+{{if .TokenFile}}  token_file: {{.TokenFile}}
+{{end}}  user: slurm
+  scontrol: /usr/bin/scontrol
+  timeout: 5s
+podman:
+  timeout: 20s
+  hosts:
+    - name: local
+      uri: {{.PodmanURI}}
+log:
+  file: /var/log/slurm-elastic/slurm-elastic.log
+  level: debug
+state_dir: {{.StateDir}}
+resume:
+  timeout: 45s
+  concurrency: 16
+suspend:
+  timeout: 15s
+  concurrency: 16
+power_save:
+  bin_dir: /usr/libexec/slurm-elastic
+  resume_timeout: 60s
+  suspend_timeout: 20s
+  suspend_time: {{.SuspendTime}}
+  resume_rate: 0
+  suspend_rate: 0
+groups:
+  - name: cloud
+    nodes: cloud[1-4]
+    partition: cloud
+    cpus: 1
+    real_memory_mb: 500
+    weight: 10
+    template:
+      image: {{.Image}}
+      network: {{.Network}}
+      cpus: 1
+      memory_mb: 768
+      env:
+        SLURM_CONF_SERVER: "{{.HeadIP}}"
+      mounts:
+        - {source: {{.MungeKey}}, destination: /run/slurm-elastic/munge.key, read_only: true}
+        - {source: {{.Shared}}, destination: /shared}
+  - name: broken
+    nodes: broken[1-2]
+    partition: broken
+    cpus: 1
+    real_memory_mb: 500
+    weight: 1
+    template:
+      image: localhost/slurm-elastic-no-such-image:0
+      network: {{.Network}}
+      env:
+        SLURM_CONF_SERVER: "{{.HeadIP}}"
+`))
+
+// Config renders the slurm-elastic config for s on cluster c (c may be nil
+// before the cluster exists: placeholders then stand for its addresses,
+// which the slurm.conf lines do not depend on).
+func Config(s Settings, c *harness.Cluster, shared string) (string, error) {
+	if s.Raw != "" {
+		return s.Raw, nil
+	}
+	v := map[string]string{
+		"Name": s.Name, "Backend": s.Backend, "RESTURL": s.RESTURL, "TokenFile": TokenFileInHead,
+		"PodmanURI": s.PodmanURI, "StateDir": StateDirInHead, "SuspendTime": s.SuspendTime.String(),
+		"Image": s.Image, "Network": s.Name + "-net", "HeadIP": "10.222.0.2",
+		"MungeKey": "/nonexistent/munge.key", "Shared": shared,
+	}
+	if c == nil {
+		// Rendered on the host, where the token file does not exist.
+		v["Backend"], v["TokenFile"] = "scontrol", ""
+	}
+	if c != nil {
+		v["Network"], v["HeadIP"], v["MungeKey"] = c.Network, c.HeadIP, c.MungeKey
+		if s.Image == "" {
+			v["Image"] = c.Image
+		}
+	}
+	if v["Image"] == "" {
+		v["Image"] = "localhost/placeholder:0"
+	}
+	if v["RESTURL"] == "" {
+		v["RESTURL"] = "http://127.0.0.1:6820"
+	}
+	if v["PodmanURI"] == "" {
+		v["PodmanURI"] = "unix://" + harness.PodmanSocketInHead
+	}
+	var b bytes.Buffer
+	if err := configTmpl.Execute(&b, v); err != nil {
+		return "", fmt.Errorf("render config: %w", err)
+	}
+	return b.String(), nil
+}
+
+func (s *Settings) defaults() {
+	if s.Name == "" {
+		s.Name = "se-e2e"
+	}
+	if s.Backend == "" {
+		s.Backend = "scontrol"
+	}
+	if s.SuspendTime == 0 {
+		s.SuspendTime = 15 * time.Second
+	}
+}
+
+// Start builds nothing (binDir must hold the built binaries), renders the
+// config, turns it into slurm.conf lines with `slurm-elastic conf slurm`,
+// starts the harness cluster with them, and installs the real config, the
+// state directory and a JWT for the slurm user in head. It blocks (tens of
+// seconds) and removes what it made on failure.
+func Start(ctx context.Context, s Settings, binDir string, logw io.Writer) (_ *Cluster, err error) {
+	s.defaults()
+	if _, err := os.Stat(filepath.Join(binDir, "slurm-elastic-resume")); err != nil {
+		return nil, fmt.Errorf("binaries: %w (build them with `make build`; SE_BIN_DIR names the directory)", err)
+	}
+	lines, err := slurmLines(ctx, s, binDir)
+	if err != nil {
+		return nil, err
+	}
+	hc, err := harness.Start(ctx, harness.Options{Name: s.Name, BinDir: binDir, SlurmConf: lines + SlurmExtra, Log: logw})
+	if err != nil {
+		return nil, err
+	}
+	c := &Cluster{Cluster: hc, BinDir: binDir, Settings: s, SharedDir: filepath.Join(hc.StateDir, "shared")}
+	defer func() {
+		if err != nil {
+			err = errors.Join(err, c.Stop(context.WithoutCancel(ctx)))
+		}
+	}()
+	if err := os.MkdirAll(c.SharedDir, 0o777); err != nil {
+		return nil, err
+	}
+	if err := os.Chmod(c.SharedDir, 0o1777); err != nil {
+		return nil, err
+	}
+	if _, err := hc.Exec(ctx, "install", "-d", "-o", "slurm", "-g", "slurm", "-m", "0750", StateDirInHead); err != nil {
+		return nil, fmt.Errorf("state dir in head: %w", err)
+	}
+	tok, err := hc.Token(ctx, "slurm", 24*time.Hour)
+	if err != nil {
+		return nil, err
+	}
+	if err := hc.WriteFileInHead(ctx, TokenFileInHead, []byte(tok+"\n"), 0o600, "slurm:slurm"); err != nil {
+		return nil, err
+	}
+	if err := c.Configure(ctx, s); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// Configure installs the config for s in head (0640 root:slurm). The hooks
+// read it on their next call; slurm.conf is not changed. It blocks for a
+// few execs and is idempotent.
+func (c *Cluster) Configure(ctx context.Context, s Settings) error {
+	s.defaults()
+	cfg, err := Config(s, c.Cluster, c.SharedDir)
+	if err != nil {
+		return err
+	}
+	if err := c.WriteFileInHead(ctx, harness.ConfigInHead, []byte(cfg), 0o640, "root:slurm"); err != nil {
+		return err
+	}
+	c.Settings = s
+	return nil
+}
+
+// slurmLines runs `slurm-elastic conf slurm` on the config and drops the
+// list-valued lines the harness's base slurm.conf already holds merged
+// (PrivateData, SlurmctldParameters), as the generated comment tells an
+// admin to do.
+func slurmLines(ctx context.Context, s Settings, binDir string) (string, error) {
+	cfg, err := Config(s, nil, "/nonexistent/shared")
+	if err != nil {
+		return "", err
+	}
+	f, err := os.CreateTemp("", "se-config-*.yaml")
+	if err != nil {
+		return "", err
+	}
+	defer os.Remove(f.Name())
+	if _, err := f.WriteString(cfg); err != nil {
+		return "", err
+	}
+	f.Close()
+	cmd := exec.CommandContext(ctx, filepath.Join(binDir, "slurm-elastic"), "--config", f.Name(), "conf", "slurm")
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		return "", fmt.Errorf("slurm-elastic conf slurm: %w: %s", err, stderr.String())
+	}
+	var keep []string
+	for _, l := range strings.Split(string(out), "\n") {
+		if strings.HasPrefix(l, "PrivateData=") || strings.HasPrefix(l, "SlurmctldParameters=") {
+			continue
+		}
+		keep = append(keep, l)
+	}
+	return strings.Join(keep, "\n"), nil
+}

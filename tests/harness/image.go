@@ -1,0 +1,356 @@
+package harness
+
+import (
+	"archive/tar"
+	"bufio"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/slurm-elastic/slurm-elastic/tests/image"
+)
+
+// ImageRepo is the repository of the test image in the harness's image store.
+const ImageRepo = "localhost/slurm-elastic-slurm"
+
+// recipeVersion changes when the way the root file system is made changes.
+const recipeVersion = "rootfs-v1"
+
+// Labels put on the image: the numeric ids of the daemon users inside it.
+const (
+	labelSlurmUID = "slurm-elastic.uid.slurm"
+	labelSlurmGID = "slurm-elastic.gid.slurm"
+)
+
+// imageInfo is what Start needs to know about the image.
+type imageInfo struct {
+	Ref      string
+	SlurmUID int
+	SlurmGID int
+}
+
+// rootfsIDs are the ids read from the root file system, kept next to the cached tarball.
+type rootfsIDs struct {
+	Users  map[string]int `json:"users"`
+	Groups map[string]int `json:"groups"`
+}
+
+// BuildImage builds the Slurm 24.11 test image (Debian trixie, see package
+// tests/image) into the harness's image store and returns its reference
+// localhost/slurm-elastic-slurm:24.11-<hash>, where hash covers the package list, the
+// setup steps and the scripts. It blocks: cold (debootstrap, download) it takes minutes; when
+// the tag exists it returns in about a second. The debootstrap result is cached as a
+// tarball under /var/cache/slurm-elastic-test, so a script change only re-imports.
+// Concurrent callers (other processes too) serialise on a lock file. Idempotent. Progress
+// goes to logw (nil: discarded).
+func BuildImage(ctx context.Context, logw io.Writer) (string, error) {
+	info, err := buildImage(ctx, logw)
+	if err != nil {
+		return "", err
+	}
+	return info.Ref, nil
+}
+
+func buildStore() (*store, error) {
+	b := filepath.Join(libDir, "build")
+	return openStore(filepath.Join(b, "containers.conf"), filepath.Join(b, "libpod"),
+		filepath.Join(runDir, "build", "libpod"), filepath.Join(b, "networks"), filepath.Join(b, "volumes"))
+}
+
+func rootfsKey() string {
+	h := sha256.New()
+	fmt.Fprintf(h, "%s\n%s\n%q\n%q\n", recipeVersion, image.Suite, image.Packages, image.Setup)
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+func imageTag(rootfs string) string {
+	h := sha256.New()
+	fmt.Fprintf(h, "%s\n", rootfs)
+	for _, b := range [][]byte{image.NodeEntrypoint, image.HeadEntrypoint} {
+		fmt.Fprintf(h, "%d\n", len(b))
+		h.Write(b)
+	}
+	return ImageRepo + ":24.11-" + hex.EncodeToString(h.Sum(nil))[:12]
+}
+
+func buildImage(ctx context.Context, logw io.Writer) (imageInfo, error) {
+	logw = orDiscard(logw)
+	st, err := buildStore()
+	if err != nil {
+		return imageInfo{}, fmt.Errorf("build image: %w", err)
+	}
+	key := rootfsKey()
+	ref := imageTag(key)
+	if info, ok := inspectImage(ctx, st, ref); ok {
+		return info, nil
+	}
+	l, err := lockFile(ctx, filepath.Join(libDir, "build.lock"))
+	if err != nil {
+		return imageInfo{}, fmt.Errorf("build image: %w", err)
+	}
+	defer l.unlock()
+	if info, ok := inspectImage(ctx, st, ref); ok { // built by whoever held the lock
+		return info, nil
+	}
+	t0 := time.Now()
+	tarball := filepath.Join(cacheDir, "rootfs-"+key[:16]+".tar")
+	idsPath := tarball + ".ids.json"
+	ids, err := readIDs(idsPath)
+	if _, serr := os.Stat(tarball); serr != nil || err != nil {
+		if ids, err = debootstrap(ctx, logw, tarball, idsPath); err != nil {
+			return imageInfo{}, fmt.Errorf("build image: %w", err)
+		}
+	} else {
+		fmt.Fprintf(logw, "harness: using cached root file system %s\n", tarball)
+	}
+	if err := importImage(ctx, logw, st, tarball, ids, ref); err != nil {
+		return imageInfo{}, fmt.Errorf("build image: %w", err)
+	}
+	info, ok := inspectImage(ctx, st, ref)
+	if !ok {
+		return imageInfo{}, fmt.Errorf("build image: %s missing after import", ref)
+	}
+	fmt.Fprintf(logw, "harness: image %s ready in %s\n", ref, time.Since(t0).Round(time.Millisecond))
+	return info, nil
+}
+
+// inspectImage reports the image's ids when ref exists in the store.
+func inspectImage(ctx context.Context, st *store, ref string) (imageInfo, bool) {
+	out, err := st.run(ctx, nil, "image", "inspect", "--format", "{{json .Labels}}", ref)
+	if err != nil {
+		return imageInfo{}, false
+	}
+	var labels map[string]string
+	if json.Unmarshal([]byte(strings.TrimSpace(out)), &labels) != nil {
+		return imageInfo{}, false
+	}
+	uid, err1 := strconv.Atoi(labels[labelSlurmUID])
+	gid, err2 := strconv.Atoi(labels[labelSlurmGID])
+	if err1 != nil || err2 != nil {
+		return imageInfo{}, false
+	}
+	return imageInfo{Ref: ref, SlurmUID: uid, SlurmGID: gid}, true
+}
+
+func readIDs(path string) (rootfsIDs, error) {
+	var ids rootfsIDs
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return ids, err
+	}
+	if err := json.Unmarshal(b, &ids); err != nil {
+		return ids, fmt.Errorf("%s: %w", path, err)
+	}
+	if _, ok := ids.Users["slurm"]; !ok {
+		return ids, fmt.Errorf("%s: no slurm user", path)
+	}
+	return ids, nil
+}
+
+// debianMirror reads the Debian mirror URI configured for apt on this machine
+// (the only one it can reach).
+func debianMirror() (string, error) {
+	const deb822 = "/etc/apt/sources.list.d/debian.sources"
+	if f, err := os.Open(deb822); err == nil {
+		defer f.Close()
+		sc := bufio.NewScanner(f)
+		for sc.Scan() {
+			k, v, ok := strings.Cut(sc.Text(), ":")
+			if !ok || !strings.EqualFold(strings.TrimSpace(k), "URIs") {
+				continue
+			}
+			for _, u := range strings.Fields(v) {
+				if strings.HasSuffix(strings.TrimRight(u, "/"), "/debian") {
+					return u, nil
+				}
+			}
+		}
+	}
+	if b, err := os.ReadFile("/etc/apt/sources.list"); err == nil {
+		for _, line := range strings.Split(string(b), "\n") {
+			f := strings.Fields(line)
+			if len(f) >= 3 && f[0] == "deb" && strings.HasSuffix(strings.TrimRight(f[1], "/"), "/debian") {
+				return f[1], nil
+			}
+		}
+	}
+	return "", fmt.Errorf("no Debian mirror in %s or /etc/apt/sources.list", deb822)
+}
+
+// debootstrap makes the root file system and archives it to tarball (atomically), with
+// the daemon users' ids in idsPath.
+func debootstrap(ctx context.Context, logw io.Writer, tarball, idsPath string) (rootfsIDs, error) {
+	var ids rootfsIDs
+	for _, tool := range []string{"debootstrap", "chroot", "tar"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			return ids, fmt.Errorf("%s not found (install the Debian package %s): %w", tool,
+				map[string]string{"debootstrap": "debootstrap", "chroot": "coreutils", "tar": "tar"}[tool], err)
+		}
+	}
+	mirror, err := debianMirror()
+	if err != nil {
+		return ids, err
+	}
+	debs := filepath.Join(cacheDir, "debs")
+	if err := os.MkdirAll(debs, 0o755); err != nil {
+		return ids, fmt.Errorf("create %s: %w", debs, err)
+	}
+	work, err := os.MkdirTemp(cacheDir, "build-")
+	if err != nil {
+		return ids, fmt.Errorf("debootstrap: %w", err)
+	}
+	defer os.RemoveAll(work)
+	root := filepath.Join(work, "root")
+	t0 := time.Now()
+	fmt.Fprintf(logw, "harness: debootstrap %s from %s (minutes when cold)\n", image.Suite, mirror)
+	args := []string{"--variant=minbase", "--cache-dir=" + debs,
+		"--include=" + strings.Join(image.Packages, ","), image.Suite, root, mirror}
+	if out, err := exec.CommandContext(ctx, "debootstrap", args...).CombinedOutput(); err != nil {
+		return ids, fmt.Errorf("debootstrap %s: %w: %s", strings.Join(args, " "), err, tail(out, 3000))
+	}
+	fmt.Fprintf(logw, "harness: debootstrap done in %s\n", time.Since(t0).Round(time.Second))
+	for _, argv := range image.Setup {
+		c := exec.CommandContext(ctx, "chroot", append([]string{root}, argv...)...)
+		c.Env = []string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "LC_ALL=C"}
+		if out, err := c.CombinedOutput(); err != nil {
+			return ids, fmt.Errorf("chroot %s: %w: %s", strings.Join(argv, " "), err, tail(out, 2000))
+		}
+	}
+	if ids.Users, err = readIDFile(filepath.Join(root, "etc/passwd")); err != nil {
+		return ids, err
+	}
+	if ids.Groups, err = readIDFile(filepath.Join(root, "etc/group")); err != nil {
+		return ids, err
+	}
+	for _, u := range []string{"slurm", "munge", "slurmrestd"} {
+		if _, ok := ids.Users[u]; !ok {
+			return ids, fmt.Errorf("root file system has no user %s", u)
+		}
+	}
+	tmp := tarball + ".tmp"
+	targs := []string{"-C", root, "--numeric-owner", "-cf", tmp,
+		"--exclude=./dev/*", "--exclude=./proc/*", "--exclude=./sys/*",
+		"--exclude=./var/cache/apt/archives/*.deb", "--exclude=./var/lib/apt/lists/*", "."}
+	if out, err := exec.CommandContext(ctx, "tar", targs...).CombinedOutput(); err != nil {
+		os.Remove(tmp)
+		return ids, fmt.Errorf("tar %s: %w: %s", root, err, tail(out, 2000))
+	}
+	b, _ := json.Marshal(ids)
+	if err := os.WriteFile(idsPath, b, 0o644); err != nil {
+		return ids, fmt.Errorf("write %s: %w", idsPath, err)
+	}
+	if err := os.Rename(tmp, tarball); err != nil {
+		return ids, fmt.Errorf("cache %s: %w", tarball, err)
+	}
+	return ids, nil
+}
+
+// readIDFile maps names to the third field of a passwd or group file.
+func readIDFile(path string) (map[string]int, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", path, err)
+	}
+	m := map[string]int{}
+	for _, line := range strings.Split(string(b), "\n") {
+		f := strings.Split(line, ":")
+		if len(f) < 3 {
+			continue
+		}
+		if id, err := strconv.Atoi(f[2]); err == nil {
+			m[f[0]] = id
+		}
+	}
+	return m, nil
+}
+
+// importImage streams the cached root file system plus the scripts into podman import.
+func importImage(ctx context.Context, logw io.Writer, st *store, tarball string, ids rootfsIDs, ref string) error {
+	t0 := time.Now()
+	in, err := os.Open(tarball)
+	if err != nil {
+		return fmt.Errorf("import: %w", err)
+	}
+	defer in.Close()
+	pr, pw := io.Pipe()
+	go func() { pw.CloseWithError(addScripts(in, pw)) }()
+	changes := []string{
+		"--change", fmt.Sprintf(`CMD ["%s"]`, image.NodeEntrypointPath),
+		"--change", "ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+		"--change", "STOPSIGNAL SIGTERM",
+		"--change", fmt.Sprintf("LABEL %s=%d", labelSlurmUID, ids.Users["slurm"]),
+		"--change", fmt.Sprintf("LABEL %s=%d", labelSlurmGID, ids.Groups["slurm"]),
+	}
+	args := append([]string{"import", "--quiet"}, changes...)
+	args = append(args, "-", ref)
+	_, err = st.run(ctx, pr, args...)
+	pr.CloseWithError(errors.New("import ended"))
+	if err != nil {
+		return fmt.Errorf("import %s: %w", ref, err)
+	}
+	fmt.Fprintf(logw, "harness: imported %s in %s\n", ref, time.Since(t0).Round(time.Millisecond))
+	return nil
+}
+
+// addScripts copies the tar stream r to w and appends the image's scripts.
+func addScripts(r io.Reader, w io.Writer) error {
+	tr := tar.NewReader(r)
+	tw := tar.NewWriter(w)
+	for {
+		h, err := tr.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return fmt.Errorf("read root file system: %w", err)
+		}
+		h.Format = tar.FormatPAX
+		h.AccessTime, h.ChangeTime = time.Time{}, time.Time{}
+		if err := tw.WriteHeader(h); err != nil {
+			return fmt.Errorf("write %s: %w", h.Name, err)
+		}
+		if _, err := io.Copy(tw, tr); err != nil {
+			return fmt.Errorf("write %s: %w", h.Name, err)
+		}
+	}
+	now := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC) // fixed: the same recipe gives the same layer
+	for _, f := range []struct {
+		path string
+		data []byte
+	}{{image.NodeEntrypointPath, image.NodeEntrypoint}, {image.HeadEntrypointPath, image.HeadEntrypoint}} {
+		h := &tar.Header{Typeflag: tar.TypeReg, Name: "." + f.path, Mode: 0o755, Size: int64(len(f.data)),
+			ModTime: now, Format: tar.FormatPAX}
+		if err := tw.WriteHeader(h); err != nil {
+			return fmt.Errorf("write %s: %w", f.path, err)
+		}
+		if _, err := tw.Write(f.data); err != nil {
+			return fmt.Errorf("write %s: %w", f.path, err)
+		}
+	}
+	return tw.Close()
+}
+
+func tail(b []byte, n int) string {
+	s := strings.TrimSpace(string(b))
+	if len(s) > n {
+		s = "…" + s[len(s)-n:]
+	}
+	return s
+}
+
+func orDiscard(w io.Writer) io.Writer {
+	if w == nil {
+		return io.Discard
+	}
+	return w
+}
