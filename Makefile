@@ -10,7 +10,7 @@ HOOKS       := slurm-elastic slurm-elastic-resume slurm-elastic-suspend slurm-el
 GOTEST      := CGO_ENABLED=0 $(GO) test -tags "$(TAGS)"
 TEST_TIMEOUT ?= 45m
 # Debian packages the tests and the demo need on a fresh Debian 12 machine.
-APT_PKGS    := podman runc debootstrap iproute2 slurm-client busybox-static uidmap rpm
+APT_PKGS    := podman runc catatonit iptables tar debootstrap iproute2 slurm-client busybox-static uidmap rpm hyperfine
 
 export SE_BIN_DIR := $(BIN)
 export SE_GO_TAGS := $(TAGS)

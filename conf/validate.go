@@ -3,7 +3,9 @@ package conf
 import (
 	"errors"
 	"fmt"
+	"github.com/slurm-elastic/slurm-elastic/runtime"
 	"maps"
+	"net"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -314,6 +316,13 @@ func validateTemplate(p *problems, key string, g *Group) {
 	for j, d := range t.GPUs {
 		if !cdiRe.MatchString(d) {
 			p.add(fmt.Sprintf("%s.gpus[%d]", key, j), "%q: not a CDI device name vendor.com/class=name, e.g. nvidia.com/gpu=0", d)
+		}
+	}
+	for j, d := range t.DNS {
+		if d != runtime.DNSNone && net.ParseIP(d) == nil {
+			p.add(fmt.Sprintf("%s.dns[%d]", key, j), "%q: want an IP address, or %q for no name server", d, runtime.DNSNone)
+		} else if d == runtime.DNSNone && len(t.DNS) > 1 {
+			p.add(fmt.Sprintf("%s.dns[%d]", key, j), "%q cannot be combined with name servers", d)
 		}
 	}
 	for j, f := range t.Features {

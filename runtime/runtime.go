@@ -80,6 +80,11 @@ type Template struct {
 	Mounts   []Mount           `mapstructure:"mounts" yaml:"mounts"`
 	Env      map[string]string `mapstructure:"env" yaml:"env"`
 	Network  string            `mapstructure:"network" yaml:"network"`
+	// DNS lists name servers for the instance. Empty: the runtime's
+	// default (Podman copies the host's resolv.conf). ["none"]: no name
+	// server at all (the image's own resolv.conf), so no lookup ever
+	// leaves the node — right when nodes are addressed by IP.
+	DNS []string `mapstructure:"dns" yaml:"dns"`
 	// Privileged runs the instance privileged. Off unless config says so.
 	Privileged bool `mapstructure:"privileged" yaml:"privileged"`
 }
@@ -90,6 +95,9 @@ type NodeSpec struct {
 	Group    string
 	Template Template
 }
+
+// DNSNone in Template.DNS means no name server at all.
+const DNSNone = "none"
 
 // State of an instance.
 type State string

@@ -75,3 +75,21 @@ func BenchmarkExpandFunc100k(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkCompressor15k: the same 15,000 in-order names added one by one.
+func BenchmarkCompressor15k(b *testing.B) {
+	names := make([]string, 0, 15000)
+	for i := 1; i <= 15000; i++ {
+		names = append(names, fmt.Sprintf("n%05d", i))
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		var c Compressor
+		for _, n := range names {
+			c.Add(n)
+		}
+		if c.String() != "n[00001-15000]" {
+			b.Fatal(c.String())
+		}
+	}
+}

@@ -30,77 +30,107 @@ func Compress(names []string) string {
 	for _, name := range names {
 		size += len(name) + 1
 	}
-	if size == 0 {
-		return ""
-	}
-	// Slurm first pushes every name onto a list of ranges
-	// (hostlist_push_host), then prints the list (hostlist_ranged_string).
-	// Both look only at neighbours, so this does both in one pass keeping
-	// two ranges: the last one (tail), which the next name may still
-	// extend, and the one before it (prev), which is final.
-	w := compressWriter{}
-	w.b.Grow(size)
-	var tail, prev hostrange
-	have := false
+	var c Compressor
+	c.out.Grow(size)
 	for _, name := range names {
-		if name == "" {
-			continue
-		}
-		h := parseName(name)
-		if have && !h.single && !tail.single && tail.hi+1 == h.lo && tail.prefix == h.prefix &&
-			widthEquiv(tail.lo, &tail.width, h.lo, &h.width) {
-			tail.hi = h.hi // hostlist_push_range extends the last range
-			continue
-		}
-		if have {
-			w.write(&prev, &tail, &h)
-			prev = tail
-		}
-		tail, have = h, true
+		c.Add(name)
 	}
-	if have {
-		w.write(&prev, &tail, nil)
-	}
-	return w.b.String()
+	c.flush()
+	return c.out.String()
 }
 
-type compressWriter struct {
-	b       strings.Builder
-	started bool // a range has been written
-	bracket bool // the open group has a '['
-	num     [48]byte
+// Compressor computes Compress one name at a time, so a program can compress
+// names as it reads them without holding them in a slice. The zero value is
+// ready to use; like a strings.Builder it must not be copied after use. Its
+// memory is the output plus the last two names.
+//
+// Slurm first pushes every name onto a list of ranges (hostlist_push_host),
+// then prints the list (hostlist_ranged_string). Both look only at
+// neighbours, so a Compressor does both in one pass, keeping the last range
+// (tail), which the next name may still extend, and the one before it
+// (prev), which is final.
+type Compressor struct {
+	out        strings.Builder
+	buf        []byte
+	tail, prev hostrange
+	have       bool // tail is set
+	started    bool // a range has been written to out
+	bracket    bool // the group open in out has a '['
 }
 
-// write prints the final range h given the range before it (prev, if any
-// range has been written) and the one after it (next, nil at the end), as
-// Slurm's _get_bracketed_list: consecutive ranges with the same prefix share
-// one bracket, which is used if the group has more than one host.
-func (w *compressWriter) write(prev, h, next *hostrange) {
-	if !w.started || !sameBracket(prev, h) {
+// Add appends a name, taken verbatim as by Compress; an empty name is skipped.
+func (c *Compressor) Add(name string) {
+	if name == "" {
+		return
+	}
+	h := parseName(name)
+	t := &c.tail
+	if c.have && !h.single && !t.single && t.hi+1 == h.lo && t.prefix == h.prefix &&
+		widthEquiv(t.lo, &t.width, h.lo, &h.width) {
+		t.hi = h.hi // hostlist_push_range extends the last range
+		return
+	}
+	if c.have {
+		c.buf = c.write(c.buf[:0], &c.tail, &h)
+		c.out.Write(c.buf)
+		c.prev = c.tail
+	}
+	c.tail, c.have = h, true
+}
+
+// flush writes the pending tail as the last range.
+func (c *Compressor) flush() {
+	if c.have {
+		c.buf = c.write(c.buf[:0], &c.tail, nil)
+		c.out.Write(c.buf)
+		c.have = false
+	}
+}
+
+// String returns the expression for the names added so far. More names may
+// be added afterwards.
+func (c *Compressor) String() string {
+	if !c.have {
+		return c.out.String()
+	}
+	// Print the pending tail as if it were the last range, without
+	// changing the state.
+	started, bracket := c.started, c.bracket
+	c.buf = c.write(c.buf[:0], &c.tail, nil)
+	c.started, c.bracket = started, bracket
+	return c.out.String() + string(c.buf)
+}
+
+// write appends to b the final range h given the one after it (next, nil at
+// the end), as Slurm's _get_bracketed_list: consecutive ranges with the same
+// prefix share one bracket, which is used if the group has more than one
+// host.
+func (c *Compressor) write(b []byte, h, next *hostrange) []byte {
+	if !c.started || !sameBracket(&c.prev, h) {
 		// h starts a group.
-		if w.started {
-			w.b.WriteByte(',')
+		if c.started {
+			b = append(b, ',')
 		}
-		w.b.WriteString(h.prefix)
-		w.bracket = h.hi > h.lo || (next != nil && sameBracket(h, next))
-		if w.bracket {
-			w.b.WriteByte('[')
+		b = append(b, h.prefix...)
+		c.bracket = h.hi > h.lo || (next != nil && sameBracket(h, next))
+		if c.bracket {
+			b = append(b, '[')
 		}
 	} else {
-		w.b.WriteByte(',')
+		b = append(b, ',')
 	}
-	w.started = true
+	c.started = true
 	if !h.single {
-		s := appendPadded(w.num[:0], h.lo, h.width)
+		b = appendPadded(b, h.lo, h.width)
 		if h.hi > h.lo {
-			s = append(s, '-')
-			s = appendPadded(s, h.hi, h.width)
+			b = append(b, '-')
+			b = appendPadded(b, h.hi, h.width)
 		}
-		w.b.Write(s)
 	}
-	if w.bracket && (next == nil || !sameBracket(h, next)) {
-		w.b.WriteByte(']')
+	if c.bracket && (next == nil || !sameBracket(h, next)) {
+		b = append(b, ']')
 	}
+	return b
 }
 
 // sameBracket is Slurm's hostrange_within_range.

@@ -95,6 +95,19 @@ func FuzzCompress(f *testing.F) {
 			}
 		}
 		c := Compress(names)
+		// The streaming form agrees, also when asked halfway.
+		var cw Compressor
+		for i, n := range names {
+			cw.Add(n)
+			if i == len(names)/2 {
+				if got, want := cw.String(), Compress(names[:i+1]); got != want {
+					t.Fatalf("Compressor after %q = %q, want %q", names[:i+1], got, want)
+				}
+			}
+		}
+		if got := cw.String(); got != c {
+			t.Fatalf("Compressor(%q) = %q, Compress = %q", names, got, c)
+		}
 		if len(names) == 0 {
 			if c != "" {
 				t.Fatalf("Compress(nothing) = %q", c)

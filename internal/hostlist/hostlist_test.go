@@ -537,3 +537,23 @@ func TestExpandFuncAllocs(t *testing.T) {
 		t.Errorf("%d names, %v allocs per run", n, allocs)
 	}
 }
+
+// A Compressor gives Compress's result for every prefix of the input, and
+// String does not disturb later Adds.
+func TestCompressor(t *testing.T) {
+	for _, tc := range compressTests {
+		if len(tc.names) > 100 {
+			continue
+		}
+		var c Compressor
+		if got := c.String(); got != "" {
+			t.Errorf("zero Compressor = %q", got)
+		}
+		for i, name := range tc.names {
+			c.Add(name)
+			if got, want := c.String(), Compress(tc.names[:i+1]); got != want {
+				t.Errorf("Compressor after %q = %q, want %q", tc.names[:i+1], got, want)
+			}
+		}
+	}
+}

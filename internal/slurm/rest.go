@@ -24,7 +24,8 @@ import (
 
 // Slurm error numbers (slurm/slurm_errno.h) the REST backend maps.
 const (
-	eslurmInvalidNodeName = 2018 // ESLURM_INVALID_NODE_NAME
+	eslurmInvalidNodeName  = 2018 // ESLURM_INVALID_NODE_NAME
+	slurmProtocolAuthError = 1007 // SLURM_PROTOCOL_AUTHENTICATION_ERROR
 )
 
 // restPathPrefix is the data parser path prefix used for messages.
@@ -144,6 +145,8 @@ type RESTError struct {
 	Errors       []api.V0042OpenapiError
 }
 
+// Error names the method, path and HTTP status, then Slurm's messages and
+// error numbers; it never contains the token.
 func (e *RESTError) Error() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "slurmrestd %s %s: HTTP %d %s", e.Method, e.Path, e.Status, http.StatusText(e.Status))
@@ -159,6 +162,12 @@ func (e *RESTError) Error() string {
 		if oe.ErrorNumber != nil {
 			fmt.Fprintf(&b, " [slurm error %d]", *oe.ErrorNumber)
 		}
+	}
+	switch {
+	case e.hasErrno(slurmProtocolAuthError):
+		b.WriteString(" (slurmctld rejected the token: expired, or not signed with its jwt_key?)")
+	case e.Status == http.StatusUnauthorized:
+		b.WriteString(" (slurmrestd rejected the request: token missing or unreadable?)")
 	}
 	return b.String()
 }
@@ -396,7 +405,9 @@ func updateMsg(u NodeUpdate) api.V0042UpdateNodeMsg {
 // Update applies u to each named node with POST /slurm/v0.0.42/node/{name},
 // up to 8 requests at a time; the failures of all nodes are joined. Empty
 // fields are left alone; an update with no field set does nothing.
-// Idempotent for a given u. Blocks for one request per node.
+// Idempotent for a given u, except that Slurm refuses RESUME for a node
+// that is neither DOWN nor drained (error 2028, "Invalid node state
+// specified"). Blocks for one request per node.
 func (r *REST) Update(ctx context.Context, names []string, u NodeUpdate) error {
 	if err := validateUpdate(names, u); err != nil {
 		return fmt.Errorf("slurmrestd %w", err)

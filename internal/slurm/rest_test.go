@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -139,46 +140,66 @@ func TestRESTTokenReread(t *testing.T) {
 	}
 }
 
-// fakeREST answers like slurmrestd 24.11 for the error-mapping units.
+// captured returns a body recorded from the real slurmrestd 24.11
+// (testdata/rest-24.11, see testdata/README.md) and its HTTP status.
+func capturedREST(t *testing.T, name string) (string, int) {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("testdata", "rest-24.11", name+".json"))
+	if err != nil {
+		t.Fatalf("captured REST answer missing: %v", err)
+	}
+	st, err := os.ReadFile(filepath.Join("testdata", "rest-24.11", name+".status"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	code, err := strconv.Atoi(strings.TrimSpace(string(st)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b), code
+}
+
+// fakeREST replays real slurmrestd 24.11 answers, plus a few synthetic
+// ones for cases the real server only shows under faults.
 func fakeREST(t *testing.T, got *seen) *httptest.Server {
 	t.Helper()
-	mux := http.NewServeMux()
-	node := func(name string) string {
-		return `{"name":"` + name + `","state":["IDLE","CLOUD","POWERED_DOWN"],"address":"` + name + `","hostname":"` + name +
-			`","features":["elastic"],"active_features":["elastic"],"gres":"","real_memory":500,"cpus":1,"partitions":["cloud"],"reason":""}`
+	replay := func(name string) http.HandlerFunc {
+		body, code := capturedREST(t, name)
+		return func(w http.ResponseWriter, r *http.Request) {
+			got.add(r)
+			writeJSON(w, code, body)
+		}
 	}
-	invalid := `{"errors":[{"description":"Failure to update node nosuch1","error_number":2018,"error":"Invalid node name specified","source":"slurm_update_node()"}],"warnings":[],"meta":{}}`
-	mux.HandleFunc("GET /slurm/v0.0.42/nodes/", func(w http.ResponseWriter, r *http.Request) {
-		got.add(r)
-		writeJSON(w, 200, `{"nodes":[`+node("cloud1")+`,`+node("cloud2")+`],"last_update":{"set":true,"number":1},"errors":[],"warnings":[]}`)
-	})
+	nodes, unknownGet, unknownPost := replay("nodes"), replay("node-unknown"), replay("update-unknown")
+	cloud3, badState, ok := replay("node-cloud3"), replay("update-invalid-state"), replay("update-ok")
+	mux := http.NewServeMux()
+	mux.Handle("GET /slurm/v0.0.42/nodes/", nodes)
 	mux.HandleFunc("GET /slurm/v0.0.42/node/{name}", func(w http.ResponseWriter, r *http.Request) {
-		got.add(r)
-		switch name := r.PathValue("name"); name {
-		case "hidden1":
-			writeJSON(w, 200, `{"nodes":[`+node("hidden1")+`],"last_update":{"set":true,"number":1}}`)
+		switch r.PathValue("name") {
+		case "cloud3": // as if hidden from the listing
+			cloud3(w, r)
 		case "gone404":
+			got.add(r)
 			w.WriteHeader(http.StatusNotFound)
-		case "empty1":
-			writeJSON(w, 200, `{"nodes":[],"last_update":{"set":true,"number":1}}`)
 		case "broken1":
+			got.add(r)
 			writeJSON(w, 500, `{"errors":[{"description":"slurmctld said no","error_number":1007,"error":"Protocol authentication error"}]}`)
 		default:
-			writeJSON(w, 500, invalid)
+			unknownGet(w, r)
 		}
 	})
 	mux.HandleFunc("POST /slurm/v0.0.42/node/{name}", func(w http.ResponseWriter, r *http.Request) {
-		got.add(r)
 		switch r.PathValue("name") {
 		case "nosuch1":
-			writeJSON(w, 500, invalid)
-		case "busy1":
-			writeJSON(w, 500, `{"errors":[{"description":"","error_number":2020,"error":"Node state transition in progress"}]}`)
+			unknownPost(w, r)
+		case "idle1":
+			badState(w, r)
 		case "denied1":
+			got.add(r)
 			w.WriteHeader(http.StatusUnauthorized)
 			io.WriteString(w, "Authentication failure")
 		default:
-			writeJSON(w, 200, `{"errors":[],"warnings":[]}`)
+			ok(w, r)
 		}
 	})
 	srv := httptest.NewServer(mux)
@@ -214,22 +235,28 @@ func TestRESTNodes(t *testing.T) {
 	ctx := context.Background()
 
 	all, err := r.Nodes(ctx)
-	if err != nil || len(all) != 2 {
+	if err != nil || len(all) != 6 {
 		t.Fatalf("Nodes() = %+v, %v", all, err)
 	}
-	want := Node{Name: "cloud1", State: StateIdle, Flags: []string{FlagCloud, FlagPoweredDown}, Addr: "cloud1",
-		Hostname: "cloud1", Features: []string{"elastic"}, RealMemoryMB: 500, CPUs: 1, Partitions: []string{"cloud"}}
-	if !reflect.DeepEqual(all[0], want) {
-		t.Errorf("node = %+v\nwant   %+v", all[0], want)
+	want := Node{Name: "cloud2", State: StateIdle, Flags: []string{FlagCloud, FlagDrain, FlagNotResponding, FlagPoweredDown, FlagPowerDown},
+		Reason: "r1", Addr: "10.88.7.2", Hostname: "cloud2-ct", Features: []string{"gpu", "fast"}, RealMemoryMB: 500, CPUs: 1,
+		Partitions: []string{"cloud"}}
+	if !reflect.DeepEqual(all[1], want) {
+		t.Errorf("node = %+v\nwant   %+v", all[1], want)
+	}
+	if n := all[4]; n.Name != "down1" || n.State != StateDown || !n.Has(FlagNotResponding) || n.Features != nil {
+		t.Errorf("down1 = %+v", n)
+	}
+	if n := all[5]; n.Name != "static1" || n.State != StateFuture || n.Flags != nil || n.Partitions != nil {
+		t.Errorf("static1 = %+v", n)
 	}
 
-	// A name absent from the listing is fetched on its own.
-	nodes, err := r.Nodes(ctx, "hidden1", "cloud2")
-	if err != nil || len(nodes) != 2 || nodes[0].Name != "hidden1" || nodes[1].Name != "cloud2" {
-		t.Errorf("Nodes(hidden1, cloud2) = %+v, %v", nodes, err)
+	nodes, err := r.Nodes(ctx, "static1", "cloud1")
+	if err != nil || len(nodes) != 2 || nodes[0].Name != "static1" || nodes[1].Name != "cloud1" {
+		t.Errorf("Nodes(static1, cloud1) = %+v, %v", nodes, err)
 	}
 
-	for _, name := range []string{"nosuch1", "gone404", "empty1"} {
+	for _, name := range []string{"nosuch1", "gone404"} {
 		nodes, err := r.Nodes(ctx, "cloud1", name)
 		if !errors.Is(err, ErrNodeNotFound) || !strings.Contains(err.Error(), name) {
 			t.Errorf("Nodes(cloud1, %s): err = %v, want ErrNodeNotFound naming it", name, err)
@@ -246,6 +273,29 @@ func TestRESTNodes(t *testing.T) {
 	}
 	if _, err := r.Nodes(ctx, "a/b"); err == nil || !strings.Contains(err.Error(), `"a/b"`) {
 		t.Errorf("bad name: err = %v", err)
+	}
+}
+
+// A node missing from the listing (a powered-down CLOUD node without
+// PrivateData=cloud) is fetched by name.
+func TestRESTNodesHidden(t *testing.T) {
+	var got seen
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /slurm/v0.0.42/nodes/", func(w http.ResponseWriter, r *http.Request) {
+		got.add(r)
+		writeJSON(w, 200, `{"nodes":[],"last_update":{"set":true,"number":1}}`)
+	})
+	body, code := capturedREST(t, "node-cloud3")
+	mux.HandleFunc("GET /slurm/v0.0.42/node/cloud3", func(w http.ResponseWriter, r *http.Request) {
+		got.add(r)
+		writeJSON(w, code, body)
+	})
+	srv := httptest.NewServer(mux)
+	defer srv.Close()
+	r := newTestREST(t, srv.URL)
+	nodes, err := r.Nodes(context.Background(), "cloud3")
+	if err != nil || len(nodes) != 1 || nodes[0].Name != "cloud3" || nodes[0].Reason != "maint window=Tue [ticket 42]" {
+		t.Errorf("Nodes(cloud3) = %+v, %v", nodes, err)
 	}
 }
 
@@ -282,7 +332,7 @@ func TestRESTUpdate(t *testing.T) {
 		t.Errorf("resume body = %s", b)
 	}
 
-	err = r.Update(ctx, []string{"cloud1", "nosuch1", "busy1", "denied1"}, NodeUpdate{State: SetDown, Reason: "x"})
+	err = r.Update(ctx, []string{"cloud1", "nosuch1", "idle1", "denied1"}, NodeUpdate{State: SetDown, Reason: "x"})
 	if !errors.Is(err, ErrNodeNotFound) {
 		t.Errorf("err = %v, want ErrNodeNotFound among the failures", err)
 	}
@@ -292,7 +342,7 @@ func TestRESTUpdate(t *testing.T) {
 	}
 	for _, want := range []string{
 		"node not found: nosuch1",
-		"POST /slurm/v0.0.42/node/busy1: HTTP 500 Internal Server Error: Node state transition in progress [slurm error 2020]",
+		"POST /slurm/v0.0.42/node/idle1: HTTP 500 Internal Server Error: Failure to update node cloud4 (Invalid node state specified) [slurm error 2028]",
 		"POST /slurm/v0.0.42/node/denied1: HTTP 401 Unauthorized",
 	} {
 		if !strings.Contains(msg, want) {

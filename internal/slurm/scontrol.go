@@ -220,7 +220,10 @@ func pick(all []Node, names []string, what string) ([]Node, error) {
 // Update applies u to the named nodes with `scontrol update`; the reason is
 // one argv element, so it may hold any text but a newline. Empty fields are
 // left alone; an update with no field set does nothing. Addr and Hostname,
-// when set, are given to every named node. Idempotent for a given u.
+// when set, are given to every named node. Idempotent for a given u, except
+// that Slurm refuses RESUME for a node that is neither DOWN nor drained
+// ("Invalid node state specified"). Unknown names give ErrNodeNotFound;
+// slurmctld may have updated the names listed before the first unknown one.
 // Blocks for one scontrol run per 32 KiB of node names.
 func (s *Scontrol) Update(ctx context.Context, names []string, u NodeUpdate) error {
 	if err := validateUpdate(names, u); err != nil {

@@ -58,19 +58,38 @@ func (h *host) connect(ctx context.Context) (context.Context, error) {
 	if c != nil {
 		return c, nil
 	}
-	c, err := bindings.NewConnectionWithIdentity(noValues{ctx}, h.URI, h.Identity, false)
-	if err != nil {
-		if ctx.Err() != nil {
-			return nil, fmt.Errorf("connect %s: %w (%w)", h.URI, ctx.Err(), err)
+	// The SSH dial inside the bindings does not watch ctx: run the connect
+	// aside so this call returns when ctx ends (the goroutine ends with the
+	// dial; its ping then fails on the ended ctx).
+	type result struct {
+		c   context.Context
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		c, err := bindings.NewConnectionWithIdentity(noValues{ctx}, h.URI, h.Identity, false)
+		if err == nil {
+			h.mu.Lock()
+			if h.conn == nil {
+				h.conn = c
+			}
+			c = h.conn
+			h.mu.Unlock()
 		}
-		return nil, fmt.Errorf("connect %s: %w", h.URI, err)
+		done <- result{c, err}
+	}()
+	select {
+	case r := <-done:
+		if r.err != nil {
+			if ctx.Err() != nil {
+				return nil, fmt.Errorf("connect %s: %w (%w)", h.URI, ctx.Err(), r.err)
+			}
+			return nil, fmt.Errorf("connect %s: %w", h.URI, r.err)
+		}
+		return r.c, nil
+	case <-ctx.Done():
+		return nil, fmt.Errorf("connect %s: %w", h.URI, ctx.Err())
 	}
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if h.conn == nil {
-		h.conn = c
-	}
-	return h.conn, nil
 }
 
 // call derives the context for one API call on h: ctx bounded by d, with the

@@ -122,6 +122,12 @@ func setup() (*testEnv, error) {
 	for i := range numHosts {
 		killLeftover(filepath.Join(hostDir(i), "service.pid"))
 	}
+	// Socket directories of aborted runs (we hold the lock: none is in use).
+	if old, _ := filepath.Glob(filepath.Join(os.TempDir(), "se-podman-rt-*")); len(old) > 0 {
+		for _, d := range old {
+			os.RemoveAll(d)
+		}
+	}
 	if e.sockDir, err = os.MkdirTemp("", "se-podman-rt-"); err != nil {
 		return e, err
 	}
@@ -450,6 +456,9 @@ func (e *testEnv) teardown() error {
 func (e *testEnv) newRuntime(t testing.TB, cluster string, hosts ...Host) *Podman {
 	t.Helper()
 	log := slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	if _, bench := t.(*testing.B); bench {
+		log = slog.New(slog.DiscardHandler)
+	}
 	p, err := New(context.Background(), Options{Cluster: cluster, Hosts: hosts, Timeout: 30 * time.Second, StopTimeout: 5 * time.Second, Logger: log})
 	if err != nil {
 		t.Fatal(err)

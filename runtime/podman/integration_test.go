@@ -209,7 +209,9 @@ func TestIntegrationConfigErrors(t *testing.T) {
 		{"missing network", func(t *runtime.Template) { t.Network = "se-rt-absent" }, "check network"},
 		{"bad CDI device", func(t *runtime.Template) { t.GPUs = []string{"example.com/gpu=0"} }, "start"},
 		{"bad command", func(t *runtime.Template) { t.Command = []string{"/bin/absent"} }, "start"},
-		{"exits at once", func(t *runtime.Template) { t.Command = []string{"/bin/false"} }, "exited at once"},
+		// A command that exits right after it started is caught only when
+		// it is gone by the inspect that follows start: a race, so it is
+		// not tested here.
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -438,18 +440,26 @@ func TestIntegrationUnreachableHost(t *testing.T) {
 }
 
 // BenchmarkLaunch launches and terminates one node per iteration on one
-// host (create+start+inspect, then stop+remove).
+// host (find, create, start, inspect; then find, stop, remove) and reports
+// the two halves.
 func BenchmarkLaunch(b *testing.B) {
 	e := getEnv(b)
 	ctx := context.Background()
 	p := e.newRuntime(b, "rt-bench", e.host(0))
 	n := node("b1")
+	var launch, term time.Duration
 	for b.Loop() {
+		t0 := time.Now()
 		if r := p.Launch(ctx, []runtime.NodeSpec{n})[0]; r.Err != nil {
 			b.Fatal(r.Err)
 		}
+		t1 := time.Now()
 		if r := p.Terminate(ctx, []string{"b1"})[0]; r.Err != nil {
 			b.Fatal(r.Err)
 		}
+		launch += t1.Sub(t0)
+		term += time.Since(t1)
 	}
+	b.ReportMetric(float64(launch.Milliseconds())/float64(b.N), "launch-ms/op")
+	b.ReportMetric(float64(term.Milliseconds())/float64(b.N), "terminate-ms/op")
 }

@@ -419,6 +419,9 @@ func (p *Podman) launchOne(ctx context.Context, n runtime.NodeSpec) (runtime.Ins
 			p.observe(keep.host, n.Name, keep.u)
 			inst := keep.instance()
 			inst.Addr = addrOf(d, n.Template.Network)
+			if inst.Addr == "" { // started under another network setting
+				inst.Addr = addrOf(d, "")
+			}
 			p.log.Info("node already running; not launching another", "node", n.Name, "host", h.Name, "id", keep.id, "addr", inst.Addr)
 			return inst, nil
 		}

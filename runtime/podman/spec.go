@@ -3,6 +3,7 @@ package podman
 import (
 	"fmt"
 	"math"
+	"net"
 	"regexp"
 	"strconv"
 
@@ -60,6 +61,11 @@ func checkSpec(cluster string, n runtime.NodeSpec) error {
 			return fmt.Errorf("empty GPU device name")
 		}
 	}
+	for _, d := range t.DNS {
+		if d != runtime.DNSNone && net.ParseIP(d) == nil {
+			return fmt.Errorf("template dns %q: want an IP address or %q", d, runtime.DNSNone)
+		}
+	}
 	return nil
 }
 
@@ -111,6 +117,16 @@ func buildSpec(cluster string, n runtime.NodeSpec) *specgen.SpecGenerator {
 	}
 	for _, g := range t.GPUs {
 		s.Devices = append(s.Devices, spec.LinuxDevice{Path: g})
+	}
+	for _, d := range t.DNS {
+		if d == runtime.DNSNone {
+			s.UseImageResolvConf = true
+			s.DNSServers = nil
+			break
+		}
+		if ip := net.ParseIP(d); ip != nil {
+			s.DNSServers = append(s.DNSServers, ip)
+		}
 	}
 	s.Privileged = t.Privileged
 	// No restart policy: a node that dies stays dead and Slurm sees it.

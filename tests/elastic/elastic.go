@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"text/template"
 	"time"
@@ -44,6 +45,11 @@ type Settings struct {
 	Image string
 	// Raw replaces the whole rendered config when set (malformed-config tests).
 	Raw string
+	// CloudNodes is the size of the working group cloud[1-N]; default 4.
+	// The test partitions "spill" and "all" need at least 4.
+	CloudNodes int
+	// Concurrency of the hooks' runtime calls; default 16.
+	Concurrency int
 }
 
 // Cluster is a running elastic cluster.
@@ -82,10 +88,10 @@ log:
 state_dir: {{.StateDir}}
 resume:
   timeout: 45s
-  concurrency: 16
+  concurrency: {{.Concurrency}}
 suspend:
   timeout: 15s
-  concurrency: 16
+  concurrency: {{.Concurrency}}
 power_save:
   bin_dir: /usr/libexec/slurm-elastic
   resume_timeout: 60s
@@ -95,7 +101,7 @@ power_save:
   suspend_rate: 0
 groups:
   - name: cloud
-    nodes: cloud[1-4]
+    nodes: cloud[1-{{.CloudNodes}}]
     partition: cloud
     cpus: 1
     real_memory_mb: 500
@@ -105,6 +111,7 @@ groups:
       network: {{.Network}}
       cpus: 1
       memory_mb: 768
+      dns: [none]
       env:
         SLURM_CONF_SERVER: "{{.HeadIP}}"
       mounts:
@@ -119,6 +126,7 @@ groups:
     template:
       image: localhost/slurm-elastic-no-such-image:0
       network: {{.Network}}
+      dns: [none]
       env:
         SLURM_CONF_SERVER: "{{.HeadIP}}"
 `))
@@ -135,6 +143,7 @@ func Config(s Settings, c *harness.Cluster, shared string) (string, error) {
 		"PodmanURI": s.PodmanURI, "StateDir": StateDirInHead, "SuspendTime": s.SuspendTime.String(),
 		"Image": s.Image, "Network": s.Name + "-net", "HeadIP": "10.222.0.2",
 		"MungeKey": "/nonexistent/munge.key", "Shared": shared,
+		"CloudNodes": strconv.Itoa(s.CloudNodes), "Concurrency": strconv.Itoa(s.Concurrency),
 	}
 	if c == nil {
 		// Rendered on the host, where the token file does not exist.
@@ -168,6 +177,12 @@ func (s *Settings) defaults() {
 	}
 	if s.Backend == "" {
 		s.Backend = "scontrol"
+	}
+	if s.CloudNodes == 0 {
+		s.CloudNodes = 4
+	}
+	if s.Concurrency == 0 {
+		s.Concurrency = 16
 	}
 	if s.SuspendTime == 0 {
 		s.SuspendTime = 15 * time.Second

@@ -715,6 +715,7 @@ func (c *Cluster) Stop(ctx context.Context) error {
 	if err := removeCluster(ctx, c.Name, c.logw, c.svc, c.svcEnd); err != nil {
 		return fmt.Errorf("stop cluster %s: %w", c.Name, err)
 	}
+	c.svc, c.svcEnd = nil, nil // reaped; never signal its pid again
 	return nil
 }
 
@@ -790,6 +791,11 @@ func stopService(ctx context.Context, runD string, svc *exec.Cmd, svcEnd chan st
 	sock := filepath.Join(runD, "podman.sock")
 	pid := 0
 	if svc != nil && svc.Process != nil {
+		select {
+		case <-svcEnd:
+			return 0, nil // already exited and reaped: its pid may be someone else's now
+		default:
+		}
 		pid = svc.Process.Pid
 	} else if p, ok := readPid(filepath.Join(runD, "podman.pid")); ok {
 		cmdline, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", p))

@@ -261,6 +261,11 @@ func TestSmoke(t *testing.T) {
 		t.Fatalf("head publishes %q, want only 6820/tcp on 127.0.0.1:%d", out, c.RESTPort)
 	}
 
+	// No name server: lookups /etc/hosts cannot answer stay inside the container.
+	if out, err = c.Exec(ctx, "cat", "/etc/resolv.conf"); err != nil || strings.TrimSpace(out) != "" {
+		t.Fatalf("head /etc/resolv.conf: %q %v, want empty", out, err)
+	}
+
 	// The daemons do not run as root.
 	for daemon, user := range map[string]string{"slurmctld": "slurm", "slurmrestd": "slurmrestd", "munged": "munge"} {
 		out, err := c.Exec(ctx, "ps", "-o", "user=", "-C", daemon)
@@ -372,6 +377,15 @@ func checkGone(ctx context.Context, t *testing.T, c *Cluster, ids []string) {
 		}
 		if hit {
 			t.Errorf("process %s is left: %s", filepath.Dir(p), s)
+		}
+	}
+	for _, table := range []string{"filter", "nat"} {
+		out, err := exec.CommandContext(ctx, "iptables", "-t", table, "-S").Output()
+		if err != nil {
+			t.Fatalf("iptables -t %s -S: %v", table, err)
+		}
+		if strings.Contains(string(out), c.Subnet) {
+			t.Errorf("iptables %s rules for %s are left", table, c.Subnet)
 		}
 	}
 	if out, err := exec.CommandContext(ctx, "ip", "-o", "-4", "route", "show", c.Subnet).Output(); err == nil &&

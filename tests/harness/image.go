@@ -23,8 +23,12 @@ import (
 // ImageRepo is the repository of the test image in the harness's image store.
 const ImageRepo = "localhost/slurm-elastic-slurm"
 
-// recipeVersion changes when the way the root file system is made changes.
-const recipeVersion = "rootfs-v1"
+// recipeVersion changes when the way the root file system is made changes; importVersion
+// when the way it becomes an image (addScripts, import changes) changes.
+const (
+	recipeVersion = "rootfs-v1"
+	importVersion = "import-v2"
+)
 
 // Labels put on the image: the numeric ids of the daemon users inside it.
 const (
@@ -75,8 +79,8 @@ func rootfsKey() string {
 
 func imageTag(rootfs string) string {
 	h := sha256.New()
-	fmt.Fprintf(h, "%s\n", rootfs)
-	for _, b := range [][]byte{image.NodeEntrypoint, image.HeadEntrypoint} {
+	fmt.Fprintf(h, "%s\n%s\n", rootfs, importVersion)
+	for _, b := range [][]byte{image.NodeEntrypoint, image.HeadEntrypoint, replaced["./etc/resolv.conf"], replaced["./etc/hosts"]} {
 		fmt.Fprintf(h, "%d\n", len(b))
 		h.Write(b)
 	}
@@ -121,7 +125,25 @@ func buildImage(ctx context.Context, logw io.Writer) (imageInfo, error) {
 		return imageInfo{}, fmt.Errorf("build image: %s missing after import", ref)
 	}
 	fmt.Fprintf(logw, "harness: image %s ready in %s\n", ref, time.Since(t0).Round(time.Millisecond))
+	pruneImages(ctx, logw, st, ref)
 	return info, nil
+}
+
+// pruneImages removes the other tags of ImageRepo (older recipes, ~300 MB each). An image
+// that a container still uses (any cluster: they share the storage) is kept. Best effort.
+func pruneImages(ctx context.Context, logw io.Writer, st *store, keep string) {
+	out, err := st.run(ctx, nil, "images", "--format", "{{.Repository}}:{{.Tag}}", "--filter", "reference="+ImageRepo)
+	if err != nil {
+		return
+	}
+	for _, ref := range strings.Fields(out) {
+		if ref == keep || !strings.HasPrefix(ref, ImageRepo+":") {
+			continue
+		}
+		if _, err := st.run(ctx, nil, "rmi", ref); err == nil {
+			fmt.Fprintf(logw, "harness: removed old image %s\n", ref)
+		}
+	}
 }
 
 // inspectImage reports the image's ids when ref exists in the store.
@@ -252,6 +274,13 @@ func debootstrap(ctx context.Context, logw io.Writer, tarball, idsPath string) (
 	if err := os.Rename(tmp, tarball); err != nil {
 		return ids, fmt.Errorf("cache %s: %w", tarball, err)
 	}
+	// Older root file systems (another package list) are not needed any more.
+	old, _ := filepath.Glob(filepath.Join(cacheDir, "rootfs-*.tar*"))
+	for _, p := range old {
+		if p != tarball && p != idsPath {
+			os.Remove(p)
+		}
+	}
 	return ids, nil
 }
 
@@ -302,7 +331,18 @@ func importImage(ctx context.Context, logw io.Writer, st *store, tarball string,
 	return nil
 }
 
-// addScripts copies the tar stream r to w and appends the image's scripts.
+// replaced are files of the root file system that the image gets with other content:
+// debootstrap copies the build host's resolv.conf and hosts. An empty resolv.conf makes
+// name lookups that /etc/hosts cannot answer go to 127.0.0.1 inside the container (where
+// nothing answers) instead of to the host's name server (network-safety rule) when a
+// container runs with --dns none (specgen: UseImageResolvConf).
+var replaced = map[string][]byte{
+	"./etc/resolv.conf": {},
+	"./etc/hosts":       []byte("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n"),
+}
+
+// addScripts copies the tar stream r to w, with the files in replaced swapped, and
+// appends the image's scripts.
 func addScripts(r io.Reader, w io.Writer) error {
 	tr := tar.NewReader(r)
 	tw := tar.NewWriter(w)
@@ -314,6 +354,9 @@ func addScripts(r io.Reader, w io.Writer) error {
 		if err != nil {
 			return fmt.Errorf("read root file system: %w", err)
 		}
+		if _, ok := replaced[h.Name]; ok {
+			continue
+		}
 		h.Format = tar.FormatPAX
 		h.AccessTime, h.ChangeTime = time.Time{}, time.Time{}
 		if err := tw.WriteHeader(h); err != nil {
@@ -324,11 +367,20 @@ func addScripts(r io.Reader, w io.Writer) error {
 		}
 	}
 	now := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC) // fixed: the same recipe gives the same layer
-	for _, f := range []struct {
+	files := []struct {
 		path string
 		data []byte
-	}{{image.NodeEntrypointPath, image.NodeEntrypoint}, {image.HeadEntrypointPath, image.HeadEntrypoint}} {
-		h := &tar.Header{Typeflag: tar.TypeReg, Name: "." + f.path, Mode: 0o755, Size: int64(len(f.data)),
+		mode int64
+	}{{image.NodeEntrypointPath, image.NodeEntrypoint, 0o755}, {image.HeadEntrypointPath, image.HeadEntrypoint, 0o755}}
+	for _, name := range []string{"./etc/resolv.conf", "./etc/hosts"} {
+		files = append(files, struct {
+			path string
+			data []byte
+			mode int64
+		}{name[1:], replaced[name], 0o644})
+	}
+	for _, f := range files {
+		h := &tar.Header{Typeflag: tar.TypeReg, Name: "." + f.path, Mode: f.mode, Size: int64(len(f.data)),
 			ModTime: now, Format: tar.FormatPAX}
 		if err := tw.WriteHeader(h); err != nil {
 			return fmt.Errorf("write %s: %w", f.path, err)

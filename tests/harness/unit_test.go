@@ -1,0 +1,114 @@
+package harness
+
+import (
+	"archive/tar"
+	"bytes"
+	"io"
+	"strings"
+	"testing"
+
+	"github.com/slurm-elastic/slurm-elastic/tests/image"
+)
+
+func TestParseSubnet(t *testing.T) {
+	for _, tc := range []struct {
+		in string
+		ok bool
+	}{
+		{"10.222.7.0/24", true},
+		{"10.222.199.0/24", true},
+		{"10.222.250.0/24", false}, // runtime/podman tests
+		{"10.222.7.0/25", false},
+		{"10.222.7.5/24", false},
+		{"10.223.7.0/24", false},
+		{"192.168.1.0/24", false},
+		{"fd00::/64", false},
+		{"nonsense", false},
+	} {
+		_, err := parseSubnet(tc.in)
+		if (err == nil) != tc.ok {
+			t.Errorf("parseSubnet(%q) = %v, want ok=%v", tc.in, err, tc.ok)
+		}
+	}
+}
+
+func TestSubnetHost(t *testing.T) {
+	if got, err := SubnetHost("10.222.7.0/24", 10); err != nil || got != "10.222.7.10" {
+		t.Fatalf("SubnetHost = %q, %v", got, err)
+	}
+	for _, h := range []int{0, 255} {
+		if _, err := SubnetHost("10.222.7.0/24", h); err == nil {
+			t.Errorf("SubnetHost(%d) accepted", h)
+		}
+	}
+}
+
+func TestBridgeNameFitsIFNAMSIZ(t *testing.T) {
+	a, b := bridgeName("se-e2e"), bridgeName("se-e2f")
+	if len(a) > 15 || a == b || !strings.HasPrefix(a, "se") {
+		t.Fatalf("bridge names %q %q", a, b)
+	}
+}
+
+func TestSlurmConfBase(t *testing.T) {
+	c := &Cluster{Name: "se-x", Head: "se-x-head", HeadIP: "10.222.7.2"}
+	conf := c.slurmConf("NodeName=n1 CPUs=1\n")
+	for _, want := range []string{
+		"SlurmctldHost=se-x-head(10.222.7.2)\n", "SlurmUser=slurm\n", "AuthAltTypes=auth/jwt\n",
+		"SlurmctldParameters=enable_configless,idle_on_node_suspend\n", "PrivateData=cloud\n",
+		"ReturnToService=2\n", "TreeWidth=65533\n", "ProctrackType=proctrack/linuxproc\n",
+		"TaskPlugin=task/none\n", "SelectType=select/cons_tres\n",
+	} {
+		if !strings.Contains(conf, want) {
+			t.Errorf("base slurm.conf lacks %q", want)
+		}
+	}
+	for _, not := range []string{"ResumeProgram", "SuspendProgram", "ResumeFailProgram", "SuspendTime"} {
+		if strings.Contains(conf, not) {
+			t.Errorf("base slurm.conf sets %s; that belongs to Options.SlurmConf", not)
+		}
+	}
+	if !strings.HasSuffix(conf, "NodeName=n1 CPUs=1\n") {
+		t.Errorf("extra lines not appended last:\n%s", conf)
+	}
+}
+
+func TestAddScripts(t *testing.T) {
+	var in bytes.Buffer
+	tw := tar.NewWriter(&in)
+	for name, data := range map[string]string{"./etc/resolv.conf": "nameserver 192.0.2.53\n", "./etc/passwd": "root:x:0:0::/root:/bin/sh\n"} {
+		tw.WriteHeader(&tar.Header{Typeflag: tar.TypeReg, Name: name, Mode: 0o644, Size: int64(len(data))})
+		tw.Write([]byte(data))
+	}
+	tw.Close()
+	var out bytes.Buffer
+	if err := addScripts(&in, &out); err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]string{}
+	modes := map[string]int64{}
+	tr := tar.NewReader(&out)
+	for {
+		h, err := tr.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, dup := got[h.Name]; dup {
+			t.Errorf("%s twice in the image", h.Name)
+		}
+		b, _ := io.ReadAll(tr)
+		got[h.Name], modes[h.Name] = string(b), h.Mode
+	}
+	if got["./etc/resolv.conf"] != "" || got["./etc/passwd"] == "" {
+		t.Errorf("resolv.conf %q passwd %q", got["./etc/resolv.conf"], got["./etc/passwd"])
+	}
+	if got["."+image.NodeEntrypointPath] != string(image.NodeEntrypoint) || modes["."+image.NodeEntrypointPath] != 0o755 {
+		t.Errorf("node entrypoint missing or not executable")
+	}
+	if got["."+image.HeadEntrypointPath] != string(image.HeadEntrypoint) {
+		t.Errorf("head entrypoint missing")
+	}
+}
