@@ -65,5 +65,8 @@ demo: deps build
 demo-down:
 	$(GO) run -tags "$(TAGS)" ./tests/demo -down
 
+# Issue-specific targets (packaging, health) live in mk/*.mk.
+include $(wildcard mk/*.mk)
+
 clean:
 	rm -rf $(BIN) dist

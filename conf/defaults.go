@@ -49,6 +49,8 @@ func Default() Config {
 			ResumeRate:     300,
 			SuspendRate:    60,
 		},
+		Health: defaultHealth(),
+		Daemon: defaultDaemon(),
 	}
 }
 

@@ -27,6 +27,8 @@ type Config struct {
 	Resume    HookConf      `mapstructure:"resume"`
 	Suspend   HookConf      `mapstructure:"suspend"`
 	PowerSave PowerSaveConf `mapstructure:"power_save"`
+	Health    HealthConf    `mapstructure:"health"`
+	Daemon    DaemonConf    `mapstructure:"daemon"`
 
 	// File is the path the config was loaded from ("" when none). Not a key.
 	File string `mapstructure:"-"`

@@ -3,7 +3,6 @@ package conf
 import (
 	"errors"
 	"fmt"
-	"github.com/slurm-elastic/slurm-elastic/runtime"
 	"maps"
 	"net"
 	"net/url"
@@ -15,6 +14,7 @@ import (
 	"time"
 
 	"github.com/slurm-elastic/slurm-elastic/internal/hostlist"
+	"github.com/slurm-elastic/slurm-elastic/runtime"
 )
 
 var (
@@ -62,6 +62,8 @@ func (c *Config) Validate() error {
 	validateHook(p, "resume", c.Resume)
 	validateHook(p, "suspend", c.Suspend)
 	c.validatePowerSave(p)
+	c.validateHealth(p)
+	c.validateDaemon(p)
 	return errors.Join(p.errs...)
 }
 

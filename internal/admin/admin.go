@@ -107,40 +107,48 @@ func hostlistExpand(c *cli.Context) error {
 	if c.NArg() != 1 {
 		return &ExitError{Code: 2, Err: errors.New("hostlist expand: want exactly one EXPR")}
 	}
-	names, err := hostlist.Expand(c.Args().First())
+	// Streamed: a 100,000-name expansion never exists as a []string.
+	w := bufio.NewWriterSize(c.App.Writer, 1<<16)
+	err := hostlist.ExpandFunc(c.Args().First(), 0, func(name []byte) error {
+		w.Write(name)
+		return w.WriteByte('\n')
+	})
 	if err != nil {
 		return &ExitError{Code: 1, Err: err}
-	}
-	w := bufio.NewWriterSize(c.App.Writer, 1<<16)
-	for _, n := range names {
-		w.WriteString(n)
-		w.WriteByte('\n')
 	}
 	return w.Flush()
 }
 
 func hostlistCompress(c *cli.Context) error {
-	var names []string
+	var comp hostlist.Compressor
+	add := func(field string) error {
+		for _, n := range strings.FieldsFunc(field, isSep) {
+			if err := hostlist.ValidName(n); err != nil {
+				return &ExitError{Code: 1, Err: err}
+			}
+			comp.Add(n)
+		}
+		return nil
+	}
 	if c.NArg() > 0 {
 		for _, a := range c.Args().Slice() {
-			names = append(names, strings.FieldsFunc(a, isSep)...)
+			if err := add(a); err != nil {
+				return err
+			}
 		}
 	} else {
 		s := bufio.NewScanner(os.Stdin)
 		s.Buffer(make([]byte, 1<<20), 1<<26)
 		for s.Scan() {
-			names = append(names, strings.FieldsFunc(s.Text(), isSep)...)
+			if err := add(s.Text()); err != nil {
+				return err
+			}
 		}
 		if err := s.Err(); err != nil {
 			return fmt.Errorf("read names: %w", err)
 		}
 	}
-	for _, n := range names {
-		if err := hostlist.ValidName(n); err != nil {
-			return &ExitError{Code: 1, Err: err}
-		}
-	}
-	_, err := fmt.Fprintln(c.App.Writer, hostlist.Compress(names))
+	_, err := fmt.Fprintln(c.App.Writer, comp.String())
 	return err
 }
 

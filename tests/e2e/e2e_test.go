@@ -215,6 +215,16 @@ func hookLog(t *testing.T) string {
 	return string(b)
 }
 
+// logHas reports whether a JSON log line has message msg for node.
+func logHas(log, msg, node string) bool {
+	for _, l := range strings.Split(log, "\n") {
+		if strings.Contains(l, `"msg":"`+msg+`"`) && strings.Contains(l, `"node":"`+node+`"`) {
+			return true
+		}
+	}
+	return false
+}
+
 func configure(t *testing.T, s elastic.Settings) {
 	t.Helper()
 	s.Name = cl.Name
@@ -249,7 +259,7 @@ func TestPowerCycle(t *testing.T) {
 
 			log := hookLog(t)[logStart:]
 			for _, h := range hosts {
-				if !strings.Contains(log, `"msg":"node launched and addressed","node":"`+h+`"`) {
+				if !logHas(log, "node launched and addressed", h) {
 					t.Errorf("hook log lacks the launch of %s:\n%s", h, log)
 				}
 			}
@@ -259,7 +269,7 @@ func TestPowerCycle(t *testing.T) {
 			waitCloudIdle(t, 2*time.Minute)
 			log = hookLog(t)[logStart:]
 			for _, h := range hosts {
-				if !strings.Contains(log, `"msg":"node instance removed","node":"`+h+`"`) {
+				if !logHas(log, "node instance removed", h) {
 					t.Errorf("hook log lacks the suspend of %s", h)
 				}
 			}
