@@ -105,6 +105,13 @@ func Resume(ctx context.Context, d Deps, names []string, jobs *ResumeFile) error
 	}
 
 	opts := PoolOptions(d.Config.Resume)
+	retry := opts.Retry
+	opts.Retry = func(err error) bool {
+		// address already retried Slurm and removed the instance: launching
+		// it again would only repeat that.
+		var ae *addrError
+		return !errors.As(err, &ae) && retry(err)
+	}
 	results := pool.Run(ctx, len(targets), opts, func(ctx context.Context, i int) error {
 		t := targets[i]
 		spec := runtime.NodeSpec{Name: t.Name, Group: t.Group.Name, Template: t.Group.Template}
@@ -116,11 +123,17 @@ func Resume(ctx context.Context, d Deps, names []string, jobs *ResumeFile) error
 	})
 
 	launched := 0
+	brokenGroups := map[string]error{}
 	for i, err := range results {
 		t := targets[i]
 		if err == nil {
 			launched++
 			continue
+		}
+		if runtime.ClassOf(err) == runtime.ClassConfig {
+			if _, seen := brokenGroups[t.Group.Name]; !seen {
+				brokenGroups[t.Group.Name] = err
+			}
 		}
 		errs = append(errs, err) // runtime and address errors name the node
 		code := string(runtime.ClassOf(err))
@@ -130,6 +143,9 @@ func Resume(ctx context.Context, d Deps, names []string, jobs *ResumeFile) error
 		}
 		d.Log.Error("resume failed: marking node DOWN so its jobs are requeued", "node", t.Name, "group", t.Group.Name, "class", code, "error", err)
 		markDown(context.WithoutCancel(ctx), d, t.Name, code, err.Error())
+	}
+	for g, err := range brokenGroups {
+		downIdleSiblings(ctx, d, g, names, err)
 	}
 	d.Log.Info("resume done", "nodes", len(names), "launched", launched, "failed", len(names)-launched, "duration", time.Since(start).String())
 	return errors.Join(errs...)
@@ -181,4 +197,43 @@ func markDown(ctx context.Context, d Deps, node, code, msg string) {
 		return
 	}
 	d.Log.Info("node set DOWN", "node", node, "reason", reason)
+}
+
+// downIdleSiblings handles a group whose template cannot start (a Config
+// failure): every other node of the group that is powered down and idle
+// would fail the same way, and each failure costs the job a requeue and
+// Slurm's requeue delay. They are set DOWN with the same Config reason so
+// Slurm places jobs on other groups at once. Nodes that run or are being
+// resumed are left alone. Best effort: failures are logged.
+func downIdleSiblings(ctx context.Context, d Deps, group string, resumed []string, cause error) {
+	g, ok := d.Config.Group(group)
+	if !ok {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 15*time.Second)
+	defer cancel()
+	nodes, err := d.Slurm.Nodes(ctx, d.Config.GroupNodes(g)...)
+	if err != nil && len(nodes) == 0 {
+		d.Log.Warn("cannot list the broken group's nodes to take them out of scheduling", "group", group, "error", err)
+		return
+	}
+	skip := make(map[string]bool, len(resumed))
+	for _, n := range resumed {
+		skip[n] = true
+	}
+	var idle []string
+	for _, n := range nodes {
+		if !skip[n.Name] && n.Has(slurm.FlagPoweredDown) && n.State == slurm.StateIdle && !n.Has(slurm.FlagPoweringUp) {
+			idle = append(idle, n.Name)
+		}
+	}
+	if len(idle) == 0 {
+		return
+	}
+	reason := slurm.Reason(string(runtime.ClassConfig), fmt.Sprintf("group %s cannot start nodes: %v", group, cause))
+	if err := d.Slurm.Update(ctx, idle, slurm.NodeUpdate{State: slurm.SetDown, Reason: reason}); err != nil {
+		d.Log.Error("could not take the broken group's idle nodes out of scheduling", "group", group, "nodes", len(idle), "error", err)
+		return
+	}
+	d.Log.Warn("group template cannot start: its idle powered-down nodes set DOWN so jobs go elsewhere", "group", group, "nodes", idle, "reason", reason)
 }

@@ -55,7 +55,10 @@ func newEnv(t *testing.T, o fake.Options) env {
 
 type testWriter struct{ t *testing.T }
 
-func (w testWriter) Write(p []byte) (int, error) { w.t.Log(strings.TrimSpace(string(p))); return len(p), nil }
+func (w testWriter) Write(p []byte) (int, error) {
+	w.t.Log(strings.TrimSpace(string(p)))
+	return len(p), nil
+}
 
 func (e env) node(t *testing.T, name string) slurm.Node {
 	t.Helper()
@@ -135,6 +138,10 @@ func TestResumeMarksFailuresDownWithClass(t *testing.T) {
 			t.Errorf("node %s: state %s reason %q, want DOWN with %q", n, sn.State, sn.Reason, prefix)
 		}
 	}
+	// ghost2 would fail the same way: it is taken out of scheduling too.
+	if sn := e.node(t, "ghost2"); sn.State != slurm.StateDown || !strings.HasPrefix(sn.Reason, "slurm-elastic: (Code:Config) group ghost cannot start nodes: ") {
+		t.Errorf("ghost2: state %s reason %q, want DOWN with the group's Config reason", sn.State, sn.Reason)
+	}
 	// Capacity 2: exactly one of the three cloud nodes was refused, with
 	// the Capacity class.
 	var capDown int
@@ -193,6 +200,9 @@ func TestResumeRemovesInstanceSlurmCannotAddress(t *testing.T) {
 	}
 	if _, ok := inst["cloud4"]; !ok {
 		t.Fatal("cloud4 should run")
+	}
+	if st := e.rt.Stats(); st.Launched != 2 {
+		t.Errorf("%d launches, want 2: a node whose address Slurm refused must not be launched again", st.Launched)
 	}
 	if sn := e.node(t, "cloud3"); sn.State != slurm.StateDown || !strings.Contains(sn.Reason, "(Code:SlurmUpdate)") {
 		t.Fatalf("cloud3: %+v", sn)

@@ -1,5 +1,6 @@
 // Package admin is the slurm-elastic administration command line: config
-// checks, the slurm.conf lines, hostlist tools and the node table.
+// checks, the slurm.conf lines, hostlist tools, the node table, and the
+// reconciler (daemon, status, events).
 package admin
 
 import (
@@ -45,7 +46,7 @@ func App(stdout io.Writer) *cli.App {
 		Writer:          stdout,
 		HideHelpCommand: true,
 		Flags:           []cli.Flag{cfgFlag},
-		Commands: []*cli.Command{
+		Commands: append([]*cli.Command{
 			{
 				Name:  "conf",
 				Usage: "check the config or print the slurm.conf lines it implies",
@@ -67,7 +68,7 @@ func App(stdout io.Writer) *cli.App {
 				Usage:  "table of managed nodes: Slurm state beside the runtime's instance",
 				Action: nodes,
 			},
-		},
+		}, daemonCommands()...),
 	}
 }
 

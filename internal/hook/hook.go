@@ -165,6 +165,15 @@ func Run(ctx context.Context, k Kind, cfgPath, expr string, resumeFile []byte) e
 		}
 		return fmt.Errorf("slurm: %w", err)
 	}
+	if k == Resume {
+		// Launching nodes Slurm cannot be told about only makes orphans:
+		// make sure the controller answers first (one cheap request).
+		if err := sc.Ping(ctx); err != nil {
+			log.Error("Slurm does not answer: nothing launched", "backend", cfg.Slurm.Backend, "error", err)
+			markDownViaScontrol(ctx, log, cfg, nodes, CodeSlurmUnreachable, err.Error())
+			return fmt.Errorf("slurm: %w", err)
+		}
+	}
 	rts, err := Runtimes(ctx, cfg, log)
 	if err != nil {
 		log.Error("cannot set up runtimes: nothing done", "error", err)

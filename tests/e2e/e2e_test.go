@@ -29,7 +29,12 @@ func TestMain(m *testing.M) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	var err error
-	cl, err = elastic.Start(ctx, elastic.Settings{Name: "se-e2e"}, binDir, os.Stderr)
+	// SE_E2E_NAME lets two runs on one machine keep apart (default se-e2e).
+	name := os.Getenv("SE_E2E_NAME")
+	if name == "" {
+		name = "se-e2e"
+	}
+	cl, err = elastic.Start(ctx, elastic.Settings{Name: name}, binDir, os.Stderr)
 	cancel()
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "e2e: start cluster: %v\n", err)
@@ -206,6 +211,27 @@ func waitCloudIdle(t *testing.T, d time.Duration) {
 	})
 }
 
+// reset puts the cluster in the state every test starts from: the normal
+// config, no jobs, no node DOWN or drained, cloud nodes powered down. It
+// only repairs what an earlier failed test left; each test still checks
+// its own end state with waitCloudIdle.
+func reset(t *testing.T) {
+	t.Helper()
+	configure(t, elastic.Settings{})
+	run(t, "scancel", "--user=root")
+	waitFor(t, time.Minute, "an empty queue", func() (bool, string) {
+		out := run(t, "squeue", "-h", "-o", "%i %T")
+		return strings.TrimSpace(out) == "", out
+	})
+	for _, n := range nodes(t, "cloud[1-4],broken[1-2]") {
+		if n.has("DOWN") || n.has("DRAIN") {
+			t.Logf("reset: resuming %s left %v (%s)", n.Name, n.State, n.Reason)
+			run(t, "scontrol", "update", "nodename="+n.Name, "state=resume")
+		}
+	}
+	waitCloudIdle(t, 2*time.Minute)
+}
+
 func hookLog(t *testing.T) string {
 	t.Helper()
 	b, err := os.ReadFile(filepath.Join(cl.LogDir, "slurm-elastic.log"))
@@ -239,8 +265,8 @@ func configure(t *testing.T, s elastic.Settings) {
 func TestPowerCycle(t *testing.T) {
 	for _, backend := range []string{"scontrol", "rest"} {
 		t.Run(backend, func(t *testing.T) {
+			reset(t)
 			configure(t, elastic.Settings{Backend: backend})
-			waitCloudIdle(t, 2*time.Minute)
 			logStart := len(hookLog(t))
 
 			id := sbatch(t, "-p", "cloud", "-N2", "-o", "/shared/job-%j.out", "--wrap", "srun hostname")
@@ -282,8 +308,7 @@ func TestPowerCycle(t *testing.T) {
 // Config reason well before ResumeTimeout, leave no container, and the job
 // must be requeued onto a working node and complete.
 func TestBrokenGroupFailsFast(t *testing.T) {
-	configure(t, elastic.Settings{})
-	waitCloudIdle(t, 2*time.Minute)
+	reset(t)
 	start := time.Now()
 	id := sbatch(t, "-p", "spill", "-N1", "-o", "/shared/job-%j.out", "--wrap", "hostname")
 	var down time.Duration
@@ -297,6 +322,13 @@ func TestBrokenGroupFailsFast(t *testing.T) {
 		return false, fmt.Sprintf("%+v", nodes(t, "broken[1-2]"))
 	})
 	t.Logf("broken node DOWN %v after submit", down.Round(time.Millisecond))
+	// Its sibling would fail the same way: it is out of scheduling too, so
+	// the job is requeued once, not once per broken node.
+	for _, n := range nodes(t, "broken[1-2]") {
+		if !n.has("DOWN") || !strings.HasPrefix(n.Reason, "slurm-elastic: (Code:Config) ") {
+			t.Errorf("node %s: %v %q, want DOWN with our Config reason", n.Name, n.State, n.Reason)
+		}
+	}
 	for n := range containers(t) {
 		if strings.HasPrefix(n, "broken") {
 			t.Fatalf("container left for %s", n)
@@ -308,6 +340,9 @@ func TestBrokenGroupFailsFast(t *testing.T) {
 		t.Fatalf("job %s (nodes %s) printed %q, want cloud3 or cloud4", id, j.Nodes, out)
 	}
 	t.Logf("job %s requeued %d time(s), completed on %s", id, j.Restarts, strings.TrimSpace(string(out)))
+	if j.Restarts != 1 {
+		t.Errorf("job %s was requeued %d times, want once", id, j.Restarts)
+	}
 	for n := range containers(t) {
 		if strings.HasPrefix(n, "broken") {
 			t.Fatalf("container left for %s", n)
@@ -320,8 +355,7 @@ func TestBrokenGroupFailsFast(t *testing.T) {
 // TestEightJobsOnFourNodes: 8 single-node jobs at once on 4 cloud nodes all
 // complete, and no node ever has two containers.
 func TestEightJobsOnFourNodes(t *testing.T) {
-	configure(t, elastic.Settings{})
-	waitCloudIdle(t, 2*time.Minute)
+	reset(t)
 	var ids []string
 	for i := 0; i < 8; i++ {
 		ids = append(ids, sbatch(t, "-p", "cloud", "-N1", "-o", "/shared/job-%j.out", "--wrap", "hostname; sleep 2"))
@@ -357,8 +391,8 @@ func TestEightJobsOnFourNodes(t *testing.T) {
 // TestBadInput: every kind of bad input gives a clear logged error and,
 // where a node is involved, a node reason — never a hang, crash or leak.
 func TestBadInput(t *testing.T) {
+	reset(t)
 	t.Run("invalid hostlist", func(t *testing.T) {
-		configure(t, elastic.Settings{})
 		before := len(hookLog(t))
 		if code := hook(t, "slurm-elastic-resume", "cloud[1-"); code != 2 {
 			t.Fatalf("exit code %d, want 2", code)
@@ -396,8 +430,8 @@ func TestBadInput(t *testing.T) {
 		run(t, "scontrol", "update", "nodename=cloud4", "state=resume")
 	})
 	t.Run("podman API down", func(t *testing.T) {
+		reset(t)
 		configure(t, elastic.Settings{PodmanURI: "unix:///run/podman/no-such.sock"})
-		waitCloudIdle(t, 2*time.Minute)
 		start := time.Now()
 		id := sbatch(t, "-p", "cloud", "-N1", "-w", "cloud1", "-o", "/shared/job-%j.out", "--wrap", "hostname")
 		waitFor(t, 60*time.Second, "cloud1 DOWN with a Transient reason", func() (bool, string) {
@@ -415,6 +449,7 @@ func TestBadInput(t *testing.T) {
 		waitCloudIdle(t, 2*time.Minute)
 	})
 	t.Run("slurmrestd down", func(t *testing.T) {
+		reset(t)
 		// Forced REST to a closed port: a clear error in the log, quickly,
 		// and nothing launched.
 		configure(t, elastic.Settings{Backend: "rest", RESTURL: "http://127.0.0.1:9"})

@@ -64,6 +64,8 @@ type Cluster struct {
 // a default partition and a "spill" partition where the broken group (lower
 // Weight, so tried first) shares jobs with two working nodes.
 const SlurmExtra = `
+# Requeued jobs wait cred_expire seconds before they may start again (default 120).
+AuthInfo=cred_expire=30
 PartitionName=spill Nodes=broken[1-2],cloud[3-4] MaxTime=INFINITE State=UP
 PartitionName=all Nodes=cloud[1-4] Default=YES MaxTime=INFINITE State=UP
 `

@@ -66,7 +66,7 @@ func main() {
 	concurrency := flag.Int("concurrency", 256, "client concurrency (resume/suspend.concurrency)")
 	slurmLat := flag.Duration("slurm-latency", 2*time.Millisecond, "fake slurmctld latency per call")
 	logLevel := flag.String("log-level", "info", "hook log level (the log goes to a temp file, as a hook's would)")
-	jsonOut := flag.Bool("json", false, "print one JSON object per phase instead of text")
+	jsonOut := flag.String("json", "", "also write the phases as JSON to this file")
 	flag.Parse()
 
 	if err := run(*nodes, *latency, *apiRate, *clientRate, *concurrency, *slurmLat, *logLevel, *jsonOut); err != nil {
@@ -75,7 +75,7 @@ func main() {
 	}
 }
 
-func run(n int, latency time.Duration, apiRate, clientRate float64, concurrency int, slurmLat time.Duration, level string, jsonOut bool) error {
+func run(n int, latency time.Duration, apiRate, clientRate float64, concurrency int, slurmLat time.Duration, level, jsonOut string) error {
 	dir, err := os.MkdirTemp("", "se-bench-fakescale-")
 	if err != nil {
 		return err
@@ -150,7 +150,7 @@ func run(n int, latency time.Duration, apiRate, clientRate float64, concurrency 
 			break
 		}
 	}
-	emit(res, jsonOut)
+	emit(res)
 
 	sus, err := phase("suspend", func(ctx context.Context) error { return suspend.Suspend(ctx, d, names) })
 	if err != nil {
@@ -165,18 +165,28 @@ func run(n int, latency time.Duration, apiRate, clientRate float64, concurrency 
 			break
 		}
 	}
-	emit(sus, jsonOut)
+	emit(sus)
+	if jsonOut != "" {
+		b, _ := json.MarshalIndent([]Phase{res, sus}, "", "  ")
+		if err := os.WriteFile(jsonOut, append(b, '\n'), 0o644); err != nil {
+			broken = append(broken, err)
+		}
+	}
 	return errors.Join(broken...)
 }
 
-func emit(p Phase, jsonOut bool) {
-	if jsonOut {
-		b, _ := json.Marshal(p)
-		fmt.Println(string(b))
-		return
-	}
+func emit(p Phase) {
 	fmt.Printf("%-8s nodes=%d wall=%.2fs min=%.2fs ratio=%.3f cpu=%.2fs api_calls=%d throttled=%d slurm_updates=%d peak_rss=%.1fMB maxrss=%.1fMB heap=%.1fMB log=%dB failed=%d\n",
 		p.Phase, p.Nodes, p.WallS, p.MinS, p.Ratio, p.CPUS, p.APICalls, p.Throttled, p.SlurmCalls, p.PeakRSSMB, p.MaxrssMB, p.HeapAllocMB, p.LogBytes, p.Failed)
+	fmt.Printf("%-8s target wall <= 1.2x min: %s (%.3fx); target peak RSS < 150 MB: %s (%.1f MB)\n",
+		p.Phase, met(p.Ratio <= 1.2), p.Ratio, met(max(p.PeakRSSMB, p.MaxrssMB) < 150), max(p.PeakRSSMB, p.MaxrssMB))
+}
+
+func met(ok bool) string {
+	if ok {
+		return "met"
+	}
+	return "MISSED"
 }
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }

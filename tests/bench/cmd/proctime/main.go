@@ -59,6 +59,7 @@ type Result struct {
 	CPUMS    float64 `json:"cpu_median_ms"` // user+sys of the process
 	MaxRSSMB float64 `json:"maxrss_mb"`     // largest over the runs
 	OutBytes int     `json:"out_bytes"`     // stdout of the checked run
+	VsLast   float64 `json:"vs_last"`       // median / median of the group's last case
 	Command  string  `json:"command"`
 }
 
@@ -121,9 +122,14 @@ func main() {
 			res[i].MinMS, res[i].MaxMS = w[0], w[len(w)-1]
 			slices.Sort(cpus[i])
 			res[i].CPUMS = q(cpus[i], 0.5)
+		}
+		last := res[len(res)-1]
+		fmt.Printf("%s (%d runs each, interleaved)\n", g.Name, *runs)
+		for i := range res {
+			res[i].VsLast = res[i].MedianMS / last.MedianMS
 			r := res[i]
-			fmt.Printf("%-34s %-16s median %8.2f ms  [p25 %.2f, p75 %.2f, min %.2f]  cpu %.2f ms  rss %.1f MB  (%d runs)\n",
-				r.Group, r.Case, r.MedianMS, r.P25MS, r.P75MS, r.MinMS, r.CPUMS, r.MaxRSSMB, r.Runs)
+			fmt.Printf("  %-22s median %8.2f ms  [p25 %.2f, p75 %.2f, min %.2f]  cpu %6.2f ms  rss %5.1f MB  x%.2f of %s\n",
+				r.Case, r.MedianMS, r.P25MS, r.P75MS, r.MinMS, r.CPUMS, r.MaxRSSMB, r.VsLast, last.Case)
 		}
 		all = append(all, res...)
 	}

@@ -1,0 +1,198 @@
+package nodehealth
+
+import (
+	"slices"
+	"strconv"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/slurm-elastic/slurm-elastic/internal/slurm"
+)
+
+// ReasonPrefix starts every reason the health daemon sets. It differs from
+// slurm.ReasonPrefix ("slurm-elastic:"), so the power hooks never clear a
+// health drain and the health daemon never clears theirs.
+const ReasonPrefix = "slurm-elastic-health:"
+
+const maxReason = 240
+
+// Reason formats the drain reason `slurm-elastic-health: <check>: <finding>`
+// on one line, at most 240 bytes.
+func Reason(f Finding) string {
+	what := oneLine(f.Message)
+	if f.Component != "" && f.Component != f.Check {
+		what = f.Component + ": " + what
+	}
+	if a := f.action(); a != ActionDrain {
+		what += " (" + string(a) + ")"
+	}
+	r := ReasonPrefix + " " + f.Check + ": " + what
+	if len(r) > maxReason {
+		r = r[:maxReason-3]
+		for !utf8.ValidString(r) {
+			r = r[:len(r)-1]
+		}
+		r += "..."
+	}
+	return r
+}
+
+// OwnReason reports whether reason was set by the health daemon and, if
+// so, the check it names.
+func OwnReason(reason string) (check string, ok bool) {
+	rest, ok := strings.CutPrefix(reason, ReasonPrefix)
+	if !ok {
+		return "", false
+	}
+	check, _, _ = strings.Cut(strings.TrimSpace(rest), ":")
+	return check, true
+}
+
+// Op is what a Decision does to the node.
+type Op string
+
+// Ops.
+const (
+	OpNone    Op = "none"
+	OpDrain   Op = "drain"
+	OpUndrain Op = "undrain"
+)
+
+// Decision is the Policy's verdict for one node after one round.
+type Decision struct {
+	Op     Op
+	Reason string // the drain reason (OpDrain)
+	Why    string // for the log: why this op (or why nothing)
+}
+
+// Policy turns consecutive findings into decisions. The zero value drains
+// and undrains after one round.
+type Policy struct {
+	// DrainAfter (K): consecutive rounds in which a check reports a
+	// draining failure before the node is drained. Per-check overrides come
+	// from DrainAfterer and PerCheck. < 1 means 1.
+	DrainAfter int
+	// UndrainAfter (M): consecutive rounds in which the check named in our
+	// reason reports no failure and no Unknown, with no other check
+	// failing, before the node is undrained. < 1 means 1.
+	UndrainAfter int
+	// PerCheck overrides DrainAfter by check name.
+	PerCheck map[string]int
+}
+
+// State is what the Policy remembers between rounds. The zero value is
+// ready; it is not safe for concurrent use.
+type State struct {
+	fails  map[string]int     // consecutive rounds with a draining failure
+	clean  map[string]int     // consecutive rounds with neither failure nor Unknown
+	last   map[string]Finding // the latest draining failure per check
+	rounds int
+}
+
+// Observe records one round of findings (all checks). Per check: a
+// draining failure increments its failure count and resets its clean
+// count; Unknown (without a draining failure) freezes the failure count and
+// resets the clean count; otherwise the failure count resets and the clean
+// count increments. Never blocks.
+func (s *State) Observe(findings []Finding) {
+	if s.fails == nil {
+		s.fails, s.clean, s.last = map[string]int{}, map[string]int{}, map[string]Finding{}
+	}
+	s.rounds++
+	type verdict struct{ fail, unknown bool }
+	seen := map[string]*verdict{}
+	var order []string
+	for _, f := range findings {
+		v := seen[f.Check]
+		if v == nil {
+			v = &verdict{}
+			seen[f.Check] = v
+			order = append(order, f.Check)
+		}
+		switch {
+		case f.Drains():
+			if !v.fail {
+				s.last[f.Check] = f
+			}
+			v.fail = true
+		case f.Status == Unknown:
+			v.unknown = true
+		}
+	}
+	for _, c := range order {
+		v := seen[c]
+		switch {
+		case v.fail:
+			s.fails[c]++
+			s.clean[c] = 0
+		case v.unknown:
+			s.clean[c] = 0
+		default:
+			s.fails[c] = 0
+			s.clean[c]++
+			delete(s.last, c)
+		}
+	}
+}
+
+func (p Policy) threshold(check string) int {
+	k := p.DrainAfter
+	if v, ok := p.PerCheck[check]; ok && v > 0 {
+		k = v
+	}
+	return max(k, 1)
+}
+
+// Decide returns what to do with node given the state. It never acts on a
+// node powering up, powering down or powered down, never touches a node
+// drained with a reason that is not ours, and undrains only a node drained
+// with our reason. Never blocks; a pure function of its arguments.
+func (p Policy) Decide(s *State, node slurm.Node) Decision {
+	for _, f := range []string{slurm.FlagPoweringUp, slurm.FlagPoweringDown, slurm.FlagPoweredDown} {
+		if node.Has(f) {
+			return Decision{Op: OpNone, Why: "node is " + f + ": health actions wait"}
+		}
+	}
+	drained := node.Has(slurm.FlagDrain)
+	ownCheck, ours := OwnReason(node.Reason)
+
+	// The first check (by name) over its threshold decides the reason.
+	var failing []string
+	for c, n := range s.fails {
+		if n > 0 {
+			failing = append(failing, c)
+		}
+	}
+	slices.Sort(failing)
+	for _, c := range failing {
+		if s.fails[c] < p.threshold(c) {
+			continue
+		}
+		f := s.last[c]
+		switch {
+		case drained && !ours:
+			return Decision{Op: OpNone, Why: "check " + c + " fails but the node is drained by someone else (" + node.Reason + "): left alone"}
+		case drained:
+			return Decision{Op: OpNone, Why: "check " + c + " fails; node already drained by us"}
+		}
+		return Decision{Op: OpDrain, Reason: Reason(f), Why: "check " + c + " failed " + itoa(s.fails[c]) + " consecutive rounds"}
+	}
+	if !drained || !ours {
+		return Decision{Op: OpNone, Why: "nothing to do"}
+	}
+	if len(failing) > 0 {
+		return Decision{Op: OpNone, Why: "drained by us; check " + failing[0] + " still fails"}
+	}
+	m := max(p.UndrainAfter, 1)
+	clean, known := s.clean[ownCheck]
+	if !known {
+		// The check is gone (configuration changed): count whole rounds.
+		clean = s.rounds
+	}
+	if clean < m {
+		return Decision{Op: OpNone, Why: "drained by us; check " + ownCheck + " clear for " + itoa(clean) + " of " + itoa(m) + " rounds"}
+	}
+	return Decision{Op: OpUndrain, Why: "check " + ownCheck + " clear for " + itoa(clean) + " consecutive rounds"}
+}
+
+func itoa(n int) string { return strconv.Itoa(n) }

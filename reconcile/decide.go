@@ -1,0 +1,205 @@
+// Package reconcile is the head-node reconciler behind `slurm-elastic
+// daemon`: each round it lists the instances this cluster owns and the
+// Slurm nodes of the configured groups, joins them by node name, decides
+// per node (Decide, a pure function) and acts (Reconciler.Round). It
+// removes orphaned instances, fails over dead nodes (DOWN so Slurm requeues
+// their jobs, then power down), resets nodes stuck powering up, replaces
+// health-drained nodes unless held, and re-enables the nodes it powered
+// down once they are down. See docs/reconciler.md.
+package reconcile
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/slurm-elastic/slurm-elastic/internal/slurm"
+	"github.com/slurm-elastic/slurm-elastic/runtime"
+)
+
+// HealthReasonPrefix starts the reason of every drain set by the node
+// health daemon (slurm-elastic-health). Such a drain on an idle node makes
+// the node unhealthy: it is powered down so the next job gets a fresh one.
+const HealthReasonPrefix = "slurm-elastic-health:"
+
+// Reason codes the reconciler sets (slurm.Reason(code, ...)). A node
+// powered down with one of them is re-enabled (RESUME) once it is down.
+const (
+	CodeDeadNode     = "DeadNode"
+	CodeStuckPowerUp = "StuckPowerUp"
+	CodeUnhealthy    = "Unhealthy"
+)
+
+// Kind is what the reconciler decided for one node.
+type Kind string
+
+const (
+	// KindOrphan: remove an instance Slurm has no use for.
+	KindOrphan Kind = "orphan"
+	// KindDead: the node is up in Slurm but its instance is gone or
+	// exited: set it DOWN (Slurm requeues its jobs), then POWER_DOWN_FORCE.
+	KindDead Kind = "dead"
+	// KindStuck: POWERING_UP past the limit with no instance: DOWN, then
+	// POWER_DOWN_FORCE, so the next job launches it fresh.
+	KindStuck Kind = "stuck"
+	// KindUnhealthy: drained by the health daemon and idle: DRAIN with our
+	// reason, then POWER_DOWN.
+	KindUnhealthy Kind = "unhealthy"
+	// KindReenable: powered down by us and still DOWN/DRAIN with our
+	// reason: RESUME, so Slurm may launch it again.
+	KindReenable Kind = "reenable"
+)
+
+// Kinds lists every Kind, in the order actions are taken.
+var Kinds = []Kind{KindOrphan, KindDead, KindStuck, KindUnhealthy, KindReenable}
+
+// Entry is one node as both sides see it: the join of a Slurm node and an
+// instance by node name.
+type Entry struct {
+	Name string
+	// Group is the config group of the node; "" = the node is in no group
+	// (only an instance of ours carries its name).
+	Group string
+	// Node is Slurm's view; nil when Slurm does not list the node (unknown,
+	// or a powered-down CLOUD node hidden without PrivateData=cloud).
+	Node *slurm.Node
+	// Inst is the owned instance; nil when there is none.
+	Inst *runtime.Instance
+	// PoweringUpSince is when the reconciler first saw the node
+	// POWERING_UP; zero when it is not.
+	PoweringUpSince time.Time
+	// Held: the node is in daemon.hold.
+	Held bool
+}
+
+// Policy holds the knobs of Decide (from the daemon config).
+type Policy struct {
+	OrphanGrace  time.Duration
+	PowerUpLimit time.Duration
+	HoldPrefix   string
+}
+
+// Action is one decision.
+type Action struct {
+	Kind  Kind
+	Node  string
+	Group string
+	Saw   string // what was seen, for the log and the event
+}
+
+// Decide returns the action for e at time now, and false when there is
+// nothing to do. It is pure: no I/O, no clock, no state.
+//
+// The rules, first match wins:
+//   - an instance whose node Slurm does not list, or lists POWERED_DOWN
+//     (not powering up or down), or whose node is in no group and not up in
+//     Slurm, older than OrphanGrace: KindOrphan;
+//   - nothing else for a node in no group or unknown to Slurm;
+//   - a node with a reason that is neither ours nor the health daemon's is
+//     an admin's: left alone; so is a held node;
+//   - a node up in Slurm (IDLE, ALLOCATED, MIXED or COMPLETING, not DOWN,
+//     not powering up, down or powered down) whose instance is missing,
+//     exited or only created: KindDead;
+//   - DOWN with our DeadNode/StuckPowerUp reason, not powering and no
+//     power down pending (the power down did not take): KindDead again;
+//   - POWERING_UP for PowerUpLimit with no instance: KindStuck;
+//   - DRAIN with a health reason (or our Unhealthy one), IDLE, not
+//     completing, no power down pending: KindUnhealthy;
+//   - POWERED_DOWN, DOWN or DRAIN, with a reason carrying one of our
+//     reconciler codes, no instance: KindReenable.
+func Decide(now time.Time, p Policy, e Entry) (Action, bool) {
+	n, in := e.Node, e.Inst
+	act := func(k Kind, format string, args ...any) (Action, bool) {
+		return Action{Kind: k, Node: e.Name, Group: e.Group, Saw: fmt.Sprintf(format, args...)}, true
+	}
+	if in != nil {
+		old := in.Created.IsZero() || now.Sub(in.Created) >= p.OrphanGrace
+		switch {
+		case !old:
+		case n == nil && e.Group == "":
+			return act(KindOrphan, "instance %s of a node in no group, unknown to Slurm", in.State)
+		case n == nil:
+			return act(KindOrphan, "instance %s, node unknown to Slurm (or hidden powered down)", in.State)
+		case n.Has(slurm.FlagPoweredDown) && !n.Has(slurm.FlagPoweringUp) && !n.Has(slurm.FlagPoweringDown):
+			return act(KindOrphan, "instance %s, node %s", in.State, StateOf(n))
+		}
+	}
+	if e.Group == "" || n == nil {
+		return Action{}, false
+	}
+	if n.Reason != "" && !slurm.OwnReason(n.Reason) && !strings.HasPrefix(n.Reason, HealthReasonPrefix) {
+		return Action{}, false // an admin's reason: never ours to change
+	}
+	if e.Held || (p.HoldPrefix != "" && strings.Contains(n.Reason, p.HoldPrefix)) {
+		return Action{}, false
+	}
+	powering := n.Has(slurm.FlagPoweredDown) || n.Has(slurm.FlagPoweringUp) || n.Has(slurm.FlagPoweringDown)
+	up := n.State == slurm.StateIdle || n.State == slurm.StateAllocated || n.State == slurm.StateMixed || n.Has(slurm.FlagCompleting)
+	if up && n.State != slurm.StateDown && !powering {
+		switch {
+		case in == nil:
+			return act(KindDead, "node %s, no instance", StateOf(n))
+		case in.State == runtime.StateExited || in.State == runtime.StateCreated:
+			return act(KindDead, "node %s, instance %s", StateOf(n), in.State)
+		}
+	}
+	// Our DOWN whose power down did not take (or was lost): again.
+	if n.State == slurm.StateDown && !powering && !n.Has(slurm.FlagPowerDown) &&
+		(hasCode(n.Reason, CodeDeadNode) || hasCode(n.Reason, CodeStuckPowerUp)) {
+		return act(KindDead, "node %s with our reason %q, not powering down", StateOf(n), n.Reason)
+	}
+	if n.Has(slurm.FlagPoweringUp) && in == nil && !e.PoweringUpSince.IsZero() && now.Sub(e.PoweringUpSince) >= p.PowerUpLimit {
+		return act(KindStuck, "node %s for %s, no instance", StateOf(n), now.Sub(e.PoweringUpSince).Round(time.Second))
+	}
+	if n.Has(slurm.FlagDrain) && (strings.HasPrefix(n.Reason, HealthReasonPrefix) || hasCode(n.Reason, CodeUnhealthy)) &&
+		n.State == slurm.StateIdle && !n.Has(slurm.FlagCompleting) && !powering && !n.Has(slurm.FlagPowerDown) {
+		return act(KindUnhealthy, "node %s drained by health: %s", StateOf(n), n.Reason)
+	}
+	if n.Has(slurm.FlagPoweredDown) && !n.Has(slurm.FlagPoweringUp) && !n.Has(slurm.FlagPoweringDown) && in == nil &&
+		(n.State == slurm.StateDown || n.Has(slurm.FlagDrain)) && reconcilerReason(n.Reason) {
+		return act(KindReenable, "node %s, reason %q", StateOf(n), n.Reason)
+	}
+	return Action{}, false
+}
+
+// reconcilerReason reports whether reason was set by the reconciler.
+func reconcilerReason(reason string) bool {
+	return hasCode(reason, CodeDeadNode) || hasCode(reason, CodeStuckPowerUp) || hasCode(reason, CodeUnhealthy)
+}
+
+// hasCode reports whether reason is slurm.Reason(code, ...).
+func hasCode(reason, code string) bool {
+	return strings.HasPrefix(reason, slurm.ReasonPrefix+" (Code:"+code+")")
+}
+
+// StateOf summarises a Slurm node's state for logs, events and metrics:
+// absent, powering_up, powering_down, powered_down, down, drain, or the
+// lower-case base state (idle, allocated, mixed, ...), with "+drain" or
+// "+completing" where they apply. nil is "absent".
+func StateOf(n *slurm.Node) string {
+	if n == nil {
+		return "absent"
+	}
+	switch {
+	case n.Has(slurm.FlagPoweringUp):
+		return "powering_up"
+	case n.Has(slurm.FlagPoweringDown):
+		return "powering_down"
+	case n.Has(slurm.FlagPoweredDown):
+		if n.State == slurm.StateDown {
+			return "down+powered_down"
+		}
+		if n.Has(slurm.FlagDrain) {
+			return "drain+powered_down"
+		}
+		return "powered_down"
+	}
+	s := strings.ToLower(n.State)
+	if n.Has(slurm.FlagDrain) {
+		s += "+drain"
+	}
+	if n.Has(slurm.FlagCompleting) {
+		s += "+completing"
+	}
+	return s
+}

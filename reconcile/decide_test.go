@@ -1,0 +1,130 @@
+package reconcile
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/slurm-elastic/slurm-elastic/internal/slurm"
+	"github.com/slurm-elastic/slurm-elastic/runtime"
+)
+
+var t0 = time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC)
+
+var pol = Policy{OrphanGrace: time.Minute, PowerUpLimit: 3 * time.Minute, HoldPrefix: "hold:"}
+
+func node(state string, flags ...string) *slurm.Node {
+	return &slurm.Node{Name: "c1", State: state, Flags: append([]string{slurm.FlagCloud}, flags...)}
+}
+
+func withReason(n *slurm.Node, r string) *slurm.Node { n.Reason = r; return n }
+
+func inst(s runtime.State, age time.Duration) *runtime.Instance {
+	return &runtime.Instance{Name: "c1", Group: "g", State: s, Created: t0.Add(-age)}
+}
+
+func TestDecide(t *testing.T) {
+	health := "slurm-elastic-health: gpu3 XID 79"
+	admin := "replacing the PSU"
+	deadReason := slurm.Reason(CodeDeadNode, "x")
+	unhealthyReason := slurm.Reason(CodeUnhealthy, "replaced: gpu3")
+	resumeFail := slurm.Reason("Config", "image not found")
+	tests := []struct {
+		name string
+		e    Entry
+		want Kind // "" = no action
+	}{
+		// orphans
+		{"running instance, node powered down, old", Entry{Group: "g", Node: node("IDLE", "POWERED_DOWN"), Inst: inst(runtime.StateRunning, 2*time.Minute)}, KindOrphan},
+		{"exited instance, node powered down, old", Entry{Group: "g", Node: node("IDLE", "POWERED_DOWN"), Inst: inst(runtime.StateExited, 2*time.Minute)}, KindOrphan},
+		{"instance, node powered down, young: grace", Entry{Group: "g", Node: node("IDLE", "POWERED_DOWN"), Inst: inst(runtime.StateRunning, 30*time.Second)}, ""},
+		{"instance, node unknown to Slurm", Entry{Group: "g", Inst: inst(runtime.StateRunning, time.Hour)}, KindOrphan},
+		{"instance of a node in no group, unknown to Slurm", Entry{Inst: inst(runtime.StateRunning, time.Hour)}, KindOrphan},
+		{"instance, node powering up (launch in flight)", Entry{Group: "g", Node: node("IDLE", "POWERED_DOWN", "POWERING_UP"), Inst: inst(runtime.StateRunning, time.Hour)}, ""},
+		{"instance, node powering down (suspend in flight)", Entry{Group: "g", Node: node("IDLE", "POWERED_DOWN", "POWERING_DOWN"), Inst: inst(runtime.StateRunning, time.Hour)}, ""},
+		{"instance, node up", Entry{Group: "g", Node: node("ALLOCATED"), Inst: inst(runtime.StateRunning, time.Hour)}, ""},
+		{"powered down, no instance, no reason", Entry{Group: "g", Node: node("IDLE", "POWERED_DOWN")}, ""},
+		// dead nodes: the failover path
+		{"allocated, no instance", Entry{Group: "g", Node: node("ALLOCATED")}, KindDead},
+		{"idle, instance exited", Entry{Group: "g", Node: node("IDLE"), Inst: inst(runtime.StateExited, time.Hour)}, KindDead},
+		{"mixed, instance created only", Entry{Group: "g", Node: node("MIXED"), Inst: inst(runtime.StateCreated, time.Hour)}, KindDead},
+		{"completing, no instance", Entry{Group: "g", Node: node("IDLE", "COMPLETING")}, KindDead},
+		{"allocated, instance state unknown: wait", Entry{Group: "g", Node: node("ALLOCATED"), Inst: inst(runtime.StateUnknown, time.Hour)}, ""},
+		{"allocated, no instance, power down pending", Entry{Group: "g", Node: node("ALLOCATED", "POWER_DOWN")}, KindDead},
+		{"allocated, no instance, admin reason: not ours", Entry{Group: "g", Node: withReason(node("ALLOCATED", "DRAIN"), admin)}, ""},
+		{"allocated, no instance, held by config", Entry{Group: "g", Node: node("ALLOCATED"), Held: true}, ""},
+		{"idle, no instance, unknown to config", Entry{Node: node("IDLE")}, ""},
+		{"down by resume (Config), no instance", Entry{Group: "g", Node: withReason(node("DOWN"), resumeFail)}, ""},
+		{"down with our DeadNode reason, power down lost", Entry{Group: "g", Node: withReason(node("DOWN"), deadReason)}, KindDead},
+		{"down with our DeadNode reason, power down pending", Entry{Group: "g", Node: withReason(node("DOWN", "POWER_DOWN"), deadReason)}, ""},
+		{"down with our DeadNode reason, powering down", Entry{Group: "g", Node: withReason(node("DOWN", "POWERING_DOWN"), deadReason)}, ""},
+		// stuck powering up
+		{"powering up past the limit, no instance", Entry{Group: "g", Node: node("IDLE", "POWERING_UP"), PoweringUpSince: t0.Add(-4 * time.Minute)}, KindStuck},
+		{"powering up past the limit, DOWN by resume", Entry{Group: "g", Node: withReason(node("DOWN", "POWERING_UP"), resumeFail), PoweringUpSince: t0.Add(-4 * time.Minute)}, KindStuck},
+		{"powering up within the limit", Entry{Group: "g", Node: node("IDLE", "POWERING_UP"), PoweringUpSince: t0.Add(-time.Minute)}, ""},
+		{"powering up past the limit, instance running", Entry{Group: "g", Node: node("IDLE", "POWERING_UP"), Inst: inst(runtime.StateRunning, time.Minute), PoweringUpSince: t0.Add(-4 * time.Minute)}, ""},
+		{"powering up, never timed", Entry{Group: "g", Node: node("IDLE", "POWERING_UP")}, ""},
+		// unhealthy
+		{"idle, health drain", Entry{Group: "g", Node: withReason(node("IDLE", "DRAIN"), health), Inst: inst(runtime.StateRunning, time.Hour)}, KindUnhealthy},
+		{"idle, our unhealthy drain, power down lost", Entry{Group: "g", Node: withReason(node("IDLE", "DRAIN"), unhealthyReason), Inst: inst(runtime.StateRunning, time.Hour)}, KindUnhealthy},
+		{"idle, our unhealthy drain, power down pending", Entry{Group: "g", Node: withReason(node("IDLE", "DRAIN", "POWER_DOWN"), unhealthyReason), Inst: inst(runtime.StateRunning, time.Hour)}, ""},
+		{"allocated, health drain: wait for the job", Entry{Group: "g", Node: withReason(node("ALLOCATED", "DRAIN"), health), Inst: inst(runtime.StateRunning, time.Hour)}, ""},
+		{"idle+completing, health drain: wait", Entry{Group: "g", Node: withReason(node("IDLE", "DRAIN", "COMPLETING"), health), Inst: inst(runtime.StateRunning, time.Hour)}, ""},
+		{"idle, health drain with hold", Entry{Group: "g", Node: withReason(node("IDLE", "DRAIN"), health+" hold: jd debugging"), Inst: inst(runtime.StateRunning, time.Hour)}, ""},
+		{"idle, health drain, held by config", Entry{Group: "g", Node: withReason(node("IDLE", "DRAIN"), health), Inst: inst(runtime.StateRunning, time.Hour), Held: true}, ""},
+		{"idle, admin drain", Entry{Group: "g", Node: withReason(node("IDLE", "DRAIN"), admin), Inst: inst(runtime.StateRunning, time.Hour)}, ""},
+		{"idle, admin drain saying hold:", Entry{Group: "g", Node: withReason(node("IDLE", "DRAIN"), "hold: jd"), Inst: inst(runtime.StateRunning, time.Hour)}, ""},
+		// re-enable
+		{"powered down, DOWN with our DeadNode reason", Entry{Group: "g", Node: withReason(node("DOWN", "POWERED_DOWN"), deadReason)}, KindReenable},
+		{"powered down, DRAIN with our Unhealthy reason", Entry{Group: "g", Node: withReason(node("IDLE", "DRAIN", "POWERED_DOWN"), unhealthyReason)}, KindReenable},
+		{"powered down, DOWN by resume: not ours to lift", Entry{Group: "g", Node: withReason(node("DOWN", "POWERED_DOWN"), resumeFail)}, ""},
+		{"powered down, DOWN by an admin", Entry{Group: "g", Node: withReason(node("DOWN", "POWERED_DOWN"), admin)}, ""},
+		{"powered down, idle, stale DeadNode reason", Entry{Group: "g", Node: withReason(node("IDLE", "POWERED_DOWN"), deadReason)}, ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			tc.e.Name = "c1"
+			a, ok := Decide(t0, pol, tc.e)
+			if tc.want == "" {
+				if ok {
+					t.Fatalf("want no action, got %+v", a)
+				}
+				return
+			}
+			if !ok || a.Kind != tc.want {
+				t.Fatalf("want %s, got %+v (ok=%v)", tc.want, a, ok)
+			}
+			if a.Node != "c1" || a.Group != tc.e.Group || a.Saw == "" {
+				t.Fatalf("action lacks node, group or what was seen: %+v", a)
+			}
+		})
+	}
+}
+
+func TestStateOf(t *testing.T) {
+	for n, want := range map[*slurm.Node]string{
+		nil:                          "absent",
+		node("IDLE", "POWERED_DOWN"): "powered_down",
+		node("DOWN", "POWERED_DOWN"): "down+powered_down",
+		node("IDLE", "POWERING_UP"):  "powering_up",
+		node("IDLE", "POWERED_DOWN", "POWERING_DOWN"): "powering_down",
+		node("MIXED", "DRAIN"):                        "mixed+drain",
+		node("IDLE", "COMPLETING"):                    "idle+completing",
+	} {
+		if got := StateOf(n); got != want {
+			t.Errorf("StateOf(%+v) = %q, want %q", n, got, want)
+		}
+	}
+}
+
+func TestReasonsAreOwned(t *testing.T) {
+	for _, c := range []string{CodeDeadNode, CodeStuckPowerUp, CodeUnhealthy} {
+		r := slurm.Reason(c, "why")
+		if !slurm.OwnReason(r) || !reconcilerReason(r) || !strings.Contains(r, c) {
+			t.Errorf("reason %q not recognised as ours", r)
+		}
+	}
+	if reconcilerReason(slurm.Reason("Capacity", "x")) || reconcilerReason("DeadNode") {
+		t.Error("a reason of the hooks or an admin taken for the reconciler's")
+	}
+}

@@ -1,0 +1,413 @@
+package reconcile
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/slurm-elastic/slurm-elastic/conf"
+	"github.com/slurm-elastic/slurm-elastic/internal/slurm"
+	"github.com/slurm-elastic/slurm-elastic/internal/slurmfake"
+	"github.com/slurm-elastic/slurm-elastic/runtime"
+	"github.com/slurm-elastic/slurm-elastic/runtime/fake"
+)
+
+// clock is a settable test clock.
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *clock) Now() time.Time      { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *clock) Add(d time.Duration) { c.mu.Lock(); c.t = c.t.Add(d); c.mu.Unlock() }
+
+type world struct {
+	cfg   *conf.Config
+	rt    *fake.Fake
+	sc    *slurmfake.Fake
+	clock *clock
+	r     *Reconciler
+	locks atomic.Int32
+}
+
+func newWorld(t testing.TB, nodes string, names ...string) *world {
+	t.Helper()
+	cfg := conf.Default()
+	cfg.Cluster = "t"
+	cfg.StateDir = t.TempDir()
+	cfg.Groups = []conf.Group{{Name: "g", Nodes: nodes, Runtime: "fake", Template: runtime.Template{Image: "img"}}}
+	cfg.Daemon.OrphanGrace = time.Minute
+	cfg.Daemon.PowerUpLimit = 3 * time.Minute
+	cfg.ApplyDefaults()
+	w := &world{cfg: &cfg, rt: fake.New(fake.Options{Cluster: "t"}), sc: slurmfake.New(names...), clock: &clock{t: time.Now()}}
+	r, err := New(Deps{
+		Config: w.cfg, Runtimes: map[string]runtime.Runtime{"fake": w.rt}, Slurm: w.sc, Now: w.clock.Now,
+		Lock: func(ctx context.Context) (func(), error) { w.locks.Add(1); return func() {}, nil },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.r = r
+	return w
+}
+
+func (w *world) launch(t testing.TB, names ...string) {
+	t.Helper()
+	for _, n := range names {
+		if r := w.rt.Launch(context.Background(), []runtime.NodeSpec{{Name: n, Group: "g", Template: runtime.Template{Image: "img"}}})[0]; r.Err != nil {
+			t.Fatal(r.Err)
+		}
+	}
+}
+
+// up puts node n in Slurm as registered and in state st.
+func (w *world) up(n, st string, flags ...string) {
+	w.sc.Put(slurm.Node{Name: n, State: st, Flags: append([]string{slurm.FlagCloud}, flags...)})
+}
+
+func (w *world) node(t *testing.T, n string) slurm.Node {
+	t.Helper()
+	sn, ok := w.sc.Node(n)
+	if !ok {
+		t.Fatalf("node %s unknown", n)
+	}
+	return sn
+}
+
+func (w *world) round(t *testing.T) []Action {
+	t.Helper()
+	acts, err := w.r.Round(context.Background())
+	if err != nil {
+		t.Fatalf("round: %v", err)
+	}
+	return acts
+}
+
+func kinds(acts []Action) string {
+	var s []string
+	for _, a := range acts {
+		s = append(s, a.Node+":"+string(a.Kind))
+	}
+	return strings.Join(s, " ")
+}
+
+func (w *world) hasInstance(n string) bool {
+	for _, in := range w.rt.Instances() {
+		if in.Name == n {
+			return true
+		}
+	}
+	return false
+}
+
+// TestRoundsHeal drives the fakes through every kind of trouble at once
+// and checks that rounds bring the world back to idle~ with no instance,
+// leaving alone what is not theirs, and then stay quiet.
+func TestRoundsHeal(t *testing.T) {
+	w := newWorld(t, "c[1-6]", "c1", "c2", "c3", "c4", "c5", "c6", "other1")
+	w.launch(t, "c1", "c2", "c3", "c4", "c5", "x9")
+	w.up("c1", slurm.StateAllocated)         // healthy, running a job
+	w.up("c2", slurm.StateAllocated)         // its container is killed below
+	w.rt.SetState("c2", runtime.StateExited) // dead node
+	// c3 stays IDLE+POWERED_DOWN in Slurm: its instance is an orphan.
+	w.up("c4", slurm.StateIdle, slurm.FlagDrain) // drained by health
+	w.sc.Update(context.Background(), []string{"c4"}, slurm.NodeUpdate{State: slurm.SetDrain, Reason: "slurm-elastic-health: gpu0 XID 79"})
+	w.up("c5", slurm.StateIdle, slurm.FlagDrain) // drained by health, held
+	held := "slurm-elastic-health: gpu0 XID 79 hold: jd"
+	w.sc.Update(context.Background(), []string{"c5"}, slurm.NodeUpdate{State: slurm.SetDrain, Reason: held})
+	w.up("c6", slurm.StateIdle, slurm.FlagPoweringUp) // resume never launched it
+	w.up("other1", slurm.StateAllocated)              // not in any group: never ours
+
+	// Round 1: everything is young (orphan grace) and c6 has just been
+	// seen powering up: only the dead node and the unhealthy one.
+	if got := kinds(w.round(t)); got != "c2:dead c4:unhealthy" {
+		t.Fatalf("round 1: %q", got)
+	}
+	c2 := w.node(t, "c2")
+	if c2.State != slurm.StateDown || !c2.Has(slurm.FlagPoweredDown) || !hasCode(c2.Reason, CodeDeadNode) {
+		t.Fatalf("c2 after round 1: %+v", c2)
+	}
+	c4 := w.node(t, "c4")
+	if !c4.Has(slurm.FlagDrain) || !c4.Has(slurm.FlagPoweredDown) || !hasCode(c4.Reason, CodeUnhealthy) || !strings.Contains(c4.Reason, "gpu0 XID 79") {
+		t.Fatalf("c4 after round 1: %+v", c4)
+	}
+	if w.locks.Load() != 1 {
+		t.Fatalf("power lock taken %d times, want 1", w.locks.Load())
+	}
+
+	// Round 2, 4 minutes on: the orphans (c3, x9, and the leftovers of c2
+	// and c4 that no suspend hook removed here) go; c6 is stuck.
+	w.clock.Add(4 * time.Minute)
+	if got := kinds(w.round(t)); got != "c2:orphan c3:orphan c4:orphan c6:stuck x9:orphan" {
+		t.Fatalf("round 2: %q", got)
+	}
+	// Round 3: what the reconciler powered down is re-enabled.
+	if got := kinds(w.round(t)); got != "c2:reenable c4:reenable c6:reenable" {
+		t.Fatalf("round 3: %q", got)
+	}
+	// Round 4: quiet.
+	if got := kinds(w.round(t)); got != "" {
+		t.Fatalf("round 4: %q", got)
+	}
+	for _, n := range []string{"c2", "c3", "c4", "c6"} {
+		sn := w.node(t, n)
+		if sn.State != slurm.StateIdle || !sn.Has(slurm.FlagPoweredDown) || sn.Has(slurm.FlagDrain) || sn.Reason != "" || w.hasInstance(n) {
+			t.Errorf("%s not idle~ and clean: %+v instance=%v", n, sn, w.hasInstance(n))
+		}
+	}
+	if c1 := w.node(t, "c1"); c1.State != slurm.StateAllocated || !w.hasInstance("c1") {
+		t.Errorf("healthy c1 touched: %+v", c1)
+	}
+	if c5 := w.node(t, "c5"); c5.Reason != held || !c5.Has(slurm.FlagDrain) || c5.Has(slurm.FlagPoweredDown) || !w.hasInstance("c5") {
+		t.Errorf("held c5 touched: %+v", c5)
+	}
+	if o := w.node(t, "other1"); o.State != slurm.StateAllocated || o.Reason != "" {
+		t.Errorf("foreign node touched: %+v", o)
+	}
+	ev := w.r.Events.Events()
+	if len(ev) != 10 || ev[0].Node != "c2" || ev[0].Kind != KindDead || ev[0].Saw == "" || ev[0].Did == "" || ev[0].Error != "" {
+		t.Errorf("events: %+v", ev)
+	}
+	if got := w.r.Metrics.ActionCount(KindOrphan, "ok"); got != 4 {
+		t.Errorf("orphan actions counted %d, want 4", got)
+	}
+	st := w.r.Status()
+	if st.Result != "ok" || len(st.Groups) != 1 || st.Groups[0].States["powered_down"] != 4 || st.Groups[0].Instances != 2 {
+		t.Errorf("status: %+v", st.Groups)
+	}
+}
+
+func TestSkipWhenSlurmUnreachable(t *testing.T) {
+	w := newWorld(t, "c[1-2]", "c1", "c2")
+	w.launch(t, "c1")
+	w.clock.Add(time.Hour) // c1's instance is an old orphan
+	w.sc.SetFault(func(op string, _ []string, _ slurm.NodeUpdate) error {
+		if op == "nodes" {
+			return errors.New("connection refused")
+		}
+		return nil
+	})
+	_, err := w.r.Round(context.Background())
+	if !errors.Is(err, ErrSkipped) {
+		t.Fatalf("want ErrSkipped, got %v", err)
+	}
+	if !w.hasInstance("c1") || w.rt.Stats().Terminated != 0 {
+		t.Fatal("acted on half a view")
+	}
+	if st := w.r.Status(); st.Result != "skipped" || !strings.Contains(st.Error, "connection refused") {
+		t.Fatalf("status: %+v", st)
+	}
+	w.sc.SetFault(nil)
+	if got := kinds(w.round(t)); got != "c1:orphan" {
+		t.Fatalf("after Slurm is back: %q", got)
+	}
+}
+
+func TestSkipWhenRuntimeUnreachable(t *testing.T) {
+	w := newWorld(t, "c[1-2]", "c1", "c2")
+	w.up("c1", slurm.StateAllocated) // would look dead with no instance listed
+	w.rt.SetFault(func(op, _ string) error {
+		if op == fake.OpList {
+			return runtime.Errorf(runtime.ClassTransient, "podman: connection refused")
+		}
+		return nil
+	})
+	if _, err := w.r.Round(context.Background()); !errors.Is(err, ErrSkipped) {
+		t.Fatalf("want ErrSkipped, got %v", err)
+	}
+	if w.sc.Calls("update") != 0 || w.node(t, "c1").State != slurm.StateAllocated {
+		t.Fatal("acted without the runtime's view")
+	}
+}
+
+func TestLockFailureSkips(t *testing.T) {
+	w := newWorld(t, "c[1-2]", "c1", "c2")
+	w.up("c1", slurm.StateAllocated)
+	w.r.d.Lock = func(ctx context.Context) (func(), error) { return nil, errors.New("held by resume") }
+	if _, err := w.r.Round(context.Background()); !errors.Is(err, ErrSkipped) {
+		t.Fatalf("want ErrSkipped, got %v", err)
+	}
+	if w.sc.Calls("update") != 0 {
+		t.Fatal("acted without the power lock")
+	}
+}
+
+// TestConfirmWithdraws: Slurm starts powering the node up between the
+// round's first look and its confirmation: the orphan is not removed.
+func TestConfirmWithdraws(t *testing.T) {
+	w := newWorld(t, "c[1-2]", "c1", "c2")
+	w.launch(t, "c1")
+	w.clock.Add(time.Hour)
+	var calls atomic.Int32
+	w.sc.SetFault(func(op string, _ []string, _ slurm.NodeUpdate) error {
+		if op == "nodes" && calls.Add(1) == 2 {
+			w.up("c1", slurm.StateIdle, slurm.FlagPoweringUp)
+		}
+		return nil
+	})
+	if got := kinds(w.round(t)); got != "" {
+		t.Fatalf("want the orphan withdrawn, got %q", got)
+	}
+	if !w.hasInstance("c1") {
+		t.Fatal("instance of a node powering up removed")
+	}
+}
+
+// TestOneBadNodeDoesNotHideOthers: Slurm refuses the update of one node;
+// the others are still failed over and the error names the bad one.
+func TestOneBadNodeDoesNotHideOthers(t *testing.T) {
+	w := newWorld(t, "c[1-3]", "c1", "c2", "c3")
+	for _, n := range []string{"c1", "c2", "c3"} {
+		w.up(n, slurm.StateAllocated)
+	}
+	w.sc.SetFault(func(op string, names []string, _ slurm.NodeUpdate) error {
+		for _, n := range names {
+			if op == "update" && n == "c2" {
+				return errors.New("slurmctld said no")
+			}
+		}
+		return nil
+	})
+	acts, err := w.r.Round(context.Background())
+	if len(acts) != 3 || err == nil || !strings.Contains(err.Error(), "node c2") || strings.Contains(err.Error(), "node c1") {
+		t.Fatalf("acts %q err %v", kinds(acts), err)
+	}
+	for _, n := range []string{"c1", "c3"} {
+		if sn := w.node(t, n); sn.State != slurm.StateDown || !sn.Has(slurm.FlagPoweredDown) {
+			t.Errorf("%s not failed over: %+v", n, sn)
+		}
+	}
+	if got := w.r.Metrics.ActionCount(KindDead, "error"); got != 1 {
+		t.Errorf("failed actions counted %d, want 1", got)
+	}
+	ev := w.r.Events.Events()
+	bad := 0
+	for _, e := range ev {
+		if e.Error != "" {
+			bad++
+			if e.Node != "c2" || !strings.HasPrefix(e.Did, "failed: ") {
+				t.Errorf("failed event: %+v", e)
+			}
+		}
+	}
+	if bad != 1 {
+		t.Errorf("events: %+v", ev)
+	}
+}
+
+func TestConfigHoldList(t *testing.T) {
+	w := newWorld(t, "c[1-2]", "c1", "c2")
+	w.cfg.Daemon.Hold = []string{"c[2-3]"}
+	r, err := New(Deps{Config: w.cfg, Runtimes: map[string]runtime.Runtime{"fake": w.rt}, Slurm: w.sc, Now: w.clock.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.launch(t, "c1", "c2")
+	for _, n := range []string{"c1", "c2"} {
+		w.up(n, slurm.StateIdle, slurm.FlagDrain)
+		w.sc.Update(context.Background(), []string{n}, slurm.NodeUpdate{State: slurm.SetDrain, Reason: "slurm-elastic-health: disk"})
+	}
+	acts, err := r.Round(context.Background())
+	if err != nil || kinds(acts) != "c1:unhealthy" {
+		t.Fatalf("acts %q err %v", kinds(acts), err)
+	}
+}
+
+// TestStuckTimerSurvivesRestart: the POWERING_UP timer is saved, so a
+// restarted daemon does not start counting again.
+func TestStuckTimerSurvivesRestart(t *testing.T) {
+	w := newWorld(t, "c[1-2]", "c1", "c2")
+	w.up("c1", slurm.StateIdle, slurm.FlagPoweringUp)
+	w.round(t)
+	if err := w.r.SaveState(w.cfg.StateDir); err != nil {
+		t.Fatal(err)
+	}
+	w.clock.Add(4 * time.Minute)
+	r2, err := New(Deps{Config: w.cfg, Runtimes: map[string]runtime.Runtime{"fake": w.rt}, Slurm: w.sc, Now: w.clock.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r2.LoadState(w.cfg.StateDir); err != nil {
+		t.Fatal(err)
+	}
+	acts, err := r2.Round(context.Background())
+	if err != nil || kinds(acts) != "c1:stuck" {
+		t.Fatalf("acts %q err %v", kinds(acts), err)
+	}
+}
+
+func TestRunDaemon(t *testing.T) {
+	w := newWorld(t, "c[1-2]", "c1", "c2")
+	w.up("c1", slurm.StateAllocated) // dead: no instance
+	dir := w.cfg.StateDir
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	addrc := make(chan string, 1)
+	done := make(chan error, 1)
+	go func() {
+		done <- Run(ctx, w.r, RunOptions{StateDir: dir, Interval: 50 * time.Millisecond, MetricsListen: "127.0.0.1:0",
+			Ready: func(a string) { addrc <- a }})
+	}()
+	addr := <-addrc
+
+	// A second daemon on the same state dir is refused.
+	if err := Run(ctx, w.r, RunOptions{StateDir: dir, Once: true}); !errors.Is(err, ErrLocked) {
+		t.Fatalf("second daemon: %v", err)
+	}
+	// Wait for the first round's event to be saved (no timing assertion:
+	// the test's own deadline bounds it).
+	var ev []Event
+	for len(ev) == 0 {
+		ev, _ = ReadEvents(dir)
+		time.Sleep(20 * time.Millisecond)
+	}
+	if ev[0].Node != "c1" || ev[0].Kind != KindDead {
+		t.Fatalf("events: %+v", ev)
+	}
+	resp, err := http.Get("http://" + addr + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, want := range []string{
+		`slurm_elastic_actions_total{kind="dead",result="ok"} 1`,
+		`slurm_elastic_rounds_total{result="ok"}`,
+		`slurm_elastic_nodes{group="g",state="powered_down"} 1`,
+		"# TYPE slurm_elastic_round_duration_seconds summary",
+	} {
+		if !strings.Contains(string(body), want) {
+			t.Errorf("metrics lack %q:\n%s", want, body)
+		}
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("daemon stopped with %v", err)
+	}
+	st, err := ReadStatus(dir)
+	if err != nil || len(st.Nodes) != 2 || st.Result != "ok" {
+		t.Fatalf("status %+v %v", st, err)
+	}
+	// The lock is free again: a --once run works and saves its round.
+	if err := Run(context.Background(), w.r, RunOptions{StateDir: dir, Once: true}); err != nil {
+		t.Fatalf("once: %v", err)
+	}
+}
+
+func TestRingKeepsTheLast(t *testing.T) {
+	r := NewRing(3)
+	for i := range 5 {
+		r.Add(Event{Node: fmt.Sprint(i)})
+	}
+	got := r.Events()
+	if len(got) != 3 || got[0].Node != "2" || got[2].Node != "4" {
+		t.Fatalf("%+v", got)
+	}
+}

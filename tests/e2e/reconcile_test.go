@@ -1,0 +1,157 @@
+package e2e
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/slurm-elastic/slurm-elastic/tests/elastic"
+)
+
+const adminBin = "/usr/libexec/slurm-elastic/slurm-elastic"
+
+// reconcileOnce runs one reconciler round in head as SlurmUser, as the
+// daemon would, with a short orphan grace. Its log goes to daemon.log.
+func reconcileOnce(ctx context.Context) (string, error) {
+	return cl.ExecAs(ctx, "slurm", adminBin, "daemon", "--once", "--orphan-grace", "5s", "--log", "/var/log/slurm-elastic/daemon.log")
+}
+
+// reconcileLoop runs a round every 2 s until the returned stop is called
+// (also on cleanup). Each round is its own short process, so nothing is
+// left running in head when the test ends.
+func reconcileLoop(t *testing.T) (stop func()) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for ctx.Err() == nil {
+			rctx, rcancel := context.WithTimeout(ctx, time.Minute)
+			if _, err := reconcileOnce(rctx); err != nil && ctx.Err() == nil {
+				t.Logf("reconcile round: %v", err)
+			}
+			rcancel()
+			select {
+			case <-ctx.Done():
+			case <-time.After(2 * time.Second):
+			}
+		}
+	}()
+	var once sync.Once
+	stop = func() { once.Do(func() { cancel(); wg.Wait() }) }
+	t.Cleanup(stop)
+	return stop
+}
+
+type event struct {
+	Node, Group, Kind, Saw, Did, Error string
+}
+
+// reconcileEvents returns the reconciler's events for node of kind.
+func reconcileEvents(t *testing.T, node, kind string) []event {
+	t.Helper()
+	out := run(t, adminBin, "events", "--json", "--node", node, "--kind", kind)
+	var evs []event
+	for _, l := range strings.Split(strings.TrimSpace(out), "\n") {
+		if l == "" {
+			continue
+		}
+		var e event
+		if err := json.Unmarshal([]byte(l), &e); err != nil {
+			t.Fatalf("events: %v: %s", err, l)
+		}
+		evs = append(evs, e)
+	}
+	return evs
+}
+
+func daemonLog(t *testing.T) string {
+	b, _ := os.ReadFile(filepath.Join(cl.LogDir, "daemon.log"))
+	return string(b)
+}
+
+// TestReconcileOrphan: a node container left behind while its node is
+// powered down (a resume killed half way) is removed within two rounds,
+// and the removal is an event.
+func TestReconcileOrphan(t *testing.T) {
+	configure(t, elastic.Settings{})
+	waitCloudIdle(t, 2*time.Minute)
+	ctx := ctxT(t, 5*time.Minute)
+	name := cl.Name + "-leftover-cloud4"
+	t.Cleanup(func() { cl.Podman(context.Background(), "rm", "-f", "--time", "0", name) })
+	if _, err := cl.Podman(ctx, "run", "-d", "--name", name, "--network", "none",
+		"--label", "slurm-elastic.cluster="+cl.Name, "--label", "slurm-elastic.group=cloud", "--label", "slurm-elastic.node=cloud4",
+		"--entrypoint", "sleep", cl.Image, "3600"); err != nil {
+		t.Fatal(err)
+	}
+	if c := containers(t); len(c["cloud4"]) != 1 {
+		t.Fatalf("leftover container not seen: %v", c)
+	}
+	time.Sleep(6 * time.Second) // older than the 5s orphan grace
+	rounds := 0
+	for ; rounds < 2 && len(containers(t)["cloud4"]) > 0; rounds++ {
+		if out, err := reconcileOnce(ctx); err != nil {
+			t.Logf("round %d: %v %s", rounds+1, err, out)
+		}
+	}
+	if c := containers(t); len(c["cloud4"]) != 0 {
+		t.Fatalf("orphan still there after %d rounds: %v\n%s", rounds, c, daemonLog(t))
+	}
+	if ev := reconcileEvents(t, "cloud4", "orphan"); len(ev) == 0 || ev[len(ev)-1].Error != "" {
+		t.Fatalf("no successful orphan event for cloud4: %+v", ev)
+	}
+	t.Logf("orphan removed in %d round(s)", rounds)
+	if n := node(t, "cloud4"); !n.has("POWERED_DOWN") || n.Reason != "" {
+		t.Fatalf("cloud4 changed by the orphan removal: %+v", n)
+	}
+	waitCloudIdle(t, 2*time.Minute)
+}
+
+// TestReconcileFailover: the container of a node running a job is killed;
+// the reconciler sets the node DOWN (Slurm requeues the job, which then
+// completes), powers it down, and the node can be launched again.
+func TestReconcileFailover(t *testing.T) {
+	configure(t, elastic.Settings{})
+	waitCloudIdle(t, 2*time.Minute)
+	stop := reconcileLoop(t)
+
+	id := sbatch(t, "-p", "cloud", "-N1", "--requeue", "-o", "/shared/job-%j.out", "--wrap", "sleep 20; hostname")
+	j := waitJob(t, id, 3*time.Minute, "RUNNING")
+	victim := j.Nodes
+	cs := containers(t)[victim]
+	if len(cs) != 1 {
+		t.Fatalf("job %s runs on %s, containers %v", id, victim, containers(t))
+	}
+	killed := time.Now()
+	if _, err := cl.Podman(ctxT(t, time.Minute), "kill", strings.Fields(cs[0])[0]); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 2*time.Minute, "the reconciler to fail "+victim+" over", func() (bool, string) {
+		ev := reconcileEvents(t, victim, "dead")
+		return len(ev) > 0 && ev[len(ev)-1].Error == "", fmt.Sprintf("events %+v node %+v", ev, node(t, victim))
+	})
+	t.Logf("%s failed over %v after the kill", victim, time.Since(killed).Round(time.Millisecond))
+	j = waitJob(t, id, 4*time.Minute, "COMPLETED")
+	if j.Restarts < 1 {
+		t.Fatalf("job %s completed without a requeue: %+v", id, j)
+	}
+	out, _ := os.ReadFile(filepath.Join(cl.SharedDir, "job-"+id+".out"))
+	t.Logf("job %s requeued %d time(s), completed on %s (%v after the kill)", id, j.Restarts, strings.TrimSpace(string(out)), time.Since(killed).Round(time.Second))
+	waitCloudIdle(t, 3*time.Minute)
+
+	// The dead node comes back: a job pinned to it runs.
+	id = sbatch(t, "-p", "cloud", "-N1", "-w", victim, "-o", "/shared/job-%j.out", "--wrap", "hostname")
+	waitJob(t, id, 3*time.Minute, "COMPLETED")
+	waitCloudIdle(t, 2*time.Minute)
+	stop()
+	if l := daemonLog(t); !strings.Contains(l, `"kind":"dead"`) || !strings.Contains(l, `"node":"`+victim+`"`) {
+		t.Errorf("daemon log lacks the decision:\n%s", l)
+	}
+}
