@@ -22,6 +22,11 @@ type DaemonConf struct {
 	// power_save.resume_timeout so Slurm's own handling comes first.
 	// Default 180s.
 	PowerUpLimit time.Duration `mapstructure:"power_up_limit"`
+	// CapacityCooldown: after a Capacity-class launch failure in a group
+	// (a node DOWN with reason Code:Capacity), the group's idle powered-down
+	// nodes are drained this long so Slurm places jobs elsewhere, then
+	// re-enabled. 0 = off. Default 5m.
+	CapacityCooldown time.Duration `mapstructure:"capacity_cooldown"`
 	// HoldPrefix: a drained node whose reason contains this text anywhere
 	// is held for debugging and never replaced. Default "hold:".
 	HoldPrefix string `mapstructure:"hold_prefix"`
@@ -39,11 +44,12 @@ type DaemonConf struct {
 // defaultDaemon returns the daemon section's defaults.
 func defaultDaemon() DaemonConf {
 	return DaemonConf{
-		Interval:     10 * time.Second,
-		OrphanGrace:  60 * time.Second,
-		PowerUpLimit: 180 * time.Second,
-		HoldPrefix:   "hold:",
-		Events:       1000,
+		Interval:         10 * time.Second,
+		OrphanGrace:      60 * time.Second,
+		PowerUpLimit:     180 * time.Second,
+		CapacityCooldown: 5 * time.Minute,
+		HoldPrefix:       "hold:",
+		Events:           1000,
 	}
 }
 
@@ -55,6 +61,9 @@ func (c *Config) validateDaemon(p *problems) {
 		p.add("daemon.orphan_grace", "%v: must not be negative", d.OrphanGrace)
 	}
 	positive(p, "daemon.power_up_limit", d.PowerUpLimit)
+	if d.CapacityCooldown < 0 {
+		p.add("daemon.capacity_cooldown", "%v: must not be negative (0 = off)", d.CapacityCooldown)
+	}
 	if d.HoldPrefix == "" {
 		p.add("daemon.hold_prefix", "must not be empty (default \"hold:\")")
 	}

@@ -253,7 +253,7 @@ func TestRunnerAbandonsStuckCheck(t *testing.T) {
 	s := &stuck{release: make(chan struct{})}
 	c := &scripted{name: "disk", rounds: [][]Finding{ok}}
 	r, _ := newRunner(t, s, c)
-	r.CheckTimeout = 10 * time.Millisecond
+	r.CheckTimeout = 100 * time.Millisecond
 	for i := range 2 {
 		fs, _, err := r.Round(context.Background())
 		if err != nil {

@@ -25,8 +25,8 @@ const (
 )
 
 // Runner runs the checks for one node, applies the Policy and drains or
-// undrains the node through Slurm. Set the fields, then call Round, Run or
-// nothing else; fields must not change afterwards.
+// undrains the node through Slurm. Set the fields, then call Round, Act or
+// Run; the fields must not change afterwards.
 type Runner struct {
 	Node   string       // the Slurm NodeName
 	Checks []Check      // names must be unique
@@ -41,8 +41,9 @@ type Runner struct {
 	Log          *slog.Logger  // nil: discard
 	Metrics      *Metrics      // nil: none
 
-	mu    sync.Mutex // serialises rounds; guards state
+	mu    sync.Mutex // serialises rounds; guards state and prev
 	state State
+	prev  map[string]Status // check+component -> status of the last round
 
 	busyMu sync.Mutex
 	busy   map[string]bool // checks still running past their deadline
@@ -178,12 +179,18 @@ func (r *Runner) Round(ctx context.Context) ([]Finding, Decision, error) {
 	findings := r.RunChecks(ctx)
 	r.state.Observe(findings)
 	r.Metrics.observeRound(findings)
+	// Log changes only: a failure that persists is logged once, its
+	// recovery once.
+	seen := make(map[string]Status, len(findings))
 	for _, f := range findings {
-		if f.Status != OK {
-			r.log().Info("health finding", "node", r.Node, "check", f.Check, "component", f.Component,
+		key := f.Check + "\x00" + f.Component
+		seen[key] = f.Status
+		if prev, ok := r.prev[key]; (ok && prev != f.Status) || (!ok && f.Status != OK) {
+			r.log().Info("health finding changed", "node", r.Node, "check", f.Check, "component", f.Component,
 				"status", f.Status.String(), "action", string(f.action()), "message", f.Message)
 		}
 	}
+	r.prev = seen
 	if errors.Is(slurmErr, errNoSlurm) {
 		return findings, Decision{Op: OpNone, Why: errNoSlurm.Error()}, nil
 	}

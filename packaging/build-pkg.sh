@@ -45,7 +45,10 @@ trap 'rm -rf "$stage"' EXIT
 export PKG_STAGE=$stage
 sed 's|^# from \.\./packaging/config\.yaml\.$|# from /etc/slurm-elastic/config.yaml (the example shipped by the package).|' \
 	conf/testdata/example.slurm.conf.golden >"$stage/slurm.conf.example"
-touch -d "@$SOURCE_DATE_EPOCH" "$stage/slurm.conf.example"
+# Snapshots of the files other work may edit while a package is built.
+cp README.md docs/operations.md LICENSE "$stage/"
+cp "$PKG_CONFIG" "$stage/config.yaml"
+export PKG_CONFIG=$stage/config.yaml
 
 mkdir -p "$out"
 # nfpm names the file itself; build into a private directory to learn the name.

@@ -60,7 +60,7 @@ func Run(ctx context.Context, r *Reconciler, o RunOptions) error {
 		}
 		addr = ln.Addr().String()
 		mux := http.NewServeMux()
-		mux.Handle("/metrics", r.Metrics)
+		mux.Handle("/metrics", r.Metrics.Handler())
 		srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 		done := make(chan struct{})
 		go func() {

@@ -28,6 +28,12 @@ const (
 	CodeDeadNode     = "DeadNode"
 	CodeStuckPowerUp = "StuckPowerUp"
 	CodeUnhealthy    = "Unhealthy"
+	// CodeCooldown marks the nodes of a group cooling down after a
+	// Capacity-class launch failure; lifted when the cooldown ends.
+	CodeCooldown = "Cooldown"
+	// CodeCapacity is the resume hook's reason code for a Capacity-class
+	// launch failure (runtime.ClassCapacity); it starts a cooldown.
+	CodeCapacity = string(runtime.ClassCapacity)
 )
 
 // Kind is what the reconciler decided for one node.
@@ -48,10 +54,19 @@ const (
 	// KindReenable: powered down by us and still DOWN/DRAIN with our
 	// reason: RESUME, so Slurm may launch it again.
 	KindReenable Kind = "reenable"
+	// KindCapacity: DOWN after a Capacity-class launch failure: its group
+	// cools down, and the node's reason becomes ours (Code:Cooldown) so
+	// it is lifted with the cooldown.
+	KindCapacity Kind = "capacity"
+	// KindCoolDrain: an idle powered-down node of a cooling group: DRAIN
+	// (Code:Cooldown), so Slurm places jobs elsewhere.
+	KindCoolDrain Kind = "cooldown"
+	// KindCoolEnd: the group's cooldown is over: RESUME the node.
+	KindCoolEnd Kind = "cooldown_end"
 )
 
 // Kinds lists every Kind, in the order actions are taken.
-var Kinds = []Kind{KindOrphan, KindDead, KindStuck, KindUnhealthy, KindReenable}
+var Kinds = []Kind{KindOrphan, KindDead, KindStuck, KindUnhealthy, KindReenable, KindCapacity, KindCoolDrain, KindCoolEnd}
 
 // Entry is one node as both sides see it: the join of a Slurm node and an
 // instance by node name.
@@ -70,6 +85,9 @@ type Entry struct {
 	PoweringUpSince time.Time
 	// Held: the node is in daemon.hold.
 	Held bool
+	// CoolingUntil is when the node's group's capacity cooldown ends;
+	// zero when the group is not cooling.
+	CoolingUntil time.Time
 }
 
 // Policy holds the knobs of Decide (from the daemon config).
@@ -77,6 +95,8 @@ type Policy struct {
 	OrphanGrace  time.Duration
 	PowerUpLimit time.Duration
 	HoldPrefix   string
+	// CapacityCooldown: 0 = no cooldowns.
+	CapacityCooldown time.Duration
 }
 
 // Action is one decision.
@@ -97,6 +117,11 @@ type Action struct {
 //   - nothing else for a node in no group or unknown to Slurm;
 //   - a node with a reason that is neither ours nor the health daemon's is
 //     an admin's: left alone; so is a held node;
+//   - with CapacityCooldown: DOWN with the hooks' Capacity reason:
+//     KindCapacity; in a cooling group, IDLE+POWERED_DOWN with no reason
+//     and no instance: KindCoolDrain;
+//   - DOWN or DRAIN with our Cooldown reason, not powering up, the group
+//     no longer cooling: KindCoolEnd;
 //   - a node up in Slurm (IDLE, ALLOCATED, MIXED or COMPLETING, not DOWN,
 //     not powering up, down or powered down) whose instance is missing,
 //     exited or only created: KindDead;
@@ -134,6 +159,20 @@ func Decide(now time.Time, p Policy, e Entry) (Action, bool) {
 		return Action{}, false
 	}
 	powering := n.Has(slurm.FlagPoweredDown) || n.Has(slurm.FlagPoweringUp) || n.Has(slurm.FlagPoweringDown)
+	if p.CapacityCooldown > 0 {
+		cooling := now.Before(e.CoolingUntil)
+		switch {
+		case n.State == slurm.StateDown && hasCode(n.Reason, CodeCapacity):
+			return act(KindCapacity, "node %s after a capacity failure: %s", StateOf(n), n.Reason)
+		case cooling && n.Has(slurm.FlagPoweredDown) && !n.Has(slurm.FlagPoweringUp) && !n.Has(slurm.FlagPoweringDown) &&
+			n.State == slurm.StateIdle && !n.Has(slurm.FlagDrain) && n.Reason == "" && in == nil:
+			return act(KindCoolDrain, "node %s, group %s cooling down until %s", StateOf(n), e.Group, e.CoolingUntil.UTC().Format(time.RFC3339))
+		}
+	}
+	if !now.Before(e.CoolingUntil) && hasCode(n.Reason, CodeCooldown) && !n.Has(slurm.FlagPoweringUp) &&
+		(n.State == slurm.StateDown || n.Has(slurm.FlagDrain)) {
+		return act(KindCoolEnd, "node %s, group %s cooldown over", StateOf(n), e.Group)
+	}
 	up := n.State == slurm.StateIdle || n.State == slurm.StateAllocated || n.State == slurm.StateMixed || n.Has(slurm.FlagCompleting)
 	if up && n.State != slurm.StateDown && !powering {
 		switch {

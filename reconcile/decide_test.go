@@ -11,7 +11,7 @@ import (
 
 var t0 = time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC)
 
-var pol = Policy{OrphanGrace: time.Minute, PowerUpLimit: 3 * time.Minute, HoldPrefix: "hold:"}
+var pol = Policy{OrphanGrace: time.Minute, PowerUpLimit: 3 * time.Minute, HoldPrefix: "hold:", CapacityCooldown: 5 * time.Minute}
 
 func node(state string, flags ...string) *slurm.Node {
 	return &slurm.Node{Name: "c1", State: state, Flags: append([]string{slurm.FlagCloud}, flags...)}
@@ -29,6 +29,9 @@ func TestDecide(t *testing.T) {
 	deadReason := slurm.Reason(CodeDeadNode, "x")
 	unhealthyReason := slurm.Reason(CodeUnhealthy, "replaced: gpu3")
 	resumeFail := slurm.Reason("Config", "image not found")
+	capacity := slurm.Reason("Capacity", "node c1: launch: no host with room")
+	cooldown := slurm.Reason(CodeCooldown, "group g paused until ...")
+	cooling, cooled := t0.Add(time.Minute), t0.Add(-time.Second)
 	tests := []struct {
 		name string
 		e    Entry
@@ -80,11 +83,28 @@ func TestDecide(t *testing.T) {
 		{"powered down, DOWN by resume: not ours to lift", Entry{Group: "g", Node: withReason(node("DOWN", "POWERED_DOWN"), resumeFail)}, ""},
 		{"powered down, DOWN by an admin", Entry{Group: "g", Node: withReason(node("DOWN", "POWERED_DOWN"), admin)}, ""},
 		{"powered down, idle, stale DeadNode reason", Entry{Group: "g", Node: withReason(node("IDLE", "POWERED_DOWN"), deadReason)}, ""},
+		// capacity cooldown
+		{"DOWN after a capacity failure", Entry{Group: "g", Node: withReason(node("DOWN", "POWERED_DOWN"), capacity)}, KindCapacity},
+		{"DOWN after a capacity failure, powering up", Entry{Group: "g", Node: withReason(node("DOWN", "POWERING_UP"), capacity)}, KindCapacity},
+		{"idle~ in a cooling group", Entry{Group: "g", Node: node("IDLE", "POWERED_DOWN"), CoolingUntil: cooling}, KindCoolDrain},
+		{"idle~ after the cooldown", Entry{Group: "g", Node: node("IDLE", "POWERED_DOWN"), CoolingUntil: cooled}, ""},
+		{"idle~ with an admin reason in a cooling group", Entry{Group: "g", Node: withReason(node("IDLE", "POWERED_DOWN"), admin), CoolingUntil: cooling}, ""},
+		{"up node in a cooling group", Entry{Group: "g", Node: node("ALLOCATED"), Inst: inst(runtime.StateRunning, time.Hour), CoolingUntil: cooling}, ""},
+		{"cool-drained, still cooling", Entry{Group: "g", Node: withReason(node("IDLE", "DRAIN", "POWERED_DOWN"), cooldown), CoolingUntil: cooling}, ""},
+		{"cool-drained, cooldown over", Entry{Group: "g", Node: withReason(node("IDLE", "DRAIN", "POWERED_DOWN"), cooldown)}, KindCoolEnd},
+		{"capacity node under our reason, cooldown over", Entry{Group: "g", Node: withReason(node("DOWN", "POWERED_DOWN"), cooldown), CoolingUntil: cooled}, KindCoolEnd},
+		{"capacity node under our reason, still powering up", Entry{Group: "g", Node: withReason(node("DOWN", "POWERING_UP"), cooldown)}, ""},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			tc.e.Name = "c1"
 			a, ok := Decide(t0, pol, tc.e)
+			if off := pol; tc.want == KindCapacity || tc.want == KindCoolDrain {
+				off.CapacityCooldown = 0
+				if b, ok := Decide(t0, off, tc.e); ok && b.Kind == tc.want {
+					t.Errorf("with cooldowns off still %s", b.Kind)
+				}
+			}
 			if tc.want == "" {
 				if ok {
 					t.Fatalf("want no action, got %+v", a)

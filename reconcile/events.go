@@ -32,10 +32,11 @@ type Event struct {
 
 // Ring keeps the last N events. Safe for concurrent use.
 type Ring struct {
-	mu   sync.Mutex
-	buf  []Event
-	next int
-	full bool
+	mu    sync.Mutex
+	buf   []Event
+	next  int
+	full  bool
+	added uint64 // events ever added
 }
 
 // NewRing returns a ring holding at most n (>= 1) events.
@@ -46,6 +47,7 @@ func (r *Ring) Add(e Event) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.buf[r.next] = e
+	r.added++
 	r.next = (r.next + 1) % len(r.buf)
 	if r.next == 0 {
 		r.full = true
@@ -54,8 +56,18 @@ func (r *Ring) Add(e Event) {
 
 // Events returns the kept events, oldest first. Never blocks.
 func (r *Ring) Events() []Event {
+	ev, _ := r.snapshot()
+	return ev
+}
+
+// snapshot returns the kept events and how many were ever added.
+func (r *Ring) snapshot() ([]Event, uint64) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	return r.eventsLocked(), r.added
+}
+
+func (r *Ring) eventsLocked() []Event {
 	if !r.full {
 		return append([]Event(nil), r.buf[:r.next]...)
 	}

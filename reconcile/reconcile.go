@@ -54,6 +54,8 @@ type GroupStatus struct {
 	Name      string         `json:"name"`
 	States    map[string]int `json:"states"`
 	Instances int            `json:"instances"`
+	// CoolingUntil is the end of the group's capacity cooldown; nil = none.
+	CoolingUntil *time.Time `json:"cooling_until,omitempty"`
 }
 
 // NodeStatus is one node's row.
@@ -78,9 +80,11 @@ type Reconciler struct {
 
 	round sync.Mutex // one round at a time
 
-	mu     sync.Mutex
-	since  map[string]time.Time // node -> first seen POWERING_UP
-	status Status
+	mu      sync.Mutex
+	saved   uint64               // events added when last saved (+1; 0 = never saved)
+	since   map[string]time.Time // node -> first seen POWERING_UP
+	cooling map[string]time.Time // group -> end of its capacity cooldown
+	status  Status
 }
 
 // New returns a Reconciler for d.Config's groups and daemon section. It
@@ -100,12 +104,15 @@ func New(d Deps) (*Reconciler, error) {
 			OrphanGrace:  c.Daemon.OrphanGrace,
 			PowerUpLimit: c.Daemon.PowerUpLimit,
 			HoldPrefix:   c.Daemon.HoldPrefix,
+
+			CapacityCooldown: c.Daemon.CapacityCooldown,
 		},
 		groupOf: map[string]string{},
 		held:    map[string]bool{},
 		Events:  NewRing(c.Daemon.Events),
 		Metrics: NewMetrics(),
 		since:   map[string]time.Time{},
+		cooling: map[string]time.Time{},
 	}
 	for i := range c.Groups {
 		g := &c.Groups[i]
@@ -158,6 +165,7 @@ func (r *Reconciler) Round(ctx context.Context) ([]Action, error) {
 	}
 	now := r.d.Now()
 	r.trackPoweringUp(v, now)
+	r.trackCooldowns(v, now)
 	acts := r.decide(now, v.entries)
 	if len(acts) > 0 {
 		var unlock func()
@@ -247,6 +255,45 @@ func (r *Reconciler) trackPoweringUp(v *view, now time.Time) {
 	}
 }
 
+// trackCooldowns starts a group's capacity cooldown when one of its nodes
+// is DOWN after a Capacity-class launch failure, ends the cooldowns that
+// are over, and sets each entry's CoolingUntil.
+func (r *Reconciler) trackCooldowns(v *view, now time.Time) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for g, until := range r.cooling {
+		if !now.Before(until) {
+			delete(r.cooling, g)
+			r.d.Log.Info("capacity cooldown over: the group's nodes are re-enabled", "group", g)
+		}
+	}
+	if r.policy.CapacityCooldown > 0 {
+		for i := range v.entries {
+			e := &v.entries[i]
+			if e.Group == "" || e.Node == nil || e.Node.State != slurm.StateDown || !hasCode(e.Node.Reason, CodeCapacity) {
+				continue
+			}
+			if _, ok := r.cooling[e.Group]; !ok {
+				until := now.Add(r.policy.CapacityCooldown)
+				r.cooling[e.Group] = until
+				r.d.Log.Warn("capacity cooldown started: the group's idle nodes are drained so Slurm places jobs elsewhere",
+					"group", e.Group, "node", e.Name, "saw", e.Node.Reason, "until", until.UTC().Format(time.RFC3339))
+			}
+		}
+	}
+	for i := range v.entries {
+		v.entries[i].CoolingUntil = r.cooling[v.entries[i].Group]
+	}
+}
+
+// Cooling returns the groups in a capacity cooldown and when each ends.
+// Never blocks.
+func (r *Reconciler) Cooling() map[string]time.Time {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return maps.Clone(r.cooling)
+}
+
 func (r *Reconciler) decide(now time.Time, entries []Entry) []Action {
 	var acts []Action
 	for i := range entries {
@@ -320,6 +367,12 @@ func (r *Reconciler) act(ctx context.Context, v *view, acts []Action) []error {
 			did, res = "drain reason taken over, then POWER_DOWN", r.replace(ctx, v, list)
 		case KindReenable:
 			did, res = "RESUME: may be launched again", r.update(ctx, names(list), slurm.NodeUpdate{State: slurm.SetResume})
+		case KindCapacity:
+			did, res = "reason taken over (Code:Cooldown); lifted when the group's cooldown ends", r.coolDown(ctx, v, list)
+		case KindCoolDrain:
+			did, res = "DRAIN (Code:Cooldown) until the cooldown ends", r.coolDrain(ctx, v, list)
+		case KindCoolEnd:
+			did, res = "RESUME: cooldown over, may be launched again", r.update(ctx, names(list), slurm.NodeUpdate{State: slurm.SetResume})
 		}
 		for _, a := range list {
 			err := res[a.Node]
@@ -417,6 +470,40 @@ func (r *Reconciler) replace(ctx context.Context, v *view, acts []Action) map[st
 	return out
 }
 
+// coolDown keeps each Capacity-failed node DOWN under our Cooldown reason,
+// which names the end of its group's cooldown.
+func (r *Reconciler) coolDown(ctx context.Context, v *view, acts []Action) map[string]error {
+	out := make(map[string]error, len(acts))
+	errs := pool.Run(ctx, len(acts), pool.Options{Concurrency: 8}, func(ctx context.Context, i int) error {
+		e := v.entries[v.index[acts[i].Node]]
+		was := strings.TrimPrefix(e.Node.Reason, slurm.ReasonPrefix+" (Code:"+CodeCapacity+") ")
+		reason := slurm.Reason(CodeCooldown, fmt.Sprintf("group %s paused until %s after a capacity failure: %s",
+			e.Group, e.CoolingUntil.UTC().Format(time.RFC3339), was))
+		return r.d.Slurm.Update(ctx, []string{e.Name}, slurm.NodeUpdate{State: slurm.SetDown, Reason: reason})
+	})
+	for i, a := range acts {
+		out[a.Node] = errs[i]
+	}
+	return out
+}
+
+// coolDrain drains idle powered-down nodes of cooling groups, one call per
+// group.
+func (r *Reconciler) coolDrain(ctx context.Context, v *view, acts []Action) map[string]error {
+	byGroup := map[string][]string{}
+	for _, a := range acts {
+		byGroup[a.Group] = append(byGroup[a.Group], a.Node)
+	}
+	out := make(map[string]error, len(acts))
+	for _, g := range slices.Sorted(maps.Keys(byGroup)) {
+		ns := byGroup[g]
+		until := v.entries[v.index[ns[0]]].CoolingUntil
+		reason := slurm.Reason(CodeCooldown, fmt.Sprintf("group %s paused until %s after a capacity failure", g, until.UTC().Format(time.RFC3339)))
+		maps.Copy(out, r.update(ctx, ns, slurm.NodeUpdate{State: slurm.SetDrain, Reason: reason}))
+	}
+	return out
+}
+
 // update applies u to ns in one call; when that call fails it retries node
 // by node so one bad node never fails the others. It returns each node's
 // error (nil = done).
@@ -476,6 +563,13 @@ func (r *Reconciler) finish(start time.Time, v *view, acts []Action, err error) 
 			}
 			st.Nodes = append(st.Nodes, ns)
 		}
+		r.mu.Lock()
+		for g, until := range r.cooling {
+			if gs := groups[g]; gs != nil {
+				gs.CoolingUntil = &until
+			}
+		}
+		r.mu.Unlock()
 		for _, g := range r.d.Config.Groups {
 			st.Groups = append(st.Groups, *groups[g.Name])
 		}
@@ -496,6 +590,7 @@ func (r *Reconciler) Status() Status {
 // persisted is the reconciler's state kept across restarts.
 type persisted struct {
 	PoweringUpSince map[string]time.Time `json:"powering_up_since"`
+	CoolingUntil    map[string]time.Time `json:"cooling_until"`
 }
 
 // LoadState reads the timers a previous daemon saved in dir; a missing
@@ -517,22 +612,29 @@ func (r *Reconciler) LoadState(dir string) error {
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	for n, t := range p.PoweringUpSince {
-		r.since[n] = t
-	}
+	maps.Copy(r.since, p.PoweringUpSince)
+	maps.Copy(r.cooling, p.CoolingUntil)
 	return nil
 }
 
-// SaveState writes the timers, the events and the status to dir. Blocks
-// on the disk; idempotent.
+// SaveState writes the timers, the status and, when there are new ones,
+// the events to dir. Blocks on the disk; idempotent.
 func (r *Reconciler) SaveState(dir string) error {
+	ev, added := r.Events.snapshot()
 	r.mu.Lock()
-	p := persisted{PoweringUpSince: maps.Clone(r.since)}
+	p := persisted{PoweringUpSince: maps.Clone(r.since), CoolingUntil: maps.Clone(r.cooling)}
 	st := r.status
+	fresh := r.saved != added+1
 	r.mu.Unlock()
-	return errors.Join(
-		writeJSON(dir, StateFile, p),
-		writeJSON(dir, EventsFile, r.Events.Events()),
-		writeJSON(dir, StatusFile, st),
-	)
+	err := errors.Join(writeJSON(dir, StateFile, p), writeJSON(dir, StatusFile, st))
+	if fresh {
+		if eerr := writeJSON(dir, EventsFile, ev); eerr != nil {
+			err = errors.Join(err, eerr)
+		} else {
+			r.mu.Lock()
+			r.saved = added + 1
+			r.mu.Unlock()
+		}
+	}
+	return err
 }

@@ -381,7 +381,8 @@ func TestRunDaemon(t *testing.T) {
 		`slurm_elastic_actions_total{kind="dead",result="ok"} 1`,
 		`slurm_elastic_rounds_total{result="ok"}`,
 		`slurm_elastic_nodes{group="g",state="powered_down"} 1`,
-		"# TYPE slurm_elastic_round_duration_seconds summary",
+		"# TYPE slurm_elastic_round_duration_seconds histogram",
+		`slurm_elastic_group_cooling{group="g"} 0`,
 	} {
 		if !strings.Contains(string(body), want) {
 			t.Errorf("metrics lack %q:\n%s", want, body)
@@ -409,5 +410,65 @@ func TestRingKeepsTheLast(t *testing.T) {
 	got := r.Events()
 	if len(got) != 3 || got[0].Node != "2" || got[2].Node != "4" {
 		t.Fatalf("%+v", got)
+	}
+}
+
+// TestCapacityCooldown: a Capacity-class launch failure drains the group's
+// idle powered-down nodes (other groups untouched); when the cooldown is
+// over every node is re-enabled.
+func TestCapacityCooldown(t *testing.T) {
+	w := newWorld(t, "c[1-3]", "c1", "c2", "c3", "d1")
+	w.cfg.Groups = append(w.cfg.Groups, conf.Group{Name: "h", Nodes: "d1", Runtime: "fake", Partition: "h"})
+	r, err := New(Deps{Config: w.cfg, Runtimes: map[string]runtime.Runtime{"fake": w.rt}, Slurm: w.sc, Now: w.clock.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.r = r
+	w.launch(t, "c3")
+	w.up("c3", slurm.StateAllocated) // up and busy: left alone
+	// What the resume hook does when the runtime says Capacity.
+	w.sc.Update(context.Background(), []string{"c1"}, slurm.NodeUpdate{State: slurm.SetDown, Reason: slurm.Reason("Capacity", "node c1: launch: capacity exhausted")})
+	if got := kinds(w.round(t)); got != "c1:capacity c2:cooldown" {
+		t.Fatalf("round 1: %q", got)
+	}
+	until, ok := w.r.Cooling()["g"]
+	if !ok || len(w.r.Cooling()) != 1 {
+		t.Fatalf("cooling: %v", w.r.Cooling())
+	}
+	for _, n := range []string{"c1", "c2"} {
+		if sn := w.node(t, n); !hasCode(sn.Reason, CodeCooldown) || !strings.Contains(sn.Reason, until.UTC().Format(time.RFC3339)) {
+			t.Errorf("%s: %+v", n, sn)
+		}
+	}
+	if sn := w.node(t, "c2"); !sn.Has(slurm.FlagDrain) {
+		t.Errorf("c2 not drained: %+v", sn)
+	}
+	if sn := w.node(t, "d1"); sn.Reason != "" || sn.Has(slurm.FlagDrain) {
+		t.Errorf("other group touched: %+v", sn)
+	}
+	if got := kinds(w.round(t)); got != "" {
+		t.Fatalf("round 2 while cooling: %q", got)
+	}
+	if err := w.r.SaveState(w.cfg.StateDir); err != nil {
+		t.Fatal(err)
+	}
+	st, err := ReadStatus(w.cfg.StateDir)
+	if err != nil || st.Groups[0].CoolingUntil == nil || st.Groups[1].CoolingUntil != nil {
+		t.Fatalf("status %+v %v", st.Groups, err)
+	}
+	w.clock.Add(6 * time.Minute)
+	if got := kinds(w.round(t)); got != "c1:cooldown_end c2:cooldown_end" {
+		t.Fatalf("after the cooldown: %q", got)
+	}
+	for _, n := range []string{"c1", "c2"} {
+		if sn := w.node(t, n); sn.State != slurm.StateIdle || sn.Has(slurm.FlagDrain) || sn.Reason != "" {
+			t.Errorf("%s not re-enabled: %+v", n, sn)
+		}
+	}
+	if len(w.r.Cooling()) != 0 {
+		t.Fatalf("still cooling: %v", w.r.Cooling())
+	}
+	if got := kinds(w.round(t)); got != "" {
+		t.Fatalf("quiet round: %q", got)
 	}
 }

@@ -183,20 +183,45 @@ func address(ctx context.Context, d Deps, t Target, inst runtime.Instance) error
 	return &addrError{node: t.Name, err: err}
 }
 
-// markDown sets one node DOWN with an owned reason. Failure is logged: the
-// node then falls back to Slurm's own ResumeTimeout handling.
+// markDown sets one node DOWN with an owned reason, which makes Slurm
+// requeue its jobs at once. For failures that may pass (Transient,
+// Capacity, SlurmUpdate) the node is then powered down as well: in Slurm
+// 23.11+ that ends POWERING_UP at once and returns the node to the pool
+// (IDLE~, the reason kept as a record) after SuspendTimeout, so a later job
+// tries again. Config and unknown-node failures stay DOWN — retrying cannot
+// help until an admin acts. Failures to update are logged: the node then
+// falls back to Slurm's own ResumeTimeout handling.
 func markDown(ctx context.Context, d Deps, node, code, msg string) {
 	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 	defer cancel()
 	reason := slurm.Reason(code, msg)
-	err := pool.Run(ctx, 1, slurmRetry, func(ctx context.Context, _ int) error {
-		return d.Slurm.Update(ctx, []string{node}, slurm.NodeUpdate{State: slurm.SetDown, Reason: reason})
-	})[0]
-	if err != nil {
+	update := func(u slurm.NodeUpdate) error {
+		return pool.Run(ctx, 1, slurmRetry, func(ctx context.Context, _ int) error {
+			return d.Slurm.Update(ctx, []string{node}, u)
+		})[0]
+	}
+	if err := update(slurm.NodeUpdate{State: slurm.SetDown, Reason: reason}); err != nil {
 		d.Log.Error("could not set node DOWN; Slurm will fail it after ResumeTimeout", "node", node, "reason", reason, "error", err)
 		return
 	}
-	d.Log.Info("node set DOWN", "node", node, "reason", reason)
+	if !retryable(code) {
+		d.Log.Info("node set DOWN until an admin resumes it", "node", node, "reason", reason)
+		return
+	}
+	if err := update(slurm.NodeUpdate{State: slurm.SetPowerDownForce}); err != nil {
+		d.Log.Error("node set DOWN but not powered down; it returns after ResumeTimeout", "node", node, "reason", reason, "error", err)
+		return
+	}
+	d.Log.Info("node set DOWN and powered down: it returns to the pool after SuspendTimeout", "node", node, "reason", reason)
+}
+
+// retryable reports whether a failure of this code may pass by itself.
+func retryable(code string) bool {
+	switch code {
+	case string(runtime.ClassTransient), string(runtime.ClassCapacity), CodeSlurm:
+		return true
+	}
+	return false
 }
 
 // downIdleSiblings handles a group whose template cannot start (a Config

@@ -144,11 +144,13 @@ func TestResumeMarksFailuresDownWithClass(t *testing.T) {
 	}
 	// Capacity 2: exactly one of the three cloud nodes was refused, with
 	// the Capacity class.
+	// It was set DOWN (its job requeued) and powered down again, so it
+	// returns to the pool: capacity may come back.
 	var capDown int
 	for _, n := range []string{"cloud1", "cloud2", "cloud3"} {
-		if sn := e.node(t, n); sn.State == slurm.StateDown {
-			if !strings.HasPrefix(sn.Reason, "slurm-elastic: (Code:Capacity) ") {
-				t.Errorf("node %s reason %q", n, sn.Reason)
+		if sn := e.node(t, n); strings.HasPrefix(sn.Reason, "slurm-elastic: (Code:Capacity) ") {
+			if sn.State != slurm.StateIdle || !sn.Has(slurm.FlagPoweredDown) {
+				t.Errorf("node %s: %s %v, want IDLE+POWERED_DOWN after a Capacity failure", n, sn.State, sn.Flags)
 			}
 			capDown++
 		}
@@ -204,7 +206,7 @@ func TestResumeRemovesInstanceSlurmCannotAddress(t *testing.T) {
 	if st := e.rt.Stats(); st.Launched != 2 {
 		t.Errorf("%d launches, want 2: a node whose address Slurm refused must not be launched again", st.Launched)
 	}
-	if sn := e.node(t, "cloud3"); sn.State != slurm.StateDown || !strings.Contains(sn.Reason, "(Code:SlurmUpdate)") {
+	if sn := e.node(t, "cloud3"); !sn.Has(slurm.FlagPoweredDown) || !strings.Contains(sn.Reason, "(Code:SlurmUpdate)") {
 		t.Fatalf("cloud3: %+v", sn)
 	}
 }
@@ -218,9 +220,12 @@ func TestResumeBoundedByContext(t *testing.T) {
 		t.Fatalf("err = %v, want deadline exceeded", err)
 	}
 	for _, n := range []string{"cloud1", "cloud2"} {
-		if sn := e.node(t, n); sn.State != slurm.StateDown || !strings.Contains(sn.Reason, "(Code:Transient)") {
+		if sn := e.node(t, n); !strings.Contains(sn.Reason, "(Code:Transient)") || !sn.Has(slurm.FlagPoweredDown) {
 			t.Errorf("node %s after timeout: %+v", n, sn)
 		}
+	}
+	if got := e.sc.Calls("update"); got < 4 {
+		t.Errorf("%d Slurm updates, want DOWN and POWER_DOWN_FORCE for each node", got)
 	}
 }
 
@@ -242,6 +247,22 @@ func TestResumeFailRemovesAndRecords(t *testing.T) {
 	}
 	if !strings.Contains(c2.Reason, "no instance was found") {
 		t.Errorf("cloud2: %+v", c2)
+	}
+}
+
+func TestResumeFailKeepsOurEarlierReason(t *testing.T) {
+	e := newEnv(t, fake.Options{})
+	ctx := context.Background()
+	_ = Resume(ctx, e.d, []string{"ghost1"}, nil)
+	before := e.node(t, "ghost1").Reason
+	if !strings.Contains(before, "(Code:Config)") {
+		t.Fatalf("ghost1 reason %q", before)
+	}
+	if err := ResumeFail(ctx, e.d, []string{"ghost1"}); err != nil {
+		t.Fatal(err)
+	}
+	if after := e.node(t, "ghost1"); after.Reason != before || after.State != slurm.StateDown {
+		t.Fatalf("resume-fail replaced the cause: %q -> %q (%s)", before, after.Reason, after.State)
 	}
 }
 

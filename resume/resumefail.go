@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/slurm-elastic/slurm-elastic/internal/pool"
+	"github.com/slurm-elastic/slurm-elastic/internal/slurm"
 	"github.com/slurm-elastic/slurm-elastic/runtime"
 )
 
@@ -46,6 +47,25 @@ func ResumeFail(ctx context.Context, d Deps, names []string) error {
 		}
 	}
 
+	// A node our resume already set DOWN keeps that reason: it says why
+	// (e.g. a missing image) better than "did not register".
+	ownDown := map[string]string{}
+	if len(targets) > 0 {
+		names := make([]string, len(targets))
+		for i, t := range targets {
+			names[i] = t.Name
+		}
+		nodes, err := d.Slurm.Nodes(ctx, names...)
+		if err != nil {
+			d.Log.Warn("cannot read the nodes' reasons", "error", err)
+		}
+		for _, n := range nodes {
+			if n.Has(slurm.StateDown) && slurm.OwnReason(n.Reason) {
+				ownDown[n.Name] = n.Reason
+			}
+		}
+	}
+
 	results := pool.Run(ctx, len(targets), PoolOptions(d.Config.Resume), func(ctx context.Context, i int) error {
 		return targets[i].Runtime.Terminate(ctx, []string{targets[i].Name})[0].Err
 	})
@@ -59,6 +79,10 @@ func ResumeFail(ctx context.Context, d Deps, names []string) error {
 		if err != nil {
 			msg += fmt.Sprintf("; removing it failed: %v", err)
 			errs = append(errs, fmt.Errorf("node %s: remove after resume timeout: %w", t.Name, err))
+		}
+		if r, ok := ownDown[t.Name]; ok && err == nil {
+			d.Log.Warn("resume timed out after our resume failed: instance removed, reason kept", "node", t.Name, "group", t.Group.Name, "found", found, "reason", r)
+			continue
 		}
 		d.Log.Warn("resume timed out: instance removed, node set DOWN", "node", t.Name, "group", t.Group.Name, "found", found, "error", err)
 		markDown(context.WithoutCancel(ctx), d, t.Name, CodeResumeTimeout, msg)

@@ -52,7 +52,7 @@ func daemonCommands() []*cli.Command {
 			Usage: "the reconciler's decisions, oldest first",
 			Flags: []cli.Flag{
 				&cli.StringFlag{Name: "node", Usage: "only this node"},
-				&cli.StringFlag{Name: "kind", Usage: "only this kind: orphan, dead, stuck, unhealthy, reenable"},
+				&cli.StringFlag{Name: "kind", Usage: "only this kind: orphan, dead, stuck, unhealthy, reenable, capacity, cooldown, cooldown_end"},
 				&cli.IntFlag{Name: "n", Value: 0, Usage: "only the last N (0 = all kept)"},
 				&cli.BoolFlag{Name: "json", Usage: "JSON lines instead of a table"},
 			},
@@ -172,7 +172,7 @@ func status(c *cli.Context) error {
 	}
 	fmt.Fprintln(w)
 	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "GROUP\tNODES\tINSTANCES\tSTATES")
+	fmt.Fprintln(tw, "GROUP\tNODES\tINSTANCES\tCOOLDOWN\tSTATES")
 	for _, g := range st.Groups {
 		total := 0
 		var parts []string
@@ -180,7 +180,11 @@ func status(c *cli.Context) error {
 			total += g.States[s]
 			parts = append(parts, fmt.Sprintf("%s=%d", s, g.States[s]))
 		}
-		fmt.Fprintf(tw, "%s\t%d\t%d\t%s\n", g.Name, total, g.Instances, strings.Join(parts, " "))
+		cool := "-"
+		if g.CoolingUntil != nil {
+			cool = "until " + g.CoolingUntil.UTC().Format(time.RFC3339)
+		}
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%s\t%s\n", g.Name, total, g.Instances, cool, strings.Join(parts, " "))
 	}
 	tw.Flush()
 	fmt.Fprintln(w)

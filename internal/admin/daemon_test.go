@@ -68,7 +68,8 @@ func runApp(t *testing.T, args ...string) string {
 func TestStatusAndEvents(t *testing.T) {
 	cfgPath, stateDir := stateDirWithRound(t)
 	out := runApp(t, "--config", cfgPath, "status")
-	for _, want := range []string{"daemon: not running", "ok in", "1 actions", "cloud  3", "allocated=1", "powered_down=2",
+	t.Log("\n" + out)
+	for _, want := range []string{"daemon: not running", "ok in", "1 actions", "cloud  3      0          -         ", "allocated=1", "powered_down=2",
 		"cloud2  cloud  allocated", "(2 powered-down nodes", "last events:", "dead", "set DOWN"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("status lacks %q:\n%s", want, out)

@@ -235,7 +235,17 @@ func markDownViaScontrol(ctx context.Context, log *slog.Logger, cfg *conf.Config
 		log.Error("could not set nodes DOWN", "nodes", hostlist.Compress(nodes), "error", err)
 		return
 	}
-	log.Info("nodes set DOWN", "nodes", hostlist.Compress(nodes), "reason", reason)
+	if code == string(runtime.ClassConfig) {
+		log.Info("nodes set DOWN until an admin resumes them", "nodes", hostlist.Compress(nodes), "reason", reason)
+		return
+	}
+	// An unreachable slurmrestd may come back: return the nodes to the pool
+	// after SuspendTimeout, as resume does for transient failures.
+	if err := sc.Update(ctx, nodes, slurm.NodeUpdate{State: slurm.SetPowerDownForce}); err != nil {
+		log.Error("nodes set DOWN but not powered down", "nodes", hostlist.Compress(nodes), "error", err)
+		return
+	}
+	log.Info("nodes set DOWN and powered down", "nodes", hostlist.Compress(nodes), "reason", reason)
 }
 
 func firstLine(err error) string {

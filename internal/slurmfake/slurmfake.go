@@ -167,6 +167,10 @@ func (f *Fake) Update(ctx context.Context, names []string, u slurm.NodeUpdate) e
 		case slurm.SetIdle:
 			n.State = slurm.StateIdle
 		case slurm.SetPowerDown, slurm.SetPowerDownAsap, slurm.SetPowerDownForce:
+			// Slurm 24.11 ends POWERING_UP, marks the node IDLE (even when it
+			// was DOWN; the reason text stays) and, after SuspendTimeout,
+			// POWERED_DOWN. The fake skips the wait.
+			n.State = slurm.StateIdle
 			n.Flags = add(remove(n.Flags, slurm.FlagPoweringUp), slurm.FlagPoweredDown)
 		case slurm.SetPowerUp:
 			n.Flags = add(remove(n.Flags, slurm.FlagPoweredDown), slurm.FlagPoweringUp)

@@ -160,6 +160,27 @@ func (p *Prober) Statfs(ctx context.Context, path string) (unix.Statfs_t, error)
 	}
 }
 
+type probeResult struct {
+	st  unix.Statfs_t
+	err error
+}
+
+// statfsAll probes every path concurrently, so one hung file system
+// cannot use up the deadline of the others. Blocks until ctx is done at
+// most.
+func statfsAll(ctx context.Context, p *Prober, paths []string) []probeResult {
+	out := make([]probeResult, len(paths))
+	var wg sync.WaitGroup
+	for i, path := range paths {
+		wg.Go(func() {
+			st, err := p.Statfs(ctx, path)
+			out[i] = probeResult{st, err}
+		})
+	}
+	wg.Wait()
+	return out
+}
+
 // Disk checks free space and free inodes on configured paths.
 type Disk struct {
 	Paths  []DiskPath
@@ -185,9 +206,14 @@ func (d *Disk) Run(ctx context.Context) []nodehealth.Finding {
 			d.Prober = &Prober{}
 		}
 	})
+	paths := make([]string, len(d.Paths))
+	for i, p := range d.Paths {
+		paths[i] = p.Path
+	}
+	probes := statfsAll(ctx, d.Prober, paths)
 	var out []nodehealth.Finding
-	for _, p := range d.Paths {
-		st, err := d.Prober.Statfs(ctx, p.Path)
+	for i, p := range d.Paths {
+		st, err := probes[i].st, probes[i].err
 		switch {
 		case errors.Is(err, ErrStuck), errors.Is(err, context.DeadlineExceeded):
 			out = append(out, nodehealth.Failf(p.Path, nodehealth.ActionDrain, "file system not responding: %v", err))
@@ -249,8 +275,13 @@ func (m *Mounts) Run(ctx context.Context) []nodehealth.Finding {
 	if err != nil {
 		return []nodehealth.Finding{nodehealth.Unknownf("mounts", "read mount table: %v", err)}
 	}
+	paths := make([]string, len(m.Mounts))
+	for i, mt := range m.Mounts {
+		paths[i] = mt.Path
+	}
+	probes := statfsAll(ctx, m.Prober, paths)
 	var out []nodehealth.Finding
-	for _, want := range m.Mounts {
+	for j, want := range m.Mounts {
 		// The last entry for a mount point is the one in effect.
 		i := len(parts) - 1
 		for i >= 0 && parts[i].Mountpoint != want.Path {
@@ -265,7 +296,7 @@ func (m *Mounts) Run(ctx context.Context) []nodehealth.Finding {
 			out = append(out, nodehealth.Failf(want.Path, nodehealth.ActionDrain, "mounted read-only (%s from %s)", p.Fstype, p.Device))
 			continue
 		}
-		if _, err := m.Prober.Statfs(ctx, want.Path); err != nil {
+		if err := probes[j].err; err != nil {
 			out = append(out, nodehealth.Failf(want.Path, nodehealth.ActionDrain, "%s mount not responding: %v", p.Fstype, err))
 			continue
 		}

@@ -107,6 +107,15 @@ func TestDisk(t *testing.T) {
 			}
 		})
 	}
+	// A hung file system fails without using up the other paths' time.
+	h := &hung{path: "/nfs", release: make(chan struct{})}
+	defer close(h.release)
+	d0 := Disk{Paths: []DiskPath{{Path: "/nfs"}, {Path: "/scratch", MinFreePercent: 5}}, Prober: &Prober{Syscall: h.statfs}}
+	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+	defer cancel()
+	if got := statuses(d0.Run(ctx)); got != "/nfs=FAIL /scratch=OK" {
+		t.Fatalf("hung first path: %s", got)
+	}
 	// Live: the temp dir exists; a missing path fails.
 	d := Disk{Paths: []DiskPath{{Path: t.TempDir(), MinFreePercent: 0.001}, {Path: "/nonexistent/health-test"}}}
 	fs := d.Run(context.Background())
@@ -148,7 +157,7 @@ func TestMountsFixture(t *testing.T) {
 	}}
 	want := "/home=OK /scratch=FAIL /apps=FAIL /missing=FAIL"
 	for round := range 2 {
-		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+		ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
 		fs := m.Run(ctx)
 		cancel()
 		if got := statuses(fs); got != want {

@@ -104,6 +104,12 @@ if want hostlist; then
 		"$tools/proctime" -runs "${SE_BENCH_RUNS:-30}" -warmup 3 -json "$hl/results.json" "$hl/spec.json" ||
 			broken "proctime"
 		echo "target: slurm-elastic no slower than scontrol (x1.00 or less)"
+		if command -v hyperfine >/dev/null; then
+			echo "cross-check with hyperfine (no shell, 20 runs):"
+			SLURM_CONF=$sconf hyperfine -N --style basic --warmup 3 --runs 20 --export-json "$hl/hyperfine.json" \
+				-n slurm-elastic "$bin/slurm-elastic hostlist expand $expr" \
+				-n scontrol "scontrol show hostnames $expr" || broken "hyperfine"
+		fi
 	fi
 fi
 
@@ -116,7 +122,7 @@ if want real; then
 		remote=""
 	fi
 	"$tools/realbench" -bin "$bin" -tools "$tools" -podman-remote "$remote" \
-		-sizes "${SE_BENCH_SIZES:-1,8,32}" -runs "${SE_BENCH_REAL_RUNS:-3}" -json "$out/real.json" ||
+		-sizes "${SE_BENCH_SIZES:-1,8,32}" -runs "${SE_BENCH_REAL_RUNS:-3}" -json "$out/real.json" -logs "$out/real-logs" ||
 		broken "realbench"
 fi
 

@@ -430,22 +430,28 @@ func TestBadInput(t *testing.T) {
 		run(t, "scontrol", "update", "nodename=cloud4", "state=resume")
 	})
 	t.Run("podman API down", func(t *testing.T) {
+		// A Transient failure: the node is set DOWN (job requeued at once)
+		// and powered down, so it returns to the pool by itself; once Podman
+		// is back the job runs without an admin.
 		reset(t)
 		configure(t, elastic.Settings{PodmanURI: "unix:///run/podman/no-such.sock"})
 		start := time.Now()
 		id := sbatch(t, "-p", "cloud", "-N1", "-w", "cloud1", "-o", "/shared/job-%j.out", "--wrap", "hostname")
-		waitFor(t, 60*time.Second, "cloud1 DOWN with a Transient reason", func() (bool, string) {
+		waitFor(t, 60*time.Second, "cloud1 with our Transient reason", func() (bool, string) {
 			n := node(t, "cloud1")
-			return n.has("DOWN") && strings.HasPrefix(n.Reason, "slurm-elastic: (Code:Transient) "), fmt.Sprintf("%+v", n)
+			return strings.HasPrefix(n.Reason, "slurm-elastic: (Code:Transient) "), fmt.Sprintf("%+v", n)
 		})
-		t.Logf("cloud1 DOWN %v after submit: %s", time.Since(start).Round(time.Millisecond), node(t, "cloud1").Reason)
-		if j := getJob(t, id); !slices.Contains(j.State, "PENDING") {
-			t.Fatalf("job %s should be requeued and pending, is %v", id, j.State)
+		t.Logf("cloud1 failed %v after submit: %s", time.Since(start).Round(time.Millisecond), node(t, "cloud1").Reason)
+		waitFor(t, 60*time.Second, "job requeued", func() (bool, string) {
+			j := getJob(t, id)
+			return slices.Contains(j.State, "PENDING") && j.Restarts >= 1, fmt.Sprintf("%+v", j)
+		})
+		if c := containers(t); len(c) != 0 {
+			t.Fatalf("containers: %v", c)
 		}
-		// Podman back: the admin resumes the node and the job runs.
 		configure(t, elastic.Settings{})
-		run(t, "scontrol", "update", "nodename=cloud1", "state=resume")
-		waitJob(t, id, 3*time.Minute, "COMPLETED")
+		j := waitJob(t, id, 4*time.Minute, "COMPLETED")
+		t.Logf("job %s completed after %d requeue(s)", id, j.Restarts)
 		waitCloudIdle(t, 2*time.Minute)
 	})
 	t.Run("slurmrestd down", func(t *testing.T) {
@@ -466,11 +472,9 @@ func TestBadInput(t *testing.T) {
 		if c := containers(t); len(c) != 0 {
 			t.Fatalf("containers: %v", c)
 		}
-		n := node(t, "cloud2")
-		if !n.has("DOWN") || !strings.HasPrefix(n.Reason, "slurm-elastic: (Code:SlurmUnreachable) ") {
+		if n := node(t, "cloud2"); !strings.HasPrefix(n.Reason, "slurm-elastic: (Code:SlurmUnreachable) ") {
 			t.Fatalf("cloud2: %+v", n)
 		}
-		run(t, "scontrol", "update", "nodename=cloud2", "state=resume")
 		// auto falls back to scontrol: a job still runs.
 		configure(t, elastic.Settings{Backend: "auto", RESTURL: "http://127.0.0.1:9"})
 		id := sbatch(t, "-p", "cloud", "-N1", "-o", "/shared/job-%j.out", "--wrap", "hostname")

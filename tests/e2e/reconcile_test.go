@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -125,6 +126,12 @@ func TestReconcileFailover(t *testing.T) {
 	id := sbatch(t, "-p", "cloud", "-N1", "--requeue", "-o", "/shared/job-%j.out", "--wrap", "sleep 20; hostname")
 	j := waitJob(t, id, 3*time.Minute, "RUNNING")
 	victim := j.Nodes
+	// RUNNING comes with the allocation; wait for the node to be up.
+	waitFor(t, 2*time.Minute, "job "+id+" running on an up "+victim, func() (bool, string) {
+		n := node(t, victim)
+		j = getJob(t, id)
+		return n.has("ALLOCATED") && !n.has("POWERING_UP") && !slices.Contains(j.State, "CONFIGURING"), fmt.Sprintf("%+v %+v", n, j)
+	})
 	cs := containers(t)[victim]
 	if len(cs) != 1 {
 		t.Fatalf("job %s runs on %s, containers %v", id, victim, containers(t))
@@ -154,4 +161,46 @@ func TestReconcileFailover(t *testing.T) {
 	if l := daemonLog(t); !strings.Contains(l, `"kind":"dead"`) || !strings.Contains(l, `"node":"`+victim+`"`) {
 		t.Errorf("daemon log lacks the decision:\n%s", l)
 	}
+}
+
+// TestReconcileUnhealthy: an idle node drained by the health daemon is
+// powered down and comes back clean; one whose drain reason carries the
+// hold prefix is left alone.
+func TestReconcileUnhealthy(t *testing.T) {
+	configure(t, elastic.Settings{})
+	waitCloudIdle(t, 2*time.Minute)
+	id := sbatch(t, "-p", "cloud", "-N2", "-w", "cloud[1-2]", "-o", "/shared/job-%j.out", "--wrap", "srun hostname")
+	waitJob(t, id, 3*time.Minute, "COMPLETED")
+	waitFor(t, time.Minute, "cloud[1-2] idle and up", func() (bool, string) {
+		for _, n := range nodes(t, "cloud[1-2]") {
+			if !n.has("IDLE") || n.has("COMPLETING") || n.has("POWERED_DOWN") || n.has("POWERING_DOWN") {
+				return false, fmt.Sprintf("%+v", n)
+			}
+		}
+		return true, ""
+	})
+	// Slurm powers idle nodes down after SuspendTime (15s): drain and
+	// reconcile at once.
+	held := "slurm-elastic-health: e2e gpu0 XID 79 hold: e2e"
+	run(t, "scontrol", "update", "nodename=cloud1", "state=drain", "reason=slurm-elastic-health: e2e gpu0 XID 79")
+	run(t, "scontrol", "update", "nodename=cloud2", "state=drain", "reason="+held)
+	if out, err := reconcileOnce(ctxT(t, time.Minute)); err != nil {
+		t.Fatalf("round: %v %s\n%s", err, out, daemonLog(t))
+	}
+	if ev := reconcileEvents(t, "cloud1", "unhealthy"); len(ev) == 0 || ev[len(ev)-1].Error != "" {
+		t.Fatalf("cloud1 not replaced: %+v %+v\n%s", ev, node(t, "cloud1"), daemonLog(t))
+	}
+	if ev := reconcileEvents(t, "cloud2", "unhealthy"); len(ev) != 0 {
+		t.Fatalf("held cloud2 replaced: %+v", ev)
+	}
+	if n := node(t, "cloud2"); n.Reason != held {
+		t.Fatalf("held cloud2's reason changed: %+v", n)
+	}
+	run(t, "scontrol", "update", "nodename=cloud2", "state=resume")
+	reconcileLoop(t)
+	waitFor(t, 3*time.Minute, "cloud1 powered down, undrained, no container", func() (bool, string) {
+		n := node(t, "cloud1")
+		return n.has("POWERED_DOWN") && n.has("IDLE") && !n.has("DRAIN") && !n.has("DOWN") && len(containers(t)["cloud1"]) == 0, fmt.Sprintf("%+v", n)
+	})
+	waitCloudIdle(t, 2*time.Minute)
 }

@@ -93,6 +93,7 @@ func main() {
 	jsonOut := flag.String("json", "", "write runs and summaries as JSON here")
 	settle := flag.Duration("settle", 2*time.Second, "pause after cleaning up, before each run")
 	verbose := flag.Bool("v", false, "cluster progress lines on stderr")
+	logs := flag.String("logs", "", "copy the hook and slurmctld logs here before the cluster is stopped")
 	flag.Parse()
 	if !strings.HasPrefix(*name, "se-bench") {
 		fail(fmt.Errorf("cluster name %q must start with se-bench", *name))
@@ -115,7 +116,7 @@ func main() {
 	if *verbose {
 		logw = os.Stderr
 	}
-	if err := run(ctx, *binDir, *tools, *podmanRemote, *name, ns, *runs, ms, *jsonOut, *settle, logw); err != nil {
+	if err := run(ctx, *binDir, *tools, *podmanRemote, *name, ns, *runs, ms, *jsonOut, *logs, *settle, logw); err != nil {
 		fail(err)
 	}
 }
@@ -125,7 +126,7 @@ func fail(err error) {
 	os.Exit(1)
 }
 
-func run(ctx context.Context, binDir, tools, podmanRemote, name string, sizes []int, runs int, methods []string, jsonOut string, settle time.Duration, logw io.Writer) (err error) {
+func run(ctx context.Context, binDir, tools, podmanRemote, name string, sizes []int, runs int, methods []string, jsonOut, logs string, settle time.Duration, logw io.Writer) (err error) {
 	if binDir == "" || tools == "" {
 		return errors.New("-bin (or SE_BIN_DIR) and -tools are required")
 	}
@@ -174,6 +175,11 @@ func run(ctx context.Context, binDir, tools, podmanRemote, name string, sizes []
 		if err != nil {
 			fmt.Fprintf(os.Stderr, "realbench: diagnostics:\n%s\n", c.Diagnostics(sctx))
 		}
+		if logs != "" {
+			if lerr := copyLogs(logs, c.LogDir, c.SlurmLogDir); lerr != nil {
+				fmt.Fprintf(os.Stderr, "realbench: copy logs: %v\n", lerr)
+			}
+		}
 		if serr := c.Stop(sctx); serr != nil {
 			err = errors.Join(err, fmt.Errorf("stop cluster: %w", serr))
 		}
@@ -209,6 +215,31 @@ func run(ctx context.Context, binDir, tools, podmanRemote, name string, sizes []
 		}
 	}
 	return nil
+}
+
+// copyLogs copies the regular files of dirs into dst.
+func copyLogs(dst string, dirs ...string) error {
+	if err := os.MkdirAll(dst, 0o755); err != nil {
+		return err
+	}
+	var errs []error
+	for _, d := range dirs {
+		entries, err := os.ReadDir(d)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		for _, e := range entries {
+			if e.Type().IsRegular() {
+				b, err := os.ReadFile(filepath.Join(d, e.Name()))
+				if err == nil {
+					err = os.WriteFile(filepath.Join(dst, e.Name()), b, 0o644)
+				}
+				errs = append(errs, err)
+			}
+		}
+	}
+	return errors.Join(errs...)
 }
 
 func copyFile(src, dst string) error {
