@@ -10,7 +10,7 @@ HOOKS       := slurm-elastic slurm-elastic-resume slurm-elastic-suspend slurm-el
 GOTEST      := CGO_ENABLED=0 $(GO) test -tags "$(TAGS)"
 TEST_TIMEOUT ?= 45m
 # Debian packages the tests and the demo need on a fresh Debian 12 machine.
-APT_PKGS    := podman runc catatonit iptables tar debootstrap iproute2 slurm-client busybox-static uidmap rpm hyperfine
+APT_PKGS    := podman runc catatonit iptables tar debootstrap iproute2 slurm-client busybox-static uidmap rpm rpmlint systemd hyperfine
 
 export SE_BIN_DIR := $(BIN)
 export SE_GO_TAGS := $(TAGS)
@@ -39,8 +39,9 @@ fmt:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 
 ## test: unit + integration + e2e (real Slurm 24.11 and Podman); installs prerequisites itself
-test: deps build fmt vet
+test: deps build build-health fmt vet
 	$(GOTEST) -p 2 -timeout $(TEST_TIMEOUT) ./...
+	$(MAKE) --no-print-directory test-health
 
 ## unit: the fast tests only (no containers)
 unit:

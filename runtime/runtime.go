@@ -40,7 +40,9 @@ type Error struct {
 	Err   error
 }
 
-func (e *Error) Error() string { return fmt.Sprintf("%s: %v", e.Class, e.Err) }
+// Error returns the underlying message only: the class is carried
+// separately (ClassOf) and shown where it belongs, e.g. a reason's Code.
+func (e *Error) Error() string { return e.Err.Error() }
 func (e *Error) Unwrap() error { return e.Err }
 
 // Errorf returns an *Error of class c wrapping fmt.Errorf(format, args...).

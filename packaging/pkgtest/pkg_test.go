@@ -55,7 +55,7 @@ type fixture struct {
 	root   string // repository root
 	bins   string // snapshot of the binaries
 	dir    string // packages
-	config string // packaging/config.yaml
+	config string // a copy of packaging/config.yaml, taken when the packages were built
 	// rpm[v] and deb[v] for v in 1.0.0 (shipped config), 1.0.1 (same config),
 	// 1.0.2 (a changed default config).
 	rpm, deb map[string]string
@@ -132,11 +132,16 @@ func (f *fixture) build() error {
 			return err
 		}
 	}
-	changed := filepath.Join(tmpAll, "config-changed.yaml")
+	// Snapshot of the default config: the packages are compared with it.
 	orig, err := os.ReadFile(f.config)
 	if err != nil {
 		return err
 	}
+	f.config = filepath.Join(tmpAll, "config.yaml")
+	if err := os.WriteFile(f.config, orig, 0o644); err != nil {
+		return err
+	}
+	changed := filepath.Join(tmpAll, "config-changed.yaml")
 	if err := os.WriteFile(changed, append(orig, "\n# A comment added by a newer release.\n"...), 0o644); err != nil {
 		return err
 	}

@@ -69,7 +69,7 @@ health:
 func containerOf(t *testing.T, node string) string {
 	t.Helper()
 	cs := containers(t)[node]
-	if len(cs) != 1 || !strings.Contains(cs[0], "running") {
+	if len(cs) != 1 || !strings.Contains(cs[0], " Up ") {
 		t.Fatalf("node %s: want one running container, have %v", node, cs)
 	}
 	return strings.Fields(cs[0])[0]
@@ -128,6 +128,12 @@ func TestHealthDrain(t *testing.T) {
 	job1 := sbatch(t, "-p", "cloud", "-w", n, "-o", "/shared/health/job-%j.out",
 		"--wrap", "while [ ! -e "+healthDirInNodes+"/release-"+n+" ]; do sleep 1; done")
 	waitJob(t, job1, 3*time.Minute, "RUNNING")
+	// RUNNING includes CONFIGURING: wait for the node to be up.
+	waitFor(t, 3*time.Minute, n+" powered up", func() (bool, string) {
+		nd := node(t, n)
+		j := getJob(t, job1)
+		return !nd.has("POWERING_UP") && !slices.Contains(j.State, "CONFIGURING"), strings.Join(nd.State, ",") + " job " + strings.Join(j.State, ",")
+	})
 	ctr := containerOf(t, n)
 	if _, err := cl.Podman(ctxT(t, time.Minute), "exec", "-d", "--env", "SLURM_ELASTIC_LOG_FILE="+healthDirInNodes+"/health-"+n+".log",
 		ctr, healthDirInNodes+"/slurm-elastic-health", "--config", healthDirInNodes+"/config.yaml", "--node", n); err != nil {
