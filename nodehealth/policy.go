@@ -4,7 +4,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"unicode/utf8"
 
 	"github.com/slurm-elastic/slurm-elastic/internal/slurm"
 )
@@ -13,8 +12,6 @@ import (
 // slurm.ReasonPrefix ("slurm-elastic:"), so the power hooks never clear a
 // health drain and the health daemon never clears theirs.
 const ReasonPrefix = "slurm-elastic-health:"
-
-const maxReason = 240
 
 // Reason formats the drain reason `slurm-elastic-health: <check>: <finding>`
 // on one line, at most 240 bytes.
@@ -26,15 +23,7 @@ func Reason(f Finding) string {
 	if a := f.action(); a != ActionDrain {
 		what += " (" + string(a) + ")"
 	}
-	r := ReasonPrefix + " " + f.Check + ": " + what
-	if len(r) > maxReason {
-		r = r[:maxReason-3]
-		for !utf8.ValidString(r) {
-			r = r[:len(r)-1]
-		}
-		r += "..."
-	}
-	return r
+	return slurm.FitReason(ReasonPrefix + " " + f.Check + ": " + what)
 }
 
 // OwnReason reports whether reason was set by the health daemon and, if

@@ -103,15 +103,20 @@ const maxReason = 240
 // bytes long.
 func Reason(code, message string) string {
 	msg := strings.Join(strings.Fields(message), " ")
-	r := ReasonPrefix + " (Code:" + code + ") " + msg
-	if len(r) > maxReason {
-		r = r[:maxReason-3]
-		for !utf8.ValidString(r) {
-			r = r[:len(r)-1]
-		}
-		r += "..."
+	return FitReason(ReasonPrefix + " (Code:" + code + ") " + msg)
+}
+
+// FitReason cuts r to at most 240 bytes (on a rune boundary, marked with
+// "..."), the longest reason slurm-elastic sets.
+func FitReason(r string) string {
+	if len(r) <= maxReason {
+		return r
 	}
-	return r
+	r = r[:maxReason-3]
+	for !utf8.ValidString(r) {
+		r = r[:len(r)-1]
+	}
+	return r + "..."
 }
 
 // OwnReason reports whether reason was set by slurm-elastic's power hooks

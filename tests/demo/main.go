@@ -106,7 +106,7 @@ func demo(ctx context.Context) error {
 	}
 	step("Done. The cluster stays up for you to try; `make demo-down` removes it")
 	fmt.Printf("  scontrol in the head:  %s show nodes\n", cl.ScontrolWrapper())
-	fmt.Printf("  a shell in the head:   CONTAINERS_CONF=%s podman exec -it %s bash\n", envValue(cl.Env, "CONTAINERS_CONF"), cl.Head)
+	fmt.Printf("  a shell in the head:   env %s podman exec -it %s bash\n", strings.Join(cl.Env, " "), cl.Head)
 	return nil
 }
 
@@ -124,13 +124,4 @@ func orDone(s string) string {
 		return "done"
 	}
 	return s
-}
-
-func envValue(env []string, key string) string {
-	for _, e := range env {
-		if v, ok := strings.CutPrefix(e, key+"="); ok {
-			return v
-		}
-	}
-	return ""
 }
