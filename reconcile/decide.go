@@ -117,9 +117,10 @@ type Action struct {
 //   - nothing else for a node in no group or unknown to Slurm;
 //   - a node with a reason that is neither ours nor the health daemon's is
 //     an admin's: left alone; so is a held node;
-//   - with CapacityCooldown: DOWN with the hooks' Capacity reason:
-//     KindCapacity; in a cooling group, IDLE+POWERED_DOWN with no reason
-//     and no instance: KindCoolDrain;
+//   - with CapacityCooldown: out of service (DOWN, powering down or
+//     powered down; not powering up) with the resume hook's Capacity
+//     reason: KindCapacity; in a cooling group, IDLE+POWERED_DOWN, not
+//     drained, no reason or one of ours, no instance: KindCoolDrain;
 //   - DOWN or DRAIN with our Cooldown reason, not powering up, the group
 //     no longer cooling: KindCoolEnd;
 //   - a node up in Slurm (IDLE, ALLOCATED, MIXED or COMPLETING, not DOWN,
@@ -162,10 +163,10 @@ func Decide(now time.Time, p Policy, e Entry) (Action, bool) {
 	if p.CapacityCooldown > 0 {
 		cooling := now.Before(e.CoolingUntil)
 		switch {
-		case n.State == slurm.StateDown && hasCode(n.Reason, CodeCapacity):
+		case hasCode(n.Reason, CodeCapacity) && outOfService(n):
 			return act(KindCapacity, "node %s after a capacity failure: %s", StateOf(n), n.Reason)
 		case cooling && n.Has(slurm.FlagPoweredDown) && !n.Has(slurm.FlagPoweringUp) && !n.Has(slurm.FlagPoweringDown) &&
-			n.State == slurm.StateIdle && !n.Has(slurm.FlagDrain) && n.Reason == "" && in == nil:
+			n.State == slurm.StateIdle && !n.Has(slurm.FlagDrain) && (n.Reason == "" || slurm.OwnReason(n.Reason)) && in == nil:
 			return act(KindCoolDrain, "node %s, group %s cooling down until %s", StateOf(n), e.Group, e.CoolingUntil.UTC().Format(time.RFC3339))
 		}
 	}
@@ -199,6 +200,15 @@ func Decide(now time.Time, p Policy, e Entry) (Action, bool) {
 		return act(KindReenable, "node %s, reason %q", StateOf(n), n.Reason)
 	}
 	return Action{}, false
+}
+
+// outOfService reports whether n is DOWN, powering down or powered down,
+// and not powering up: a reason on it describes why it is not in use
+// (the resume hook keeps its failure reason on a node it returned to the
+// pool, IDLE+POWERED_DOWN).
+func outOfService(n *slurm.Node) bool {
+	return !n.Has(slurm.FlagPoweringUp) &&
+		(n.State == slurm.StateDown || n.Has(slurm.FlagPoweredDown) || n.Has(slurm.FlagPoweringDown))
 }
 
 // reconcilerReason reports whether reason was set by the reconciler.

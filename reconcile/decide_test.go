@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/slurm-elastic/slurm-elastic/internal/slurm"
+	"github.com/slurm-elastic/slurm-elastic/nodehealth"
 	"github.com/slurm-elastic/slurm-elastic/runtime"
 )
 
@@ -85,8 +86,12 @@ func TestDecide(t *testing.T) {
 		{"powered down, idle, stale DeadNode reason", Entry{Group: "g", Node: withReason(node("IDLE", "POWERED_DOWN"), deadReason)}, ""},
 		// capacity cooldown
 		{"DOWN after a capacity failure", Entry{Group: "g", Node: withReason(node("DOWN", "POWERED_DOWN"), capacity)}, KindCapacity},
-		{"DOWN after a capacity failure, powering up", Entry{Group: "g", Node: withReason(node("DOWN", "POWERING_UP"), capacity)}, KindCapacity},
+		{"DOWN after a capacity failure, powering down", Entry{Group: "g", Node: withReason(node("DOWN", "POWERING_DOWN"), capacity)}, KindCapacity},
+		{"back in the pool (idle~) after a capacity failure", Entry{Group: "g", Node: withReason(node("IDLE", "POWERED_DOWN"), capacity)}, KindCapacity},
+		{"DOWN after a capacity failure, still powering up", Entry{Group: "g", Node: withReason(node("DOWN", "POWERING_UP"), capacity)}, ""},
+		{"up and running with a stale capacity reason", Entry{Group: "g", Node: withReason(node("IDLE"), capacity), Inst: inst(runtime.StateRunning, time.Hour)}, ""},
 		{"idle~ in a cooling group", Entry{Group: "g", Node: node("IDLE", "POWERED_DOWN"), CoolingUntil: cooling}, KindCoolDrain},
+		{"idle~ with our stale record in a cooling group", Entry{Group: "g", Node: withReason(node("IDLE", "POWERED_DOWN"), deadReason), CoolingUntil: cooling}, KindCoolDrain},
 		{"idle~ after the cooldown", Entry{Group: "g", Node: node("IDLE", "POWERED_DOWN"), CoolingUntil: cooled}, ""},
 		{"idle~ with an admin reason in a cooling group", Entry{Group: "g", Node: withReason(node("IDLE", "POWERED_DOWN"), admin), CoolingUntil: cooling}, ""},
 		{"up node in a cooling group", Entry{Group: "g", Node: node("ALLOCATED"), Inst: inst(runtime.StateRunning, time.Hour), CoolingUntil: cooling}, ""},
@@ -146,5 +151,12 @@ func TestReasonsAreOwned(t *testing.T) {
 	}
 	if reconcilerReason(slurm.Reason("Capacity", "x")) || reconcilerReason("DeadNode") {
 		t.Error("a reason of the hooks or an admin taken for the reconciler's")
+	}
+}
+
+// The health daemon's drains are what KindUnhealthy looks for.
+func TestHealthPrefixMatchesTheHealthDaemon(t *testing.T) {
+	if HealthReasonPrefix != nodehealth.ReasonPrefix {
+		t.Fatalf("HealthReasonPrefix %q, nodehealth.ReasonPrefix %q", HealthReasonPrefix, nodehealth.ReasonPrefix)
 	}
 }

@@ -256,7 +256,7 @@ func (r *Reconciler) trackPoweringUp(v *view, now time.Time) {
 }
 
 // trackCooldowns starts a group's capacity cooldown when one of its nodes
-// is DOWN after a Capacity-class launch failure, ends the cooldowns that
+// is out of service after a Capacity-class launch failure, ends the cooldowns that
 // are over, and sets each entry's CoolingUntil.
 func (r *Reconciler) trackCooldowns(v *view, now time.Time) {
 	r.mu.Lock()
@@ -270,7 +270,7 @@ func (r *Reconciler) trackCooldowns(v *view, now time.Time) {
 	if r.policy.CapacityCooldown > 0 {
 		for i := range v.entries {
 			e := &v.entries[i]
-			if e.Group == "" || e.Node == nil || e.Node.State != slurm.StateDown || !hasCode(e.Node.Reason, CodeCapacity) {
+			if e.Group == "" || e.Node == nil || !hasCode(e.Node.Reason, CodeCapacity) || !outOfService(e.Node) {
 				continue
 			}
 			if _, ok := r.cooling[e.Group]; !ok {

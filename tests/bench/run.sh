@@ -35,7 +35,7 @@ broken() {
 	status=1
 }
 want() { [[ " $only " == *" $1 "* ]]; }
-section() { printf '\n== %s ==\n' "$*"; }
+section() { printf '\n== %s ==\n(load average now: %s)\n' "$*" "$(cut -d' ' -f1-3 /proc/loadavg)"; }
 
 t_start=$SECONDS
 echo "bench: results in $out; load: $(cut -d' ' -f1-3 /proc/loadavg), $(nproc) CPUs"

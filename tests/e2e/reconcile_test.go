@@ -204,3 +204,63 @@ func TestReconcileUnhealthy(t *testing.T) {
 	})
 	waitCloudIdle(t, 2*time.Minute)
 }
+
+// TestReconcileCapacityCooldown: with room for one node container only,
+// the launch of a second node fails with a Capacity reason; the reconciler
+// cools the group down (its idle nodes drained with our Cooldown reason,
+// shown by `slurm-elastic status`), and when the cooldown is over the
+// nodes come back and the waiting job runs.
+func TestReconcileCapacityCooldown(t *testing.T) {
+	configure(t, elastic.Settings{})
+	waitCloudIdle(t, 2*time.Minute)
+	raw, err := elastic.Config(elastic.Settings{Name: cl.Name, Backend: "scontrol", SuspendTime: 15 * time.Second, CloudNodes: 4, Concurrency: 16},
+		cl.Cluster, cl.SharedDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(raw, "\n      uri: ") {
+		t.Fatalf("rendered config has no Podman host uri line:\n%s", raw)
+	}
+	raw = strings.Replace(raw, "\n      uri: ", "\n      max_nodes: 1\n      uri: ", 1) + "daemon:\n  capacity_cooldown: 20s\n"
+	configure(t, elastic.Settings{Raw: raw})
+	t.Cleanup(func() { cl.Configure(context.Background(), elastic.Settings{Name: cl.Name}) })
+	stop := reconcileLoop(t)
+
+	a := sbatch(t, "-p", "cloud", "-N1", "-w", "cloud1", "-o", "/shared/job-%j.out", "--wrap", "sleep 30")
+	waitFor(t, 2*time.Minute, "cloud1 up for job "+a, func() (bool, string) {
+		n := node(t, "cloud1")
+		return n.has("ALLOCATED") && !n.has("POWERING_UP"), fmt.Sprintf("%+v", n)
+	})
+	b := sbatch(t, "-p", "cloud", "-N1", "-w", "cloud2", "-o", "/shared/job-%j.out", "--wrap", "hostname")
+	waitFor(t, 2*time.Minute, "a capacity cooldown of group cloud", func() (bool, string) {
+		ev := reconcileEvents(t, "cloud2", "capacity")
+		n3 := node(t, "cloud3")
+		return len(ev) > 0 && n3.has("DRAIN") && strings.HasPrefix(n3.Reason, "slurm-elastic: (Code:Cooldown) group cloud paused until "),
+			fmt.Sprintf("events %+v cloud2 %+v cloud3 %+v", ev, node(t, "cloud2"), n3)
+	})
+	if out := run(t, adminBin, "status"); !strings.Contains(out, "until 20") {
+		t.Errorf("status does not show the cooldown:\n%s", out)
+	}
+	if j := getJob(t, b); slices.Contains(j.State, "COMPLETED") {
+		t.Fatalf("job %s completed on a full host: %+v", b, j)
+	}
+	waitJob(t, a, 3*time.Minute, "COMPLETED")
+	jb := waitJob(t, b, 5*time.Minute, "COMPLETED")
+	t.Logf("job %s completed after the cooldown, requeued %d time(s)", b, jb.Restarts)
+	if ev := reconcileEvents(t, "cloud3", "cooldown_end"); len(ev) == 0 {
+		t.Errorf("no cooldown_end event for cloud3:\n%s", daemonLog(t))
+	}
+	// Slurm keeps the reason text of a resumed idle~ node as a record:
+	// what matters is that no node is left drained or down.
+	waitFor(t, 3*time.Minute, "cloud nodes back in service", func() (bool, string) {
+		for _, n := range nodes(t, "cloud[1-4]") {
+			if n.has("DRAIN") || n.has("DOWN") {
+				return false, fmt.Sprintf("%+v", n)
+			}
+		}
+		return true, ""
+	})
+	configure(t, elastic.Settings{})
+	waitCloudIdle(t, 2*time.Minute)
+	stop()
+}

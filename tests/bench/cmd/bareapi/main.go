@@ -20,6 +20,7 @@ import (
 	"fmt"
 	"math"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -63,22 +64,31 @@ func main() {
 	}
 	nodes := flag.Args()
 	errs := make([]error, len(nodes))
+	// per node: create, start, inspect durations
+	steps := make([][3]time.Duration, len(nodes))
 	var wg sync.WaitGroup
 	for i, node := range nodes {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			s := buildSpec(*cluster, *group, node, *image, *netw, *cpus, *memMB, env, mounts)
+			t := time.Now()
 			r, err := containers.CreateWithSpec(conn, s, nil)
+			steps[i][0] = time.Since(t)
 			if err != nil {
 				errs[i] = fmt.Errorf("node %s: create: %w", node, err)
 				return
 			}
-			if err := containers.Start(conn, r.ID, nil); err != nil {
+			t = time.Now()
+			err = containers.Start(conn, r.ID, nil)
+			steps[i][1] = time.Since(t)
+			if err != nil {
 				errs[i] = fmt.Errorf("node %s: start: %w", node, err)
 				return
 			}
+			t = time.Now()
 			d, err := containers.Inspect(conn, r.ID, nil)
+			steps[i][2] = time.Since(t)
 			if err != nil {
 				errs[i] = fmt.Errorf("node %s: inspect: %w", node, err)
 				return
@@ -89,7 +99,16 @@ func main() {
 		}()
 	}
 	wg.Wait()
-	fmt.Fprintf(os.Stderr, "bareapi: %d containers in %s\n", len(nodes), time.Since(t0).Round(time.Millisecond))
+	med := func(k int) time.Duration {
+		d := make([]time.Duration, len(steps))
+		for i := range steps {
+			d[i] = steps[i][k]
+		}
+		slices.Sort(d)
+		return d[len(d)/2].Round(time.Millisecond)
+	}
+	fmt.Fprintf(os.Stderr, "bareapi: %d containers in %s; median per call: create %s, start %s, inspect %s\n",
+		len(nodes), time.Since(t0).Round(time.Millisecond), med(0), med(1), med(2))
 	if err := errors.Join(errs...); err != nil {
 		fmt.Fprintln(os.Stderr, "bareapi:", err)
 		os.Exit(1)

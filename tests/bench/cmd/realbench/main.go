@@ -80,6 +80,7 @@ type bench struct {
 	methods []string
 	cfg     string // backend the config in head is set to now
 	settle  time.Duration
+	trace   bool
 }
 
 func main() {
@@ -94,6 +95,7 @@ func main() {
 	settle := flag.Duration("settle", 2*time.Second, "pause after cleaning up, before each run")
 	verbose := flag.Bool("v", false, "cluster progress lines on stderr")
 	logs := flag.String("logs", "", "copy the hook and slurmctld logs here before the cluster is stopped")
+	trace := flag.Bool("trace", false, "investigation: per-step times of the shell loop and bareapi on stderr (not for timed runs)")
 	flag.Parse()
 	if !strings.HasPrefix(*name, "se-bench") {
 		fail(fmt.Errorf("cluster name %q must start with se-bench", *name))
@@ -116,7 +118,7 @@ func main() {
 	if *verbose {
 		logw = os.Stderr
 	}
-	if err := run(ctx, *binDir, *tools, *podmanRemote, *name, ns, *runs, ms, *jsonOut, *logs, *settle, logw); err != nil {
+	if err := run(ctx, *binDir, *tools, *podmanRemote, *name, ns, *runs, ms, *jsonOut, *logs, *settle, *trace, logw); err != nil {
 		fail(err)
 	}
 }
@@ -126,7 +128,7 @@ func fail(err error) {
 	os.Exit(1)
 }
 
-func run(ctx context.Context, binDir, tools, podmanRemote, name string, sizes []int, runs int, methods []string, jsonOut, logs string, settle time.Duration, logw io.Writer) (err error) {
+func run(ctx context.Context, binDir, tools, podmanRemote, name string, sizes []int, runs int, methods []string, jsonOut, logs string, settle time.Duration, trace bool, logw io.Writer) (err error) {
 	if binDir == "" || tools == "" {
 		return errors.New("-bin (or SE_BIN_DIR) and -tools are required")
 	}
@@ -184,7 +186,7 @@ func run(ctx context.Context, binDir, tools, podmanRemote, name string, sizes []
 			err = errors.Join(err, fmt.Errorf("stop cluster: %w", serr))
 		}
 	}()
-	b := &bench{c: c, logw: logw, methods: methods, cfg: "rest", settle: settle}
+	b := &bench{c: c, logw: logw, methods: methods, cfg: "rest", settle: settle, trace: trace}
 
 	var all []Run
 	for _, n := range sizes {
@@ -286,6 +288,9 @@ func (b *bench) once(ctx context.Context, m string, n int) (Run, error) {
 			"SE_HEAD_IP=" + c.HeadIP, "SE_MUNGE_KEY=" + c.MungeKey, "SE_SHARED=" + c.SharedDir} {
 			argv = append(argv, "-env", kv)
 		}
+		if b.trace {
+			argv = append(argv, "-env", "SE_TRACE=1")
+		}
 		argv = append(argv, "--", "/bin/sh", binInHead+"/shell-resume.sh", hostlist(n))
 	case m == "bare":
 		argv = append(argv, "--", binInHead+"/se-bench-bareapi", "-url", "unix://"+harness.PodmanSocketInHead,
@@ -311,6 +316,9 @@ func (b *bench) once(ctx context.Context, m string, n int) (Run, error) {
 	}
 	if tr.RC != 0 {
 		return Run{}, fmt.Errorf("exit code %d: %s", tr.RC, tr.Output)
+	}
+	if b.trace && (m == "bare" || m == "shell") {
+		fmt.Fprintf(os.Stderr, "%s\n", strings.TrimSpace(tr.Output))
 	}
 	if err := b.check(ctx, m, n); err != nil {
 		return Run{}, err

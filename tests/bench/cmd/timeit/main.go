@@ -4,7 +4,7 @@
 // processes a hook or a shell loop runs). The real-cluster benchmark runs it
 // inside the head container, beside slurmctld, so that what is timed is what
 // slurmctld would see of a ResumeProgram. The child's stdout and stderr go to
-// timeit's stderr (its last 2 KB are also in the JSON). timeit exits 0
+// timeit's stderr; their last 2 KB are also in the JSON. timeit exits 0
 // whenever it could start the command; the command's status is "rc".
 //
 // Usage: timeit [-env K=V]... -- COMMAND [ARG...]
@@ -84,9 +84,7 @@ func main() {
 		r.SysMS = float64(ru.Stime.Nano()) / 1e6
 		r.MaxRSSKB = ru.Maxrss
 	}
-	if r.RC != 0 {
-		r.OutputEnd = string(bytes.ToValidUTF8(t.b, nil))
-	}
+	r.OutputEnd = string(bytes.ToValidUTF8(t.b, nil))
 	b, _ := json.Marshal(r)
 	fmt.Println(string(b))
 }
