@@ -65,9 +65,15 @@ func PoolOptions(h conf.HookConf) pool.Options {
 	return pool.Options{
 		Concurrency: h.Concurrency,
 		Rate:        h.Rate,
-		Attempts:    3,
-		Backoff:     250 * time.Millisecond,
-		Retry:       func(err error) bool { return runtime.ClassOf(err) == runtime.ClassTransient },
+		// Six tries over about four seconds: enough to ride out API
+		// throttling (retries go through the same rate limiter, jittered
+		// so throttled calls do not return together) while a host that is
+		// really down still fails the node within seconds.
+		Attempts:   6,
+		Backoff:    250 * time.Millisecond,
+		MaxBackoff: 2 * time.Second,
+		Jitter:     true,
+		Retry:      func(err error) bool { return runtime.ClassOf(err) == runtime.ClassTransient },
 	}
 }
 

@@ -6,6 +6,7 @@ package pool
 import (
 	"context"
 	"errors"
+	"math/rand/v2"
 	"sync"
 	"time"
 
@@ -25,6 +26,11 @@ type Options struct {
 	// Backoff is the wait before the first retry; it doubles on each
 	// further retry. 0 means 200ms.
 	Backoff time.Duration
+	// MaxBackoff caps the wait between tries; 0 means no cap.
+	MaxBackoff time.Duration
+	// Jitter spreads each wait over [wait/2, wait), so calls throttled
+	// together do not come back together.
+	Jitter bool
 	// Retry reports whether err is worth another attempt. nil means never.
 	Retry func(err error) bool
 }
@@ -59,7 +65,7 @@ func Run(ctx context.Context, n int, o Options, fn func(ctx context.Context, i i
 		go func() {
 			defer wg.Done()
 			for i := range next {
-				errs[i] = attempt(ctx, lim, attempts, backoff, o.Retry, func(ctx context.Context) error { return fn(ctx, i) })
+				errs[i] = attempt(ctx, lim, attempts, backoffs(backoff, o.MaxBackoff, o.Jitter), o.Retry, func(ctx context.Context) error { return fn(ctx, i) })
 			}
 		}()
 	}
@@ -80,18 +86,36 @@ func Run(ctx context.Context, n int, o Options, fn func(ctx context.Context, i i
 	return errs
 }
 
-func attempt(ctx context.Context, lim *rate.Limiter, attempts int, backoff time.Duration, retry func(error) bool, call func(context.Context) error) error {
+// backoffs returns the wait before retry number a (1 = the first retry):
+// first doubled a-1 times, capped at limit when limit > 0, and with jitter
+// drawn from [wait/2, wait).
+func backoffs(first, limit time.Duration, jitter bool) func(a int) time.Duration {
+	return func(a int) time.Duration {
+		d := first
+		for i := 1; i < a && (limit <= 0 || d < limit); i++ {
+			d *= 2
+		}
+		if limit > 0 && d > limit {
+			d = limit
+		}
+		if jitter && d > 1 {
+			d = d/2 + rand.N(d/2)
+		}
+		return d
+	}
+}
+
+func attempt(ctx context.Context, lim *rate.Limiter, attempts int, wait func(a int) time.Duration, retry func(error) bool, call func(context.Context) error) error {
 	var err error
 	for a := 0; a < attempts; a++ {
 		if a > 0 {
-			t := time.NewTimer(backoff)
+			t := time.NewTimer(wait(a))
 			select {
 			case <-ctx.Done():
 				t.Stop()
 				return errors.Join(err, context.Cause(ctx))
 			case <-t.C:
 			}
-			backoff *= 2
 		}
 		if lim != nil {
 			if werr := lim.Wait(ctx); werr != nil {

@@ -103,3 +103,24 @@ func TestRunStopsStartingWhenContextEnds(t *testing.T) {
 		t.Fatalf("ok=%d canceled=%d started=%d", ok, canceled, started.Load())
 	}
 }
+
+func TestBackoffsDoubleCapAndJitter(t *testing.T) {
+	plain := backoffs(100*time.Millisecond, time.Second, false)
+	for a, want := range map[int]time.Duration{1: 100 * time.Millisecond, 2: 200 * time.Millisecond, 4: 800 * time.Millisecond, 5: time.Second, 30: time.Second} {
+		if got := plain(a); got != want {
+			t.Errorf("retry %d: wait %v, want %v", a, got, want)
+		}
+	}
+	jit := backoffs(100*time.Millisecond, time.Second, true)
+	seen := map[time.Duration]bool{}
+	for range 200 {
+		d := jit(5)
+		if d < 500*time.Millisecond || d >= time.Second {
+			t.Fatalf("jittered wait %v outside [500ms, 1s)", d)
+		}
+		seen[d] = true
+	}
+	if len(seen) < 10 {
+		t.Fatalf("only %d distinct jittered waits in 200 draws", len(seen))
+	}
+}

@@ -46,6 +46,7 @@ func main() {
 	image := flag.String("image", "", "image")
 	cpus := flag.Float64("cpus", 1, "CPU limit")
 	memMB := flag.Int64("memory-mb", 768, "memory limit, MB")
+	command := flag.String("command", "", "run this (split on spaces) instead of the image's entrypoint (investigation: e.g. \"sleep infinity\" to leave out the node's own boot)")
 	var env, mounts listFlag
 	flag.Var(&env, "env", "K=V (repeatable)")
 	flag.Var(&mounts, "mount", "SRC:DST[:ro] (repeatable)")
@@ -72,6 +73,9 @@ func main() {
 		go func() {
 			defer wg.Done()
 			s := buildSpec(*cluster, *group, node, *image, *netw, *cpus, *memMB, env, mounts)
+			if *command != "" {
+				s.Command = strings.Fields(*command)
+			}
 			t := time.Now()
 			r, err := containers.CreateWithSpec(conn, s, nil)
 			steps[i][0] = time.Since(t)

@@ -11,7 +11,9 @@
 //   - shell: tests/bench/shell-resume.sh, a sequential podman run + podman
 //     inspect + scontrol update loop with a static podman-remote;
 //   - bare: bareapi, parallel create + start + inspect through the Go
-//     bindings and nothing else (no Slurm update: the machine's limit).
+//     bindings and nothing else (no Slurm update: the machine's limit);
+//   - bare-idle (investigation, not in the default set): bare with the
+//     containers running `sleep infinity` instead of munged + slurmd.
 //
 // Runs are interleaved (ours, shell, bare, ours, ...) so that load from
 // other work hits each method alike; before each run every node container
@@ -292,11 +294,17 @@ func (b *bench) once(ctx context.Context, m string, n int) (Run, error) {
 			argv = append(argv, "-env", "SE_TRACE=1")
 		}
 		argv = append(argv, "--", "/bin/sh", binInHead+"/shell-resume.sh", hostlist(n))
-	case m == "bare":
+	case m == "bare" || m == "bare-idle":
 		argv = append(argv, "--", binInHead+"/se-bench-bareapi", "-url", "unix://"+harness.PodmanSocketInHead,
 			"-cluster", c.Name, "-network", c.Network, "-image", c.Image,
 			"-env", "SLURM_CONF_SERVER="+c.HeadIP,
 			"-mount", c.MungeKey+":"+harness.MungeKeyInNode+":ro", "-mount", c.SharedDir+":"+elastic.SharedInNodes)
+		if m == "bare-idle" {
+			// Investigation: the same containers running `sleep infinity`
+			// instead of munged + slurmd, to separate Podman's cost from the
+			// node's own boot.
+			argv = append(argv, "-command", "sleep infinity")
+		}
 		for i := 1; i <= n; i++ {
 			argv = append(argv, "cloud"+strconv.Itoa(i))
 		}
@@ -317,7 +325,7 @@ func (b *bench) once(ctx context.Context, m string, n int) (Run, error) {
 	if tr.RC != 0 {
 		return Run{}, fmt.Errorf("exit code %d: %s", tr.RC, tr.Output)
 	}
-	if b.trace && (m == "bare" || m == "shell") {
+	if b.trace && (strings.HasPrefix(m, "bare") || m == "shell") {
 		fmt.Fprintf(os.Stderr, "%s\n", strings.TrimSpace(tr.Output))
 	}
 	if err := b.check(ctx, m, n); err != nil {
@@ -337,7 +345,7 @@ func (b *bench) check(ctx context.Context, m string, n int) error {
 	if len(ids) != n {
 		return fmt.Errorf("check: %d running node containers, want %d", len(ids), n)
 	}
-	if m == "bare" {
+	if strings.HasPrefix(m, "bare") {
 		return nil
 	}
 	out, err := c.Podman(ctx, append([]string{"inspect", "--format",
