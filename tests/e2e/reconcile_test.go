@@ -82,9 +82,9 @@ func daemonLog(t *testing.T) string {
 // powered down (a resume killed half way) is removed within two rounds,
 // and the removal is an event.
 func TestReconcileOrphan(t *testing.T) {
-	configure(t, elastic.Settings{})
-	waitCloudIdle(t, 2*time.Minute)
+	reset(t)
 	ctx := ctxT(t, 5*time.Minute)
+	before := node(t, "cloud4")
 	name := cl.Name + "-leftover-cloud4"
 	t.Cleanup(func() { cl.Podman(context.Background(), "rm", "-f", "--time", "0", name) })
 	if _, err := cl.Podman(ctx, "run", "-d", "--name", name, "--network", "none",
@@ -109,7 +109,7 @@ func TestReconcileOrphan(t *testing.T) {
 		t.Fatalf("no successful orphan event for cloud4: %+v", ev)
 	}
 	t.Logf("orphan removed in %d round(s)", rounds)
-	if n := node(t, "cloud4"); !n.has("POWERED_DOWN") || n.Reason != "" {
+	if n := node(t, "cloud4"); !n.has("POWERED_DOWN") || n.Reason != before.Reason || n.has("DOWN") != before.has("DOWN") {
 		t.Fatalf("cloud4 changed by the orphan removal: %+v", n)
 	}
 	waitCloudIdle(t, 2*time.Minute)
@@ -119,8 +119,7 @@ func TestReconcileOrphan(t *testing.T) {
 // the reconciler sets the node DOWN (Slurm requeues the job, which then
 // completes), powers it down, and the node can be launched again.
 func TestReconcileFailover(t *testing.T) {
-	configure(t, elastic.Settings{})
-	waitCloudIdle(t, 2*time.Minute)
+	reset(t)
 	stop := reconcileLoop(t)
 
 	id := sbatch(t, "-p", "cloud", "-N1", "--requeue", "-o", "/shared/job-%j.out", "--wrap", "sleep 20; hostname")
@@ -167,8 +166,7 @@ func TestReconcileFailover(t *testing.T) {
 // powered down and comes back clean; one whose drain reason carries the
 // hold prefix is left alone.
 func TestReconcileUnhealthy(t *testing.T) {
-	configure(t, elastic.Settings{})
-	waitCloudIdle(t, 2*time.Minute)
+	reset(t)
 	id := sbatch(t, "-p", "cloud", "-N2", "-w", "cloud[1-2]", "-o", "/shared/job-%j.out", "--wrap", "srun hostname")
 	waitJob(t, id, 3*time.Minute, "COMPLETED")
 	waitFor(t, time.Minute, "cloud[1-2] idle and up", func() (bool, string) {
@@ -211,8 +209,7 @@ func TestReconcileUnhealthy(t *testing.T) {
 // shown by `slurm-elastic status`), and when the cooldown is over the
 // nodes come back and the waiting job runs.
 func TestReconcileCapacityCooldown(t *testing.T) {
-	configure(t, elastic.Settings{})
-	waitCloudIdle(t, 2*time.Minute)
+	reset(t)
 	raw, err := elastic.Config(elastic.Settings{Name: cl.Name, Backend: "scontrol", SuspendTime: 15 * time.Second, CloudNodes: 4, Concurrency: 16},
 		cl.Cluster, cl.SharedDir)
 	if err != nil {
@@ -260,7 +257,6 @@ func TestReconcileCapacityCooldown(t *testing.T) {
 		}
 		return true, ""
 	})
-	configure(t, elastic.Settings{})
-	waitCloudIdle(t, 2*time.Minute)
+	reset(t)
 	stop()
 }
