@@ -9,8 +9,9 @@ BIN         := $(CURDIR)/bin
 HOOKS       := slurm-elastic slurm-elastic-resume slurm-elastic-suspend slurm-elastic-resume-fail
 GOTEST      := CGO_ENABLED=0 $(GO) test -tags "$(TAGS)"
 TEST_TIMEOUT ?= 45m
-# Debian packages the tests and the demo need on a fresh Debian 12 machine.
-APT_PKGS    := podman runc catatonit iptables tar debootstrap iproute2 slurm-client busybox-static uidmap rpm rpmlint systemd hyperfine
+# Debian packages the tests and the demo need on a fresh Debian 12 machine
+# (the btrfs/devmapper headers let cgo builds of the Podman bindings, e.g. go vet, compile).
+APT_PKGS    := podman runc catatonit iptables tar debootstrap iproute2 slurm-client busybox-static uidmap rpm rpmlint systemd hyperfine libbtrfs-dev libdevmapper-dev
 
 export SE_BIN_DIR := $(BIN)
 export SE_GO_TAGS := $(TAGS)
