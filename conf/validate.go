@@ -39,6 +39,23 @@ func (p *problems) add(key, format string, args ...any) {
 	p.errs = append(p.errs, &FieldError{File: p.file, Key: key, Msg: fmt.Sprintf(format, args...)})
 }
 
+// uniqueName checks the name of list[i] (at key): required, valid, and not
+// already used by an earlier entry (seen maps names to their index).
+func (p *problems) uniqueName(key, list, name string, i int, seen map[string]int, rule string) {
+	switch {
+	case name == "":
+		p.add(key+".name", "required")
+	case !nameRe.MatchString(name):
+		p.add(key+".name", "%q: "+rule, name)
+	default:
+		if j, dup := seen[name]; dup {
+			p.add(key+".name", "%q: already used by %s[%d]", name, list, j)
+		} else {
+			seen[name] = i
+		}
+	}
+}
+
 // Validate checks the whole configuration and returns every problem at
 // once (errors.Join of *FieldError, each naming c.File and the key path,
 // e.g. "/etc/slurm-elastic/config.yaml: groups[1].template.image:
@@ -139,18 +156,7 @@ func (c *Config) validatePodman(p *problems) {
 	seen := map[string]int{}
 	for i, h := range c.Podman.Hosts {
 		key := fmt.Sprintf("podman.hosts[%d]", i)
-		switch {
-		case h.Name == "":
-			p.add(key+".name", "required")
-		case !nameRe.MatchString(h.Name):
-			p.add(key+".name", "%q: use letters, digits, '_', '.', '-', at most 63 characters", h.Name)
-		default:
-			if j, dup := seen[h.Name]; dup {
-				p.add(key+".name", "%q: already used by podman.hosts[%d]", h.Name, j)
-			} else {
-				seen[h.Name] = i
-			}
-		}
+		p.uniqueName(key, "podman.hosts", h.Name, i, seen, "use letters, digits, '_', '.', '-', at most 63 characters")
 		ssh := false
 		if h.URI == "" {
 			p.add(key+".uri", "required: unix:///run/podman/podman.sock, tcp://host:port or ssh://user@host/run/podman/podman.sock")
@@ -210,18 +216,7 @@ func (c *Config) validateGroups(p *problems) {
 	for i := range c.Groups {
 		g := &c.Groups[i]
 		key := fmt.Sprintf("groups[%d]", i)
-		switch {
-		case g.Name == "":
-			p.add(key+".name", "required")
-		case !nameRe.MatchString(g.Name):
-			p.add(key+".name", "%q: use letters, digits, '_', '.', '-', starting with a letter or digit, at most 63 characters", g.Name)
-		default:
-			if j, dup := names[g.Name]; dup {
-				p.add(key+".name", "%q: already used by groups[%d]", g.Name, j)
-			} else {
-				names[g.Name] = i
-			}
-		}
+		p.uniqueName(key, "groups", g.Name, i, names, "use letters, digits, '_', '.', '-', starting with a letter or digit, at most 63 characters")
 
 		switch {
 		case g.Nodes == "":
