@@ -6,12 +6,12 @@ TAGS        := remote containers_image_openpgp
 VERSION     ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS     := -s -w -X github.com/slurm-elastic/slurm-elastic/internal/version.Version=$(VERSION)
 BIN         := $(CURDIR)/bin
-HOOKS       := slurm-elastic slurm-elastic-resume slurm-elastic-suspend slurm-elastic-resume-fail
+HOOKS       := slurm-elastic slurm-elastic-resume slurm-elastic-suspend slurm-elastic-resume-fail slurm-elastic-hostlist
 GOTEST      := CGO_ENABLED=0 $(GO) test -tags "$(TAGS)"
 TEST_TIMEOUT ?= 45m
 # Debian packages the tests and the demo need on a fresh Debian 12 machine
 # (the btrfs/devmapper headers let cgo builds of the Podman bindings, e.g. go vet, compile).
-APT_PKGS    := podman runc catatonit iptables tar debootstrap iproute2 slurm-client busybox-static uidmap rpm rpmlint systemd hyperfine libbtrfs-dev libdevmapper-dev
+APT_PKGS    := podman runc catatonit iptables tar debootstrap iproute2 slurm-client busybox-static uidmap rpm rpmlint systemd hyperfine groff-base gnupg libbtrfs-dev libdevmapper-dev
 
 export SE_BIN_DIR := $(BIN)
 export SE_GO_TAGS := $(TAGS)
@@ -39,9 +39,18 @@ vet:
 fmt:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 
+# The e2e tests spend most of their time waiting on Slurm's timers (SuspendTime, cred_expire,
+# reconciler rounds), not on the CPU. `make test` runs them as two shards, each on its own
+# cluster, beside the other packages: every test runs exactly once (-run / -skip of one list).
+E2E_SHARD_A := ^(TestReconcileFailover|TestBadInput|TestReconcileCapacityCooldown|TestReconcileOrphan|TestNodeImage)$$
+
 ## test: unit + integration + e2e (real Slurm 24.11 and Podman); installs prerequisites itself
 test: deps build build-health fmt vet
-	$(GOTEST) -p 2 -timeout $(TEST_TIMEOUT) ./...
+	@pkgs=$$(CGO_ENABLED=0 $(GO) list -tags "$(TAGS)" ./... | grep -v '/tests/e2e$$'); pids=""; \
+	$(GOTEST) -p 2 -timeout $(TEST_TIMEOUT) $$pkgs & pids="$$pids $$!"; \
+	SE_E2E_NAME=se-e2e-a $(GOTEST) -timeout $(TEST_TIMEOUT) -run '$(E2E_SHARD_A)' ./tests/e2e/ & pids="$$pids $$!"; \
+	SE_E2E_NAME=se-e2e-b $(GOTEST) -timeout $(TEST_TIMEOUT) -skip '$(E2E_SHARD_A)' ./tests/e2e/ & pids="$$pids $$!"; \
+	rc=0; for p in $$pids; do wait $$p || rc=1; done; exit $$rc
 	$(MAKE) --no-print-directory test-health
 
 ## unit: the fast tests only (no containers)
@@ -59,9 +68,11 @@ bench: deps build
 fuzz:
 	$(GOTEST) -run '^$$' -fuzz FuzzExpand -fuzztime 60s ./internal/hostlist/
 
-## demo: a local elastic Slurm cluster on Podman; submits a job and shows nodes powering up and down
-demo: deps build
-	$(GO) run -tags "$(TAGS)" ./tests/demo
+## demo: a local elastic Slurm cluster on Podman; submits a job and shows nodes powering up and down.
+## The head installs slurm-elastic from its .deb (deb-head); DEMO_FROM=bin mounts bin/ instead.
+DEMO_FROM ?= deb
+demo: deps build $(if $(filter deb,$(DEMO_FROM)),deb-head)
+	$(GO) run -tags "$(TAGS)" ./tests/demo $(if $(filter deb,$(DEMO_FROM)),-deb $(HEAD_DEB))
 
 ## demo-down: remove everything the demo created
 demo-down:

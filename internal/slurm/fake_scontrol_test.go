@@ -14,6 +14,9 @@ import (
 // in $SE_FAKE_RECORD (JSON), optionally sleeps $SE_FAKE_SLEEP, then replays
 // a captured answer: <prefix>.out to stdout, <prefix>.err to stderr, exit
 // status from <prefix>.rc. The answers are the real ones in testdata/.
+// With $SE_FAKE_LOG it also appends its argv to that file, one JSON line per
+// run; with $SE_FAKE_FAIL_ON it replays $SE_FAKE_FAIL_REPLY instead when an
+// argument contains that text.
 
 // fakeRecord is what the fake scontrol saw.
 type fakeRecord struct {
@@ -37,6 +40,26 @@ func fakeScontrol() int {
 		if err := os.WriteFile(rec, b, 0o600); err != nil {
 			fmt.Fprintln(os.Stderr, "fake scontrol:", err)
 			return 99
+		}
+	}
+	if log := os.Getenv("SE_FAKE_LOG"); log != "" {
+		// One JSON line per run; O_APPEND keeps concurrent runs' lines whole.
+		b, _ := json.Marshal(os.Args[1:])
+		f, err := os.OpenFile(log, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
+		if err == nil {
+			_, err = f.Write(append(b, '\n'))
+			f.Close()
+		}
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "fake scontrol:", err)
+			return 99
+		}
+	}
+	if bad := os.Getenv("SE_FAKE_FAIL_ON"); bad != "" {
+		for _, a := range os.Args[1:] {
+			if strings.Contains(a, bad) {
+				prefix = os.Getenv("SE_FAKE_FAIL_REPLY")
+			}
 		}
 	}
 	if d := os.Getenv("SE_FAKE_SLEEP"); d != "" {

@@ -444,3 +444,88 @@ func TestIntegrationNew(t *testing.T) {
 		t.Error("unknown backend accepted")
 	}
 }
+
+// Slurm 24.11 takes equal-length NodeName/NodeAddr/NodeHostName lists and
+// pairs them by position, in the order given (not sorted): the scontrol
+// backend's address batches rely on it. A batch with an unknown node fails
+// as a whole and falls back to one update per node.
+func TestIntegrationScontrolAddrBatch(t *testing.T) {
+	c := needCluster(t)
+	s, err := NewScontrol(ScontrolOptions{Path: c.ScontrolWrapper(), Timeout: 20 * time.Second, AddrBatchWindow: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := func(i int) string {
+		a, err := harness.SubnetHost(c.Subnet, i)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return a
+	}
+	want := func(name, addr, host string) {
+		t.Helper()
+		if n := getNode(t, s, name); n.Addr != addr || n.Hostname != host {
+			t.Errorf("%s: addr %q hostname %q, want %q %q", name, n.Addr, n.Hostname, addr, host)
+		}
+	}
+	t.Cleanup(func() {
+		for _, n := range []string{"cloud3", "cloud4"} {
+			if err := s.Update(context.Background(), []string{n}, NodeUpdate{Addr: n, Hostname: n}); err != nil {
+				t.Errorf("reset %s: %v", n, err)
+			}
+		}
+	})
+
+	// Out of order, as a batch is when cloud4 starts first.
+	batch := []*addrReq{
+		{name: "cloud4", addr: addr(224), host: "cloud4-b", done: make(chan error, 1)},
+		{name: "cloud3", addr: addr(223), host: "cloud3-b", done: make(chan error, 1)},
+	}
+	s.batch.run(batch)
+	for _, r := range batch {
+		if err := <-r.done; err != nil {
+			t.Fatalf("batched update: %v", err)
+		}
+	}
+	want("cloud4", addr(224), "cloud4-b")
+	want("cloud3", addr(223), "cloud3-b")
+
+	// Through Update, concurrently: one batch.
+	var wg sync.WaitGroup
+	for i, n := range []string{"cloud3", "cloud4"} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := s.Update(context.Background(), []string{n}, NodeUpdate{Addr: addr(233 + i), Hostname: n + "-c"}); err != nil {
+				t.Error(err)
+			}
+		}()
+	}
+	wg.Wait()
+	want("cloud3", addr(233), "cloud3-c")
+	want("cloud4", addr(234), "cloud4-c")
+	if s.batch.runs != 2 || s.batch.failures != 0 {
+		t.Errorf("batched runs %d, failed %d; want 2 and 0", s.batch.runs, s.batch.failures)
+	}
+
+	// An unknown node fails the batch; its neighbour is still set.
+	errs := make([]error, 2)
+	for i, n := range []string{"nosuch9", "cloud3"} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = s.Update(context.Background(), []string{n}, NodeUpdate{Addr: addr(243 + i), Hostname: n + "-d"})
+		}()
+	}
+	wg.Wait()
+	if !errors.Is(errs[0], ErrNodeNotFound) || !strings.Contains(errs[0].Error(), "nosuch9") {
+		t.Errorf("nosuch9: err = %v, want ErrNodeNotFound", errs[0])
+	}
+	if errs[1] != nil {
+		t.Errorf("cloud3 beside an unknown node: %v", errs[1])
+	}
+	want("cloud3", addr(244), "cloud3-d")
+	if s.batch.runs != 3 || s.batch.failures != 1 {
+		t.Errorf("batched runs %d, failed %d; want 3 and 1", s.batch.runs, s.batch.failures)
+	}
+}

@@ -36,15 +36,22 @@ type ScontrolOptions struct {
 	Env []string
 	// Timeout bounds each scontrol run. Default DefaultTimeout.
 	Timeout time.Duration
+	// AddrBatchWindow is how long the first of concurrent address updates
+	// (Update of one node with Addr and Hostname only, as the resume and
+	// suspend hooks make) waits for others to join it in one scontrol run.
+	// 0 means DefaultAddrBatchWindow; negative turns batching off.
+	AddrBatchWindow time.Duration
 }
 
 // Scontrol is the exec backend: it runs scontrol with an argv (never a
 // shell). It works with any Slurm release from 22.05 on. Safe for
-// concurrent use.
+// concurrent use; concurrent address updates share scontrol runs (see
+// Update).
 type Scontrol struct {
 	path    string
 	env     []string
 	timeout time.Duration
+	batch   *addrBatcher // nil: batching off
 }
 
 var _ Client = (*Scontrol)(nil)
@@ -72,7 +79,14 @@ func NewScontrol(o ScontrolOptions) (*Scontrol, error) {
 	// One time format, whatever the caller's environment says.
 	env = append(env, "SLURM_TIME_FORMAT=standard")
 	env = append(env, o.Env...)
-	return &Scontrol{path: path, env: env, timeout: timeout}, nil
+	s := &Scontrol{path: path, env: env, timeout: timeout}
+	switch w := o.AddrBatchWindow; {
+	case w == 0:
+		s.batch = newAddrBatcher(s, DefaultAddrBatchWindow)
+	case w > 0:
+		s.batch = newAddrBatcher(s, w)
+	}
+	return s, nil
 }
 
 // LookScontrol resolves name ("" means "scontrol") to an executable: a name
@@ -225,6 +239,15 @@ func pick(all []Node, names []string, what string) ([]Node, error) {
 // ("Invalid node state specified"). Unknown names give ErrNodeNotFound;
 // slurmctld may have updated the names listed before the first unknown one.
 // Blocks for one scontrol run per 32 KiB of node names.
+//
+// An update of one node's Addr and Hostname and nothing else (what the
+// resume and suspend hooks make for each node) is batched: concurrent ones
+// share one `scontrol update NodeName=a,b NodeAddr=ip1,ip2
+// NodeHostName=h1,h2`. The first waits up to the batch window (default
+// 100 ms) for company, later ones queue while a batch runs. Each caller
+// gets its own result: if a batch fails, each of its nodes is updated
+// alone, so one bad node never hides the others. Such a call blocks for the
+// window, the batches ahead of it and its own run(s).
 func (s *Scontrol) Update(ctx context.Context, names []string, u NodeUpdate) error {
 	if err := validateUpdate(names, u); err != nil {
 		return fmt.Errorf("scontrol %w", err)
@@ -233,6 +256,9 @@ func (s *Scontrol) Update(ctx context.Context, names []string, u NodeUpdate) err
 		return nil
 	}
 	names = dedupe(names)
+	if s.batch != nil && len(names) == 1 && u.State == SetNone && u.Reason == "" && u.Addr != "" && u.Hostname != "" {
+		return s.batch.update(ctx, names[0], u.Addr, u.Hostname)
+	}
 	var errs []error
 	for _, chunk := range chunkNames(names, maxListArg) {
 		if err := s.update(ctx, chunk, u); err != nil {

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # tests/bench/run.sh: the process-level benchmarks of docs/benchmarks.md, end to end.
 #   1. 10,000-node resume + suspend against the fake runtime (fakescale)
-#   2. hostlist expand/compress as whole processes beside scontrol (proctime)
+#   2. hostlist expand/compress as whole processes beside scontrol (proctime):
+#      slurm-elastic-hostlist (the lean binary) and `slurm-elastic hostlist`
 #   3. resume wall time on the real elastic cluster, 1/8/32 nodes: ours vs a
 #      shell loop vs bare parallel Podman API calls (realbench)
 # `make bench` runs it after the `go test -bench` figures, with SE_BIN_DIR set
@@ -39,11 +40,11 @@ section() { printf '\n== %s ==\n(load average now: %s)\n' "$*" "$(cut -d' ' -f1-
 
 t_start=$SECONDS
 echo "bench: results in $out; load: $(cut -d' ' -f1-3 /proc/loadavg), $(nproc) CPUs"
-for b in slurm-elastic slurm-elastic-resume slurm-elastic-suspend slurm-elastic-resume-fail; do
+for b in slurm-elastic slurm-elastic-resume slurm-elastic-suspend slurm-elastic-resume-fail slurm-elastic-hostlist; do
 	[[ -x $bin/$b ]] || { echo "run.sh: $bin/$b missing: run \`make build\` (SE_BIN_DIR names the dir)" >&2; exit 1; }
 done
 if ! go build -tags "$tags" -trimpath -ldflags "-s -w" -o "$tools/" \
-	./tests/bench/cmd/fakescale ./tests/bench/cmd/proctime ./tests/bench/cmd/hostlistlean \
+	./tests/bench/cmd/fakescale ./tests/bench/cmd/proctime \
 	./tests/bench/cmd/timeit ./tests/bench/cmd/bareapi ./tests/bench/cmd/realbench; then
 	echo "run.sh: building the benchmark tools failed" >&2
 	exit 1
@@ -75,39 +76,42 @@ if want hostlist; then
 		paste -sd, "$hl/shuffled.txt" >"$hl/shuffled.csv"
 		expr='n[00001-50000],m[00001-50000]'
 		# Same output as scontrol, or the timing means nothing.
-		cmp -s <("$bin/slurm-elastic" hostlist expand "$expr") <(SLURM_CONF=$sconf scontrol show hostnames "$expr") ||
-			broken "hostlist expand output differs from scontrol"
-		for f in names shuffled; do
-			cmp -s <("$bin/slurm-elastic" hostlist compress <"$hl/$f.txt") <(SLURM_CONF=$sconf scontrol show hostlist "$(cat "$hl/$f.csv")") ||
-				broken "hostlist compress output ($f) differs from scontrol"
+		for cli in "$bin/slurm-elastic-hostlist" "$bin/slurm-elastic hostlist"; do
+			read -ra c <<<"$cli"
+			cmp -s <("${c[@]}" expand "$expr") <(SLURM_CONF=$sconf scontrol show hostnames "$expr") ||
+				broken "$cli expand output differs from scontrol"
+			for f in names shuffled; do
+				cmp -s <("${c[@]}" compress <"$hl/$f.txt") <(SLURM_CONF=$sconf scontrol show hostlist "$(cat "$hl/$f.csv")") ||
+					broken "$cli compress output ($f) differs from scontrol"
+			done
 		done
 		cat >"$hl/spec.json" <<-JSON
 		{"groups":[
 		 {"name":"expand $expr (100,000 names)","cases":[
-		  {"name":"slurm-elastic","argv":["$bin/slurm-elastic","hostlist","expand","$expr"]},
-		  {"name":"lean Go binary","argv":["$tools/hostlistlean","expand","$expr"]},
+		  {"name":"slurm-elastic-hostlist","argv":["$bin/slurm-elastic-hostlist","expand","$expr"]},
+		  {"name":"slurm-elastic hostlist","argv":["$bin/slurm-elastic","hostlist","expand","$expr"]},
 		  {"name":"scontrol","argv":["scontrol","show","hostnames","$expr"],"env":["SLURM_CONF=$sconf"]}]},
 		 {"name":"compress 15,000 names, in order","cases":[
-		  {"name":"slurm-elastic","argv":["$bin/slurm-elastic","hostlist","compress"],"stdin":"$hl/names.txt"},
-		  {"name":"lean Go binary","argv":["$tools/hostlistlean","compress"],"stdin":"$hl/names.txt"},
+		  {"name":"slurm-elastic-hostlist","argv":["$bin/slurm-elastic-hostlist","compress"],"stdin":"$hl/names.txt"},
+		  {"name":"slurm-elastic hostlist","argv":["$bin/slurm-elastic","hostlist","compress"],"stdin":"$hl/names.txt"},
 		  {"name":"scontrol","argv":["scontrol","show","hostlist","@$hl/names.csv"],"env":["SLURM_CONF=$sconf"]}]},
 		 {"name":"compress 15,000 names, shuffled","cases":[
-		  {"name":"slurm-elastic","argv":["$bin/slurm-elastic","hostlist","compress"],"stdin":"$hl/shuffled.txt"},
-		  {"name":"lean Go binary","argv":["$tools/hostlistlean","compress"],"stdin":"$hl/shuffled.txt"},
+		  {"name":"slurm-elastic-hostlist","argv":["$bin/slurm-elastic-hostlist","compress"],"stdin":"$hl/shuffled.txt"},
+		  {"name":"slurm-elastic hostlist","argv":["$bin/slurm-elastic","hostlist","compress"],"stdin":"$hl/shuffled.txt"},
 		  {"name":"scontrol","argv":["scontrol","show","hostlist","@$hl/shuffled.csv"],"env":["SLURM_CONF=$sconf"]}]},
 		 {"name":"start-up only (expand n1)","cases":[
-		  {"name":"slurm-elastic","argv":["$bin/slurm-elastic","hostlist","expand","n1"]},
-		  {"name":"lean Go binary","argv":["$tools/hostlistlean","expand","n1"]},
+		  {"name":"slurm-elastic-hostlist","argv":["$bin/slurm-elastic-hostlist","expand","n1"]},
+		  {"name":"slurm-elastic hostlist","argv":["$bin/slurm-elastic","hostlist","expand","n1"]},
 		  {"name":"scontrol","argv":["scontrol","show","hostnames","n1"],"env":["SLURM_CONF=$sconf"]}]}
 		]}
 		JSON
 		"$tools/proctime" -runs "${SE_BENCH_RUNS:-30}" -warmup 3 -json "$hl/results.json" "$hl/spec.json" ||
 			broken "proctime"
-		echo "target: slurm-elastic no slower than scontrol (x1.00 or less)"
+		echo "target: slurm-elastic-hostlist no slower than scontrol (x1.00 or less)"
 		if command -v hyperfine >/dev/null; then
 			echo "cross-check with hyperfine (no shell, 20 runs):"
 			SLURM_CONF=$sconf hyperfine -N --style basic --warmup 3 --runs 20 --export-json "$hl/hyperfine.json" \
-				-n slurm-elastic "$bin/slurm-elastic hostlist expand $expr" \
+				-n slurm-elastic-hostlist "$bin/slurm-elastic-hostlist expand $expr" \
 				-n scontrol "scontrol show hostnames $expr" || broken "hyperfine"
 		fi
 	fi
