@@ -35,6 +35,10 @@ type HealthConf struct {
 	// failed (Slurm unreachable). Default 30s.
 	RetryMax time.Duration `mapstructure:"retry_max"`
 
+	// CheckProgram: the one-shot mode as Slurm's HealthCheckProgram,
+	// printed by `slurm-elastic conf slurm` when enabled.
+	CheckProgram HealthCheckProgram `mapstructure:"check_program"`
+
 	Memory    HealthMemory   `mapstructure:"memory"`
 	Disks     []HealthDisk   `mapstructure:"disks"`
 	Mounts    []HealthMount  `mapstructure:"mounts"`
@@ -43,6 +47,36 @@ type HealthConf struct {
 	GPU       HealthGPU      `mapstructure:"gpu"`
 	Custom    []HealthCustom `mapstructure:"custom"`
 }
+
+// HealthCheckProgram is the one-shot mode run by slurmd as Slurm's
+// HealthCheckProgram (every HealthCheckInterval, as root, with no
+// arguments): the binary runs once when it is invoked under the name
+// HealthCheckProgramName. Use it instead of the daemon, not beside it: the
+// daemon has K/M counts and Xid events, the one-shot mode has neither.
+type HealthCheckProgram struct {
+	// Enabled makes `slurm-elastic conf slurm` print HealthCheckProgram,
+	// HealthCheckInterval and HealthCheckNodeState. Default false (the
+	// systemd daemon is the default mode).
+	Enabled bool `mapstructure:"enabled"`
+	// Path of the program on the compute nodes: a link to
+	// slurm-elastic-health named HealthCheckProgramName. Default
+	// /usr/sbin/slurm-elastic-health-check.
+	Path string `mapstructure:"path"`
+	// Interval is HealthCheckInterval, in whole seconds. Default 60s.
+	Interval time.Duration `mapstructure:"interval"`
+	// NodeState is HealthCheckNodeState: a comma-separated subset of ANY,
+	// ALLOC, MIXED, IDLE, NONDRAINED_IDLE, optionally with CYCLE.
+	// Default ANY.
+	NodeState string `mapstructure:"node_state"`
+}
+
+// HealthCheckProgramName is the name under which slurm-elastic-health runs
+// one round and exits (as --once): Slurm runs HealthCheckProgram without
+// arguments.
+const HealthCheckProgramName = "slurm-elastic-health-check"
+
+// healthCheckNodeStates are the words of HealthCheckNodeState.
+var healthCheckNodeStates = []string{"ANY", "ALLOC", "MIXED", "IDLE", "NONDRAINED_IDLE", "CYCLE"}
 
 // HealthMemory configures the memory check.
 type HealthMemory struct {
@@ -91,6 +125,10 @@ type HealthGPU struct {
 	// MaxTemperatureC fails a GPU at or above it; 0 = the GPU's own
 	// slowdown threshold. Default 0.
 	MaxTemperatureC int `mapstructure:"max_temperature_c"`
+	// PCIeAction is the action of a degraded PCIe link (narrower than its
+	// maximum, or a lower generation while busy): one of XIDActions.
+	// Default watch (reported, never drains).
+	PCIeAction string `mapstructure:"pcie_action"`
 	// XIDs overrides entries of the built-in Xid -> action table
 	// (docs/health.md); later entries win.
 	XIDs []HealthXID `mapstructure:"xids"`
@@ -128,6 +166,8 @@ func defaultHealth() HealthConf {
 		UndrainAfter: 3,
 		RetryMax:     30 * time.Second,
 		Memory:       HealthMemory{MinTotalPercent: 95, MinAvailablePercent: 2},
+		GPU:          HealthGPU{PCIeAction: "watch"},
+		CheckProgram: HealthCheckProgram{Path: "/usr/sbin/" + HealthCheckProgramName, Interval: 60 * time.Second, NodeState: "ANY"},
 	}
 }
 
@@ -151,6 +191,24 @@ func (c *Config) validateHealth(p *problems) {
 	if h.MetricsListen != "" {
 		if _, port, err := net.SplitHostPort(h.MetricsListen); err != nil || port == "" {
 			p.add("health.metrics_listen", "%q: want host:port, e.g. 127.0.0.1:9817", h.MetricsListen)
+		}
+	}
+	if cp := h.CheckProgram; cp.Enabled {
+		if !filepath.IsAbs(cp.Path) || strings.ContainsAny(cp.Path, " \t\n") {
+			p.add("health.check_program.path", "%q: want an absolute path without spaces (slurm.conf HealthCheckProgram)", cp.Path)
+		}
+		if cp.Interval < time.Second {
+			p.add("health.check_program.interval", "%s: want at least 1s (slurm.conf HealthCheckInterval)", cp.Interval)
+		}
+		words := strings.Split(cp.NodeState, ",")
+		for _, w := range words {
+			if !slices.Contains(healthCheckNodeStates, w) {
+				p.add("health.check_program.node_state", "%q: want a comma-separated subset of %s", cp.NodeState, strings.Join(healthCheckNodeStates, ", "))
+				break
+			}
+		}
+		if slices.Equal(words, []string{"CYCLE"}) {
+			p.add("health.check_program.node_state", "%q: CYCLE goes with a node state, e.g. ANY,CYCLE", cp.NodeState)
 		}
 	}
 	percent := func(key string, v float64) {
@@ -185,6 +243,9 @@ func (c *Config) validateHealth(p *problems) {
 	}
 	nonNegative(p, "health.gpu.expected", float64(h.GPU.Expected))
 	nonNegative(p, "health.gpu.max_temperature_c", float64(h.GPU.MaxTemperatureC))
+	if !slices.Contains(XIDActions, h.GPU.PCIeAction) {
+		p.add("health.gpu.pcie_action", "%q: must be one of %s", h.GPU.PCIeAction, strings.Join(XIDActions, ", "))
+	}
 	for i, x := range h.GPU.XIDs {
 		k := fmt.Sprintf("health.gpu.xids[%d]", i)
 		if len(x.Codes) == 0 {

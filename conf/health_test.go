@@ -41,6 +41,13 @@ func TestHealthValidate(t *testing.T) {
 		{"bad custom", func(h *conf.HealthConf) {
 			h.Custom = []conf.HealthCustom{{Name: "ib", Command: []string{"ib.sh"}}, {Name: "ib", Command: []string{"/x"}}, {Name: "a b"}}
 		}, []string{"health.custom[0].command", "health.custom[1].name", "health.custom[2].name", "health.custom[2].command"}},
+		{"bad check program", func(h *conf.HealthConf) {
+			h.CheckProgram = conf.HealthCheckProgram{Enabled: true, Path: "slurm-elastic-health --once", Interval: 500 * time.Millisecond, NodeState: "ANY,BUSY"}
+		}, []string{"health.check_program.path", "health.check_program.interval", "health.check_program.node_state"}},
+		{"bad pcie action", func(h *conf.HealthConf) { h.GPU.PCIeAction = "" }, []string{"health.gpu.pcie_action"}},
+		{"CYCLE alone", func(h *conf.HealthConf) { h.CheckProgram.Enabled, h.CheckProgram.NodeState = true, "CYCLE" },
+			[]string{"health.check_program.node_state"}},
+		{"disabled check program is not validated", func(h *conf.HealthConf) { h.CheckProgram.Path = "relative" }, nil},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -97,7 +104,8 @@ func TestHealthExampleMatchesDefaults(t *testing.T) {
 	h := cfg.Health
 	if h.Interval != d.Interval || h.CheckTimeout != d.CheckTimeout || h.DrainAfter != d.DrainAfter ||
 		h.UndrainAfter != d.UndrainAfter || h.RetryMax != d.RetryMax || h.Memory != d.Memory || h.DryRun != d.DryRun ||
-		h.MetricsListen != d.MetricsListen || h.CPUs != d.CPUs {
+		h.MetricsListen != d.MetricsListen || h.CPUs != d.CPUs || h.CheckProgram != d.CheckProgram ||
+		h.GPU.PCIeAction != d.GPU.PCIeAction {
 		t.Fatalf("example health section differs from Default():\n%+v\n%+v", h, d)
 	}
 }

@@ -325,3 +325,32 @@ func TestExitCodeAndString(t *testing.T) {
 		t.Fatal((Finding{Check: "disk", Component: s.Component, Status: s.Status, Message: s.Message}).String())
 	}
 }
+
+// TestRunnerAsksSlurmOnlyWhenNeeded: healthy rounds on a node not drained
+// by us read the node once per Refresh, not once per round; a failing
+// round, and every round while the node is drained by us, read it.
+func TestRunnerAsksSlurmOnlyWhenNeeded(t *testing.T) {
+	ctx := context.Background()
+	c := &scripted{name: "disk", rounds: [][]Finding{ok, ok, ok, fail, fail, ok, ok, ok, ok}}
+	r, f := newRunner(t, c)
+	r.Refresh = time.Hour
+	// round:            1  2  3  4  5  6  7  8  9
+	wantReads := []int{1, 1, 1, 2, 3, 4, 5, 5, 5}
+	wantDrain := []bool{false, false, false, false, true, true, false, false, false}
+	for i := range wantReads {
+		if _, _, err := r.Round(ctx); err != nil {
+			t.Fatalf("round %d: %v", i+1, err)
+		}
+		n, _ := f.Node("n1")
+		if got := f.Calls("nodes"); got != wantReads[i] {
+			t.Fatalf("round %d: %d reads of the node, want %d", i+1, got, wantReads[i])
+		}
+		if got := slices.Contains(n.Flags, slurm.FlagDrain); got != wantDrain[i] {
+			t.Fatalf("round %d: drained %v, want %v", i+1, got, wantDrain[i])
+		}
+	}
+	r.Refresh = time.Nanosecond // stale: the next round reads again
+	if _, _, err := r.Round(ctx); err != nil || f.Calls("nodes") != 6 {
+		t.Fatalf("after Refresh: %d reads, err %v", f.Calls("nodes"), err)
+	}
+}

@@ -19,6 +19,7 @@ const (
 	DefaultCheckTimeout = 5 * time.Second
 	DefaultRetryMin     = time.Second
 	DefaultRetryMax     = 30 * time.Second
+	DefaultRefresh      = time.Minute
 	// abandonGrace is how long past its deadline a check that ignores its
 	// context is waited for before it is reported Unknown and left behind.
 	abandonGrace = 250 * time.Millisecond
@@ -38,8 +39,13 @@ type Runner struct {
 	CheckTimeout time.Duration // per check; default 5s
 	RetryMin     time.Duration // first retry after a Slurm error; default 1s
 	RetryMax     time.Duration // backoff cap; default 30s
-	Log          *slog.Logger  // nil: discard
-	Metrics      *Metrics      // nil: none
+	// Refresh is the longest time between two reads of the node from
+	// Slurm while nothing calls for a decision (no check fails, the node
+	// is not drained by us); default 1m. A round with a draining failure,
+	// or on a node we drained, always reads it first.
+	Refresh time.Duration
+	Log     *slog.Logger // nil: discard
+	Metrics *Metrics     // nil: none
 
 	mu    sync.Mutex // serialises rounds; guards state and prev
 	state State
@@ -50,6 +56,7 @@ type Runner struct {
 
 	infoMu sync.RWMutex
 	info   *slurm.Node
+	infoAt time.Time // when info was read
 }
 
 func (r *Runner) setBusy(name string, b bool) {
@@ -166,16 +173,28 @@ func (r *Runner) RunChecks(ctx context.Context) []Finding {
 	return all
 }
 
-// Round runs one round: asks Slurm for the node (its RealMemory, CPUs and
-// Gres feed the checks), runs every check, records the findings and, when
-// Slurm answered, drains or undrains the node as the Policy decides. A
-// Slurm error is returned (wrapped) after the findings were recorded: they
-// are never lost, and Act retries the decision. Blocks for the checks and
-// up to two Slurm requests; safe for concurrent use (rounds serialise).
+// Round runs one round: reads the node from Slurm when its copy is older
+// than Refresh (its RealMemory, CPUs and Gres feed the checks), runs every
+// check, records the findings and, when a decision is possible (a check
+// fails, or the node is drained by us), reads the node if it did not yet
+// and drains or undrains it as the Policy decides. A round on a healthy
+// node that is not drained by us asks Slurm nothing (one request per
+// Refresh instead of one per round: slurmctld load and, with the scontrol
+// backend, one process per round). A Slurm error is returned (wrapped)
+// after the findings were recorded: they are never lost, and Act retries
+// the decision. Blocks for the checks and up to two Slurm requests; safe
+// for concurrent use (rounds serialise).
 func (r *Runner) Round(ctx context.Context) ([]Finding, Decision, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	_, slurmErr := r.fetchNode(ctx)
+	var slurmErr error
+	fetched := false
+	if r.Slurm == nil {
+		slurmErr = errNoSlurm
+	} else if r.stale() {
+		_, slurmErr = r.fetchNode(ctx)
+		fetched = true
+	}
 	findings := r.RunChecks(ctx)
 	r.state.Observe(findings)
 	r.Metrics.observeRound(findings)
@@ -197,8 +216,38 @@ func (r *Runner) Round(ctx context.Context) ([]Finding, Decision, error) {
 	if slurmErr != nil {
 		return findings, Decision{Op: OpNone, Why: "slurm unreachable"}, slurmErr
 	}
+	if !fetched {
+		if !r.mayDecide(findings) {
+			d := Decision{Op: OpNone, Why: "nothing to do"}
+			r.log().Debug("health decision: nothing to do", "node", r.Node, "op", string(d.Op), "why", d.Why, "slurm", "not asked: no failure, not drained by us")
+			return findings, d, nil
+		}
+		if _, err := r.fetchNode(ctx); err != nil {
+			return findings, Decision{Op: OpNone, Why: "slurm unreachable"}, err
+		}
+	}
 	d, err := r.decideAndAct(ctx, false)
 	return findings, d, err
+}
+
+// stale reports whether the node must be read before the checks run.
+func (r *Runner) stale() bool {
+	r.infoMu.RLock()
+	defer r.infoMu.RUnlock()
+	return r.info == nil || time.Since(r.infoAt) >= cmp.Or(r.Refresh, DefaultRefresh)
+}
+
+// mayDecide reports whether the Policy could do anything after a round
+// with findings: a check fails (it may drain), or the node as last read
+// is drained by us (it may undrain). Otherwise the decision is "nothing
+// to do" whatever Slurm says.
+func (r *Runner) mayDecide(findings []Finding) bool {
+	if slices.ContainsFunc(findings, Finding.Drains) {
+		return true
+	}
+	n, ok := r.NodeInfo()
+	_, ours := OwnReason(n.Reason)
+	return !ok || (ours && n.Has(slurm.FlagDrain))
 }
 
 // Act re-reads the node and applies the Policy to the findings recorded
@@ -225,7 +274,7 @@ func (r *Runner) fetchNode(ctx context.Context) (slurm.Node, error) {
 	}
 	n := nodes[0]
 	r.infoMu.Lock()
-	r.info = &n
+	r.info, r.infoAt = &n, time.Now()
 	r.infoMu.Unlock()
 	return n, nil
 }
@@ -268,6 +317,19 @@ func (r *Runner) decideAndAct(ctx context.Context, refetch bool) (Decision, erro
 	}
 	r.Metrics.action(d.Op)
 	log.Info("health decision applied", "reason", d.Reason)
+	// Keep the copy in step, so the next rounds know the node is (or is
+	// no longer) drained by us without asking.
+	r.infoMu.Lock()
+	if r.info != nil {
+		n := *r.info
+		n.Flags = slices.DeleteFunc(slices.Clone(n.Flags), func(f string) bool { return f == slurm.FlagDrain })
+		n.Reason = ""
+		if d.Op == OpDrain {
+			n.Flags, n.Reason = append(n.Flags, slurm.FlagDrain), d.Reason
+		}
+		r.info = &n
+	}
+	r.infoMu.Unlock()
 	return d, nil
 }
 

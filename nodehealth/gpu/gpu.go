@@ -58,6 +58,23 @@ type Sample struct {
 	// NVLinkUp lists the state of each link NVML reports (true = up);
 	// nil when NVLink is not supported.
 	NVLinkUp []bool
+	// PCIe link: current and maximum (of this GPU in this system)
+	// generation and width; nil when not supported.
+	PCIeGen, PCIeGenMax     *int
+	PCIeWidth, PCIeWidthMax *int
+}
+
+// ThrottleGPUIdle is the clocks-event bit of an idle GPU
+// (nvmlClocksEventReasonGpuIdle): its PCIe link may legitimately run at a
+// lower generation to save power.
+const ThrottleGPUIdle uint64 = 0x1
+
+// pendingReset reports whether s shows a state only a GPU reset clears:
+// retired pages or a row remap pending, or uncorrected volatile ECC
+// errors (the volatile counters restart at a reset).
+func (s Sample) pendingReset() bool {
+	return (s.RetiredPending != nil && *s.RetiredPending) || (s.RemapPending != nil && *s.RemapPending) ||
+		(s.UncorrectedECC != nil && *s.UncorrectedECC > 0)
 }
 
 // XidEvent is one critical error reported by NVML's event set.
@@ -123,9 +140,27 @@ type Devices struct {
 	Expected func() int
 	// MaxTemperatureC: 0 = the GPU's slowdown threshold.
 	MaxTemperatureC uint32
+	// PCIeAction is the action of a degraded PCIe link (narrower than
+	// its maximum width, or a lower generation while the GPU is busy);
+	// "" = ActionWatch (reported, never drains).
+	PCIeAction nodehealth.Action
+	// OnReset is called (from Run) when a GPU shows it was reset: its
+	// handle is read again after the GPU was lost, the UUID at its index changed,
+	// or a state only a reset clears (pending retired pages or row
+	// remap, uncorrected volatile ECC) has cleared. The Xid check clears
+	// its reset findings for that GPU (Xids.Reset). nil = ignored.
+	OnReset func(index int, uuid, why string)
 
 	mu       sync.Mutex
 	baseline map[string][]bool // NVLink states first seen, by UUID
+	last     map[int]gpuSeen   // by index: what the previous round saw
+}
+
+// gpuSeen is what one round saw of one GPU.
+type gpuSeen struct {
+	uuid    string
+	lost    bool // fallen off the bus (ErrGPULost): only a reset brings it back
+	pending bool // Sample.pendingReset
 }
 
 // Name implements nodehealth.Check.
@@ -164,9 +199,47 @@ func (d *Devices) Run(ctx context.Context) []nodehealth.Finding {
 			out = append(out, nodehealth.Unknownf("gpu", "interrupted after %d GPUs: %v", i, ctx.Err()))
 			break
 		}
-		out = append(out, d.evaluate(d.Source.Sample(i))...)
+		smp := d.Source.Sample(i)
+		d.noteReset(smp)
+		out = append(out, d.evaluate(smp)...)
 	}
 	return out
+}
+
+// noteReset compares s with the previous round's view of the same GPU
+// and calls OnReset when the GPU shows it was reset.
+func (d *Devices) noteReset(s Sample) {
+	lost := errors.Is(s.Err, ErrGPULost)
+	if s.Err != nil && !lost {
+		return // an NVML error says nothing about a reset: keep the last view
+	}
+	cur := gpuSeen{uuid: s.UUID, lost: lost, pending: !lost && s.pendingReset()}
+	d.mu.Lock()
+	if d.last == nil {
+		d.last = map[int]gpuSeen{}
+	}
+	prev, ok := d.last[s.Index]
+	d.last[s.Index] = cur
+	d.mu.Unlock()
+	if !ok || cur.lost || d.OnReset == nil {
+		return
+	}
+	why := ""
+	switch {
+	case prev.lost:
+		why = "GPU readable again (handle re-acquired)"
+	case prev.uuid != "" && cur.uuid != "" && prev.uuid != cur.uuid:
+		why = "another GPU (UUID " + cur.uuid + ") at this index"
+	case prev.pending && !cur.pending:
+		why = "reset-pending state cleared"
+	default:
+		return
+	}
+	uuid := cur.uuid
+	if uuid == "" {
+		uuid = prev.uuid
+	}
+	d.OnReset(s.Index, uuid, why)
 }
 
 func (d *Devices) evaluate(s Sample) []nodehealth.Finding {
@@ -233,23 +306,55 @@ func (d *Devices) evaluate(s Sample) []nodehealth.Finding {
 			bad = append(bad, nodehealth.Failf(c, nodehealth.ActionReset, "NVLink down: link %s", strings.Join(down, ",")))
 		}
 	}
+	bad = append(bad, d.pcie(c, s)...)
 	if len(bad) > 0 {
 		return bad
 	}
 	return []nodehealth.Finding{nodehealth.OKf(c, "%s ok", s.Name)}
 }
 
+// pcie reports a degraded PCIe link: narrower than the maximum this GPU
+// and system support (a bad riser or slot; never a power-saving state), or
+// a lower generation while the GPU is busy (an idle GPU may drop to a
+// lower generation to save power, so an idle or unknown state is no
+// finding).
+func (d *Devices) pcie(c string, s Sample) []nodehealth.Finding {
+	a := d.PCIeAction
+	if a == "" {
+		a = nodehealth.ActionWatch
+	}
+	var why []string
+	if s.PCIeWidth != nil && s.PCIeWidthMax != nil && *s.PCIeWidth > 0 && *s.PCIeWidth < *s.PCIeWidthMax {
+		why = append(why, fmt.Sprintf("width x%d of x%d", *s.PCIeWidth, *s.PCIeWidthMax))
+	}
+	busy := s.Throttle != nil && *s.Throttle&ThrottleGPUIdle == 0
+	if busy && s.PCIeGen != nil && s.PCIeGenMax != nil && *s.PCIeGen > 0 && *s.PCIeGen < *s.PCIeGenMax {
+		why = append(why, fmt.Sprintf("gen %d of %d while busy", *s.PCIeGen, *s.PCIeGenMax))
+	}
+	if len(why) == 0 {
+		return nil
+	}
+	return []nodehealth.Finding{nodehealth.Failf(c, a, "PCIe link degraded: %s", strings.Join(why, ", "))}
+}
+
+// stickyXid is a draining Xid finding kept until it is cleared.
+type stickyXid struct {
+	f     nodehealth.Finding
+	index int    // -1 when unknown
+	uuid  string // "" when unknown
+}
+
 // Xids is the event-driven Xid check ("xid"): Start watches NVML's event
 // set; every Xid is mapped through the action table; a draining Xid stays
-// failed until the daemon restarts (the GPU needs a reset or the node a
-// power-cycle), an Xid that only warns is reported once. It drains after
-// one occurrence.
+// failed until the GPU is reset (action reset, see Reset) or the daemon
+// restarts (drain, reboot, power-cycle: the node is rebooted or replaced),
+// an Xid that only warns is reported once. It drains after one occurrence.
 type Xids struct {
 	Source  Source
 	Actions map[uint64]nodehealth.Action // DefaultXidActions() with overrides
 
 	mu      sync.Mutex
-	sticky  map[string]nodehealth.Finding // component+xid -> finding
+	sticky  map[string]stickyXid // component+message -> finding
 	once    []nodehealth.Finding
 	status  error // why events are not watched, nil when they are
 	started bool
@@ -261,7 +366,7 @@ type Xids struct {
 func NewXids(src Source, overrides map[uint64]nodehealth.Action) *Xids {
 	t := DefaultXidActions()
 	maps.Copy(t, overrides)
-	return &Xids{Source: src, Actions: t, sticky: map[string]nodehealth.Finding{}, notify: make(chan struct{}, 1)}
+	return &Xids{Source: src, Actions: t, sticky: map[string]stickyXid{}, notify: make(chan struct{}, 1)}
 }
 
 // Name implements nodehealth.Check.
@@ -324,7 +429,7 @@ func (x *Xids) record(e XidEvent) {
 	}
 	x.mu.Lock()
 	if f.Drains() {
-		x.sticky[c+"/"+f.Message] = f
+		x.sticky[c+"/"+f.Message] = stickyXid{f: f, index: e.Index, uuid: e.UUID}
 	} else {
 		x.once = append(x.once, f)
 	}
@@ -335,11 +440,32 @@ func (x *Xids) record(e XidEvent) {
 	}
 }
 
+// Reset clears the sticky findings with action reset of the GPU at index
+// (or with uuid, when the event knew it): the GPU was reset (see
+// Devices.OnReset), so what only a reset repairs is repaired; each cleared
+// finding is reported once as OK. Findings that call for a drain, reboot or
+// power-cycle stay. Never blocks; safe for concurrent use; idempotent.
+func (x *Xids) Reset(index int, uuid, why string) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	for k, st := range x.sticky {
+		same := (st.uuid != "" && st.uuid == uuid) || (st.uuid == "" && st.index >= 0 && st.index == index)
+		if !same || st.f.Action != nodehealth.ActionReset {
+			continue
+		}
+		delete(x.sticky, k)
+		x.once = append(x.once, nodehealth.OKf(st.f.Component, "cleared after a GPU reset (%s): %s", why, st.f.Message))
+	}
+}
+
 // Run implements nodehealth.Check: the Xids seen so far. Never blocks.
 func (x *Xids) Run(context.Context) []nodehealth.Finding {
 	x.mu.Lock()
 	defer x.mu.Unlock()
-	out := slices.Collect(maps.Values(x.sticky))
+	var out []nodehealth.Finding
+	for _, st := range x.sticky {
+		out = append(out, st.f)
+	}
 	out = append(out, x.once...)
 	x.once = nil
 	switch {

@@ -117,6 +117,18 @@ func (n *NVML) Sample(i int) Sample {
 	if v, r := dev.GetCurrentClocksEventReasons(); read("clocks event reasons", r) {
 		s.Throttle = &v
 	}
+	if v, r := dev.GetCurrPcieLinkGeneration(); read("pcie generation", r) {
+		s.PCIeGen = &v
+	}
+	if v, r := dev.GetMaxPcieLinkGeneration(); read("pcie max generation", r) {
+		s.PCIeGenMax = &v
+	}
+	if v, r := dev.GetCurrPcieLinkWidth(); read("pcie width", r) {
+		s.PCIeWidth = &v
+	}
+	if v, r := dev.GetMaxPcieLinkWidth(); read("pcie max width", r) {
+		s.PCIeWidthMax = &v
+	}
 	for l := range nvml.NVLINK_MAX_LINKS {
 		st, r := dev.GetNvLinkState(l)
 		if !read("nvlink state", r) {
@@ -179,6 +191,9 @@ func (n *NVML) WatchXid(ctx context.Context, fn func(XidEvent)) error {
 		if data.Device != nil {
 			if idx, r := data.Device.GetIndex(); r == nvml.SUCCESS {
 				e.Index = idx
+			}
+			if uuid, r := data.Device.GetUUID(); r == nvml.SUCCESS {
+				e.UUID = uuid
 			}
 		}
 		if data.EventType&nvml.EventTypeDoubleBitEccError != 0 {

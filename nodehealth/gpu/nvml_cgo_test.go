@@ -4,6 +4,7 @@ package gpu
 
 import (
 	"context"
+	"slices"
 	"strings"
 	"testing"
 
@@ -34,8 +35,18 @@ func healthyServer() *dgxa100.Server {
 			}
 			return nvml.FEATURE_ENABLED, nvml.SUCCESS
 		}
+		setPCIe(dev, 4, 4, 16, 16)
 	}
 	return s
+}
+
+// setPCIe makes dev report its PCIe link: current and maximum generation
+// and width.
+func setPCIe(dev *dgxa100.Device, gen, genMax, width, widthMax int) {
+	dev.GetCurrPcieLinkGenerationFunc = func() (int, nvml.Return) { return gen, nvml.SUCCESS }
+	dev.GetMaxPcieLinkGenerationFunc = func() (int, nvml.Return) { return genMax, nvml.SUCCESS }
+	dev.GetCurrPcieLinkWidthFunc = func() (int, nvml.Return) { return width, nvml.SUCCESS }
+	dev.GetMaxPcieLinkWidthFunc = func() (int, nvml.Return) { return widthMax, nvml.SUCCESS }
 }
 
 func dev(s *dgxa100.Server, i int) *dgxa100.Device { return s.Devices[i].(*dgxa100.Device) }
@@ -102,6 +113,19 @@ func TestDevicesDGXA100(t *testing.T) {
 		{"SW power cap is no failure", func(s *dgxa100.Server) {
 			dev(s, 4).GetCurrentClocksEventReasonsFunc = func() (uint64, nvml.Return) { return nvml.ClocksEventReasonSwPowerCap, nvml.SUCCESS }
 		}, ""},
+		{"PCIe link narrower than its maximum", func(s *dgxa100.Server) { setPCIe(dev(s, 2), 4, 4, 8, 16) }, "gpu2:watch"},
+		{"PCIe link a generation down while busy", func(s *dgxa100.Server) { setPCIe(dev(s, 2), 3, 4, 16, 16) }, "gpu2:watch"},
+		{"PCIe link a generation down while idle is no failure", func(s *dgxa100.Server) {
+			setPCIe(dev(s, 2), 1, 4, 16, 16)
+			dev(s, 2).GetCurrentClocksEventReasonsFunc = func() (uint64, nvml.Return) { return nvml.ClocksEventReasonGpuIdle, nvml.SUCCESS }
+		}, ""},
+		{"PCIe not supported is no failure", func(s *dgxa100.Server) {
+			d := dev(s, 2)
+			d.GetCurrPcieLinkGenerationFunc = func() (int, nvml.Return) { return 0, nvml.ERROR_NOT_SUPPORTED }
+			d.GetMaxPcieLinkGenerationFunc = func() (int, nvml.Return) { return 0, nvml.ERROR_NOT_SUPPORTED }
+			d.GetCurrPcieLinkWidthFunc = func() (int, nvml.Return) { return 0, nvml.ERROR_NOT_SUPPORTED }
+			d.GetMaxPcieLinkWidthFunc = func() (int, nvml.Return) { return 0, nvml.ERROR_NOT_SUPPORTED }
+		}, ""},
 		{"over slowdown temperature", func(s *dgxa100.Server) {
 			dev(s, 7).GetTemperatureFunc = func(nvml.TemperatureSensors) (uint32, nvml.Return) { return 90, nvml.SUCCESS }
 		}, "gpu7:drain"},
@@ -161,11 +185,18 @@ func TestNoLibrary(t *testing.T) {
 // eventServer makes the mock's event set deliver the given events, then
 // time out until ctx is done.
 func eventServer(t *testing.T, events ...nvml.EventData) *dgxa100.Server {
-	s := healthyServer()
-	ch := make(chan nvml.EventData, len(events))
+	s, ch := eventServerChan(t, len(events))
 	for _, e := range events {
 		ch <- e
 	}
+	return s
+}
+
+// eventServerChan returns a mock whose event set delivers what is sent on
+// the channel (buffered n).
+func eventServerChan(t *testing.T, n int) (*dgxa100.Server, chan<- nvml.EventData) {
+	s := healthyServer()
+	ch := make(chan nvml.EventData, n)
 	s.EventSetCreateFunc = func() (nvml.EventSet, nvml.Return) {
 		return &mock.EventSet{
 			WaitFunc: func(uint32) (nvml.EventData, nvml.Return) {
@@ -182,7 +213,7 @@ func eventServer(t *testing.T, events ...nvml.EventData) *dgxa100.Server {
 	for _, d := range s.Devices {
 		d.(*dgxa100.Device).RegisterEventsFunc = func(uint64, nvml.EventSet) nvml.Return { return nvml.SUCCESS }
 	}
-	return s
+	return s, ch
 }
 
 func TestXidEvents(t *testing.T) {
@@ -238,5 +269,96 @@ func TestXidNoLibrary(t *testing.T) {
 	x.Start(context.Background())
 	if fs := x.Run(context.Background()); len(fs) != 1 || fs[0].Status != nodehealth.OK {
 		t.Fatalf("%v", fs)
+	}
+}
+
+func TestPCIeAction(t *testing.T) {
+	s := healthyServer()
+	setPCIe(dev(s, 6), 4, 4, 4, 16)
+	c := &Devices{Source: NewNVMLFrom(s), Expected: func() int { return 8 }, PCIeAction: nodehealth.ActionDrain}
+	fs := c.Run(context.Background())
+	if got := failures(fs); got != "gpu6:drain" {
+		t.Fatalf("failures %q, want gpu6:drain: %v", got, fs)
+	}
+	for _, f := range fs {
+		if f.Component == "gpu6" && f.Message != "PCIe link degraded: width x4 of x16" {
+			t.Fatalf("message %q", f.Message)
+		}
+	}
+}
+
+// TestXidClearedByGPUReset: a sticky Xid whose action is reset clears when
+// the polled check sees that GPU reset (lost, then readable again; or its
+// reset-pending state cleared); other GPUs' resets, NVML errors and Xids
+// that call for more than a reset leave it.
+func TestXidClearedByGPUReset(t *testing.T) {
+	lose := func(s *dgxa100.Server, i int) func() {
+		orig := s.DeviceGetHandleByIndexFunc
+		s.DeviceGetHandleByIndexFunc = func(j int) (nvml.Device, nvml.Return) {
+			if j == i {
+				return nil, nvml.ERROR_GPU_IS_LOST
+			}
+			return orig(j)
+		}
+		return func() { s.DeviceGetHandleByIndexFunc = orig }
+	}
+	pending := func(s *dgxa100.Server, i int) func() {
+		dev(s, i).GetRemappedRowsFunc = func() (int, int, bool, bool, nvml.Return) { return 0, 1, true, false, nvml.SUCCESS }
+		return func() {
+			dev(s, i).GetRemappedRowsFunc = func() (int, int, bool, bool, nvml.Return) { return 0, 1, false, false, nvml.SUCCESS }
+		}
+	}
+	nvmlError := func(s *dgxa100.Server, i int) func() {
+		orig := dev(s, i).GetTemperatureFunc
+		dev(s, i).GetTemperatureFunc = func(nvml.TemperatureSensors) (uint32, nvml.Return) { return 0, nvml.ERROR_UNKNOWN }
+		return func() { dev(s, i).GetTemperatureFunc = orig }
+	}
+	tests := []struct {
+		name    string
+		gpu     int    // where the Xid happens
+		xid     uint64 // its code
+		fault   func(s *dgxa100.Server, i int) func()
+		on      int    // the GPU the fault and its repair happen on
+		want    string // xid failures after the repair
+		cleared bool   // an OK "cleared after a GPU reset" finding once
+	}{
+		{"Xid 48, GPU lost and back", 3, 48, lose, 3, "", true},
+		{"Xid 63, remap pending cleared", 3, 63, pending, 3, "", true},
+		{"Xid 79 (power-cycle) stays", 3, 79, lose, 3, "gpu3:power-cycle", false},
+		{"Xid 54 (drain) stays", 3, 54, pending, 3, "gpu3:drain", false},
+		{"another GPU's reset", 3, 62, lose, 5, "gpu3:reset", false},
+		{"an NVML error is no reset", 3, 62, nvmlError, 3, "gpu3:reset", false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			s, events := eventServerChan(t, 1)
+			src := NewNVMLFrom(s)
+			x := NewXids(src, nil)
+			d := &Devices{Source: src, Expected: func() int { return 8 }, OnReset: x.Reset}
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			x.Start(ctx)
+			d.Run(ctx) // the first view of every GPU
+			events <- nvml.EventData{Device: s.Devices[tc.gpu], EventType: nvml.EventTypeXidCriticalError, EventData: tc.xid}
+			<-x.Notify()
+			before := failures(x.Run(ctx))
+			repair := tc.fault(s, tc.on)
+			d.Run(ctx) // sees the fault (lost, pending, error)
+			repair()
+			d.Run(ctx) // sees the GPU after the repair
+			fs := x.Run(ctx)
+			if got := failures(fs); got != tc.want {
+				t.Fatalf("after the repair: failures %q, want %q (before: %q)\n%v", got, tc.want, before, fs)
+			}
+			cleared := slices.ContainsFunc(fs, func(f nodehealth.Finding) bool {
+				return f.Status == nodehealth.OK && strings.Contains(f.Message, "cleared after a GPU reset")
+			})
+			if cleared != tc.cleared {
+				t.Fatalf("cleared %v, want %v: %v", cleared, tc.cleared, fs)
+			}
+			if again := failures(x.Run(ctx)); again != tc.want {
+				t.Fatalf("next round: %q, want %q", again, tc.want)
+			}
+		})
 	}
 }

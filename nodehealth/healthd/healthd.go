@@ -11,6 +11,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -50,8 +51,10 @@ type Options struct {
 	Node   string // --node: overrides health.node
 }
 
-// Main parses args, runs and returns the exit code. Blocks until the
-// one-shot round ends or, for the daemon, until ctx is done.
+// Main parses args, runs and returns the exit code. Invoked as
+// conf.HealthCheckProgramName (a link, Slurm's HealthCheckProgram) it runs
+// once, as with --once. Blocks until the one-shot round ends or, for the
+// daemon, until ctx is done.
 func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	code := ExitOK
 	app := &cli.App{
@@ -72,7 +75,10 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		},
 		HideHelpCommand: true,
 		Action: func(c *cli.Context) error {
-			o := Options{Config: c.String("config"), Once: c.Bool("once"), JSON: c.Bool("json"),
+			// Slurm runs HealthCheckProgram without arguments: under the
+			// name conf.HealthCheckProgramName the binary is one-shot.
+			once := c.Bool("once") || (len(args) > 0 && filepath.Base(args[0]) == conf.HealthCheckProgramName)
+			o := Options{Config: c.String("config"), Once: once, JSON: c.Bool("json"),
 				DryRun: c.Bool("dry-run"), NoAct: c.Bool("no-slurm"), Node: c.String("node")}
 			if c.NArg() > 0 {
 				return fmt.Errorf("unexpected arguments: %v", c.Args().Slice())
@@ -263,7 +269,9 @@ func Checks(h conf.HealthConf, info func() (slurm.Node, bool), src gpu.Source, e
 		}
 		return GresGPUs(node().Gres)
 	}
-	checks = append(checks, &gpu.Devices{Source: src, Expected: expected, MaxTemperatureC: uint32(h.GPU.MaxTemperatureC)})
+	devices := &gpu.Devices{Source: src, Expected: expected, MaxTemperatureC: uint32(h.GPU.MaxTemperatureC),
+		PCIeAction: nodehealth.Action(h.GPU.PCIeAction)}
+	checks = append(checks, devices)
 	var xids *gpu.Xids
 	if events {
 		overrides := map[uint64]nodehealth.Action{}
@@ -273,6 +281,7 @@ func Checks(h conf.HealthConf, info func() (slurm.Node, bool), src gpu.Source, e
 			}
 		}
 		xids = gpu.NewXids(src, overrides)
+		devices.OnReset = xids.Reset // a GPU reset clears its reset Xids
 		checks = append(checks, xids)
 	}
 	for _, c := range h.Custom {

@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/slurm-elastic/slurm-elastic/conf"
 	"github.com/slurm-elastic/slurm-elastic/internal/slurm"
@@ -124,6 +125,16 @@ func TestMainOnce(t *testing.T) {
 	unknown := config(t, script(t, "echo no data; exit 2"))
 	if code := Main(context.Background(), []string{Program, "-c", unknown, "--once", "--no-slurm"}, &out, &errb); code != ExitUnknown {
 		t.Fatalf("unknown: exit %d", code)
+	}
+	// Slurm's HealthCheckProgram: no arguments, the link's name means once.
+	t.Setenv(conf.EnvConfig, failing)
+	out.Reset()
+	// (Run as the daemon, it would block until the deadline and exit 0.)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if code := Main(ctx, []string{"/usr/sbin/" + conf.HealthCheckProgramName, "--no-slurm"}, &out, &errb); code != ExitFailing ||
+		!strings.Contains(out.String(), "FAIL scratch: /scratch is full (drain)\n") {
+		t.Fatalf("as %s: exit %d\n%s", conf.HealthCheckProgramName, code, out.String())
 	}
 	if code := Main(context.Background(), []string{Program, "-c", "/nonexistent.yaml", "--once"}, &out, &errb); code != ExitError {
 		t.Fatalf("missing config: exit %d", code)

@@ -9,7 +9,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -337,33 +340,80 @@ type Processes struct {
 // Name implements nodehealth.Check.
 func (*Processes) Name() string { return "processes" }
 
+// commLen is the longest name /proc/<pid>/comm holds (TASK_COMM_LEN - 1):
+// longer names are cut there.
+const commLen = 15
+
+// procRoot is /proc, or the tree the context's gopsutil EnvMap or
+// HOST_PROC names.
+func procRoot(ctx context.Context) string {
+	if env, ok := ctx.Value(common.EnvKey).(common.EnvMap); ok && env[common.HostProcEnvKey] != "" {
+		return env[common.HostProcEnvKey]
+	}
+	if v := os.Getenv("HOST_PROC"); v != "" {
+		return v
+	}
+	return "/proc"
+}
+
 // Run implements nodehealth.Check. Blocks on reading /proc/<pid>/comm of
-// every process; stops early when ctx is done.
+// each process until every name is found (one small read per process; a
+// name longer than comm holds is confirmed from the process's argv[0]);
+// stops early when ctx is done.
 func (p *Processes) Run(ctx context.Context) []nodehealth.Finding {
 	ctx = withEnv(ctx, p.Env)
 	pids, err := process.PidsWithContext(ctx)
 	if err != nil {
 		return []nodehealth.Finding{nodehealth.Unknownf("processes", "list processes: %v", err)}
 	}
-	running := map[string]bool{}
+	root := procRoot(ctx)
+	missing := map[string]bool{}
+	for _, n := range p.Names {
+		missing[n] = true
+	}
 	for _, pid := range pids {
+		if len(missing) == 0 {
+			break
+		}
 		if ctx.Err() != nil {
 			return []nodehealth.Finding{nodehealth.Unknownf("processes", "interrupted: %v", ctx.Err())}
 		}
-		// Not process.NewProcess: it signals the pid, which is wrong for
-		// fixture trees and costs a syscall per process.
-		name, err := (&process.Process{Pid: pid}).NameWithContext(ctx)
-		if err == nil {
-			running[name] = true
+		dir := filepath.Join(root, strconv.Itoa(int(pid)))
+		b, err := os.ReadFile(filepath.Join(dir, "comm"))
+		if err != nil {
+			continue // gone since the listing
+		}
+		comm := strings.TrimSuffix(string(b), "\n")
+		if missing[comm] {
+			delete(missing, comm)
+		}
+		if len(comm) < commLen {
+			continue
+		}
+		for n := range missing {
+			if len(n) > commLen && strings.HasPrefix(n, comm) && argv0(dir) == n {
+				delete(missing, n)
+			}
 		}
 	}
 	var out []nodehealth.Finding
 	for _, n := range p.Names {
-		if running[n] {
-			out = append(out, nodehealth.OKf(n, "running"))
-		} else {
+		if missing[n] {
 			out = append(out, nodehealth.Failf(n, nodehealth.ActionDrain, "not running"))
+		} else {
+			out = append(out, nodehealth.OKf(n, "running"))
 		}
 	}
 	return out
+}
+
+// argv0 is the base name of the first word of the process's command line
+// in dir ("" when it cannot be read).
+func argv0(dir string) string {
+	b, err := os.ReadFile(filepath.Join(dir, "cmdline"))
+	if err != nil {
+		return ""
+	}
+	first, _, _ := strings.Cut(string(b), "\x00")
+	return filepath.Base(first)
 }

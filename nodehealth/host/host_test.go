@@ -185,6 +185,8 @@ func TestCPUsAndProcessesFixture(t *testing.T) {
 		"1/mountinfo":  mountinfo,
 		"sys/.keep":    "",
 		"notapid/comm": "slurmd\n",
+		"300/comm":     "slurm-elastic-h\n", // comm holds 15 bytes of a longer name
+		"300/cmdline":  "/usr/sbin/slurm-elastic-health\x00--config\x00/etc/x.yaml\x00",
 	})
 	c := CPUs{Env: env, Expected: func() int { return 4 }}
 	if got := statuses(c.Run(context.Background())); got != "cpus=FAIL" {
@@ -197,6 +199,11 @@ func TestCPUsAndProcessesFixture(t *testing.T) {
 	p := Processes{Env: env, Names: []string{"munged", "slurmd"}}
 	if got := statuses(p.Run(context.Background())); got != "munged=OK slurmd=FAIL" {
 		t.Fatalf("processes: %s", got)
+	}
+	// Names longer than comm holds are confirmed from argv[0].
+	p.Names = []string{"slurm-elastic-health", "slurm-elastic-h", "slurm-elastic-healthy"}
+	if got := statuses(p.Run(context.Background())); got != "slurm-elastic-health=OK slurm-elastic-h=OK slurm-elastic-healthy=FAIL" {
+		t.Fatalf("long names: %s", got)
 	}
 }
 
