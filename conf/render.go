@@ -60,6 +60,11 @@ func RenderSlurm(w io.Writer, c *Config) error {
 	pr("# SlurmctldParameters=enable_configless,idle_on_node_suspend")
 	pr("PrivateData=cloud")
 	pr("SlurmctldParameters=idle_on_node_suspend")
+	if exc := warmExc(c); exc != "" {
+		pr("# Warm pools: Slurm keeps this many idle nodes of each set from being")
+		pr("# suspended (slurm-elastic daemon powers them up).")
+		pr("SuspendExcNodes=%s", exc)
+	}
 
 	if types := gresTypes(c.Groups); len(types) > 0 {
 		pr("# Merge with an existing GresTypes line.")
@@ -107,6 +112,14 @@ func RenderSlurm(w io.Writer, c *Config) error {
 	for _, part := range parts {
 		pr("PartitionName=%s Nodes=%s MaxTime=INFINITE State=UP", part, hostlist.Compress(partNodes[part]))
 	}
+	if hc := c.Health.CheckProgram; hc.Enabled {
+		pr("")
+		pr("# Node health, one-shot: slurmd runs this link to slurm-elastic-health as root")
+		pr("# (health.check_program). Do not also run the slurm-elastic-health daemon there.")
+		pr("HealthCheckProgram=%s", hc.Path)
+		pr("HealthCheckInterval=%d", seconds(hc.Interval))
+		pr("HealthCheckNodeState=%s", hc.NodeState)
+	}
 	if err := b.Flush(); err != nil {
 		return fmt.Errorf("render slurm.conf: write: %w", err)
 	}
@@ -136,4 +149,17 @@ func gresTypes(groups []Group) []string {
 	}
 	slices.Sort(out)
 	return out
+}
+
+// warmExc is the SuspendExcNodes value for the groups' warm pools,
+// "range:count" per group with warm.idle > 0 (Slurm 21.08+ syntax; Validate
+// makes sure each group's nodes compress to one range); "" = none.
+func warmExc(c *Config) string {
+	var out []string
+	for i := range c.Groups {
+		if g := &c.Groups[i]; g.Warm.Idle > 0 {
+			out = append(out, fmt.Sprintf("%s:%d", hostlist.Compress(c.GroupNodes(g)), g.Warm.Idle))
+		}
+	}
+	return strings.Join(out, ",")
 }

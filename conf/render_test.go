@@ -113,3 +113,34 @@ func TestRenderSlurmWriteError(t *testing.T) {
 		t.Errorf("RenderSlurm(failing writer) = %v, want the write error", err)
 	}
 }
+
+// TestRenderSlurmHealthCheckProgram: the HealthCheckProgram lines appear
+// only when health.check_program is enabled, with the interval in whole
+// seconds (rounded up).
+func TestRenderSlurmHealthCheckProgram(t *testing.T) {
+	c := validConfig()
+	var off bytes.Buffer
+	if err := conf.RenderSlurm(&off, c); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(off.String(), "HealthCheck") {
+		t.Errorf("HealthCheck lines rendered while health.check_program is off:\n%s", off.String())
+	}
+	c.Health.CheckProgram.Enabled = true
+	c.Health.CheckProgram.Interval = 90*time.Second + time.Millisecond
+	c.Health.CheckProgram.NodeState = "IDLE,CYCLE"
+	if err := c.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	var on bytes.Buffer
+	if err := conf.RenderSlurm(&on, c); err != nil {
+		t.Fatal(err)
+	}
+	want := "\nHealthCheckProgram=/usr/sbin/slurm-elastic-health-check\nHealthCheckInterval=91\nHealthCheckNodeState=IDLE,CYCLE\n"
+	if !strings.Contains(on.String(), want) {
+		t.Errorf("output lacks %q:\n%s", want, on.String())
+	}
+	if !strings.HasPrefix(on.String(), off.String()[:strings.LastIndex(off.String(), "PartitionName")]) {
+		t.Errorf("enabling the health check changed the other lines:\n%s", on.String())
+	}
+}

@@ -92,6 +92,20 @@ type Group struct {
 	Gres         string           `mapstructure:"gres"`
 	Weight       int              `mapstructure:"weight"`
 	Template     runtime.Template `mapstructure:"template"`
+	// Warm keeps idle nodes powered up ahead of demand (the daemon powers
+	// them up; `conf slurm` keeps Slurm from suspending them). Default off.
+	Warm WarmConf `mapstructure:"warm"`
+}
+
+// WarmConf is a group's warm pool: the daemon powers nodes up until Idle
+// of them are idle (or on their way up), never above Max powered-up nodes
+// in the group.
+type WarmConf struct {
+	// Idle nodes to keep powered up and idle; 0 = no warm pool.
+	Idle int `mapstructure:"idle"`
+	// Max powered-up nodes (busy or idle) beyond which no node is warmed;
+	// 0 = the group's size.
+	Max int `mapstructure:"max"`
 }
 
 // LogConf says where structured logs go (Slurm discards hook output).

@@ -4,15 +4,21 @@
 // per node (Decide, a pure function) and acts (Reconciler.Round). It
 // removes orphaned instances, fails over dead nodes (DOWN so Slurm requeues
 // their jobs, then power down), resets nodes stuck powering up, replaces
-// health-drained nodes unless held, and re-enables the nodes it powered
-// down once they are down. See docs/reconciler.md.
+// health-drained nodes unless held, re-enables the nodes it powered down
+// once they are down, cools groups down after capacity failures, keeps
+// groups behind an open circuit breaker (internal/breaker) out of
+// scheduling, and keeps warm pools of idle nodes. See docs/reconciler.md.
 package reconcile
 
 import (
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 	"time"
 
+	"github.com/slurm-elastic/slurm-elastic/conf"
+	"github.com/slurm-elastic/slurm-elastic/internal/breaker"
 	"github.com/slurm-elastic/slurm-elastic/internal/slurm"
 	"github.com/slurm-elastic/slurm-elastic/runtime"
 )
@@ -63,10 +69,19 @@ const (
 	KindCoolDrain Kind = "cooldown"
 	// KindCoolEnd: the group's cooldown is over: RESUME the node.
 	KindCoolEnd Kind = "cooldown_end"
+	// KindBreaker: the group's circuit breaker is open: an idle
+	// powered-down node is drained, a node a hook set DOWN after a failure
+	// has its reason taken over, both with (Code:BreakerOpen).
+	KindBreaker Kind = "breaker"
+	// KindBreakerEnd: the group's breaker was re-armed: RESUME the node.
+	KindBreakerEnd Kind = "breaker_end"
+	// KindWarm: the group's warm pool is short of idle nodes: POWER_UP an
+	// idle powered-down node ahead of demand.
+	KindWarm Kind = "warm"
 )
 
 // Kinds lists every Kind, in the order actions are taken.
-var Kinds = []Kind{KindOrphan, KindDead, KindStuck, KindUnhealthy, KindReenable, KindCapacity, KindCoolDrain, KindCoolEnd}
+var Kinds = []Kind{KindOrphan, KindDead, KindStuck, KindUnhealthy, KindReenable, KindCapacity, KindCoolDrain, KindCoolEnd, KindBreaker, KindBreakerEnd, KindWarm}
 
 // Entry is one node as both sides see it: the join of a Slurm node and an
 // instance by node name.
@@ -88,6 +103,8 @@ type Entry struct {
 	// CoolingUntil is when the node's group's capacity cooldown ends;
 	// zero when the group is not cooling.
 	CoolingUntil time.Time
+	// BreakerOpen: the group's circuit breaker is open (internal/breaker).
+	BreakerOpen bool
 }
 
 // Policy holds the knobs of Decide (from the daemon config).
@@ -131,6 +148,11 @@ type Action struct {
 //   - POWERING_UP for PowerUpLimit with no instance: KindStuck;
 //   - DRAIN with a health reason (or our Unhealthy one), IDLE, not
 //     completing, no power down pending: KindUnhealthy;
+//   - in a group whose breaker is open, no instance, not powering up or
+//     down: IDLE+POWERED_DOWN, not drained, no reason or one of ours: or
+//     DOWN with the reason a hook set after a failure (Config, Transient,
+//     ResumeTimeout, ...): KindBreaker; with the breaker closed, DOWN or
+//     DRAIN with our BreakerOpen reason, not powering up: KindBreakerEnd;
 //   - POWERED_DOWN, DOWN or DRAIN, with a reason carrying one of our
 //     reconciler codes, no instance: KindReenable.
 func Decide(now time.Time, p Policy, e Entry) (Action, bool) {
@@ -174,6 +196,17 @@ func Decide(now time.Time, p Policy, e Entry) (Action, bool) {
 		(n.State == slurm.StateDown || n.Has(slurm.FlagDrain)) {
 		return act(KindCoolEnd, "node %s, group %s cooldown over", StateOf(n), e.Group)
 	}
+	steady := !n.Has(slurm.FlagPoweringUp) && !n.Has(slurm.FlagPoweringDown)
+	switch {
+	case e.BreakerOpen && steady && in == nil && n.Has(slurm.FlagPoweredDown) && n.State == slurm.StateIdle &&
+		!n.Has(slurm.FlagDrain) && (n.Reason == "" || slurm.OwnReason(n.Reason)):
+		return act(KindBreaker, "node %s, group %s circuit breaker open", StateOf(n), e.Group)
+	case e.BreakerOpen && steady && in == nil && n.State == slurm.StateDown && hookFailure(n.Reason):
+		return act(KindBreaker, "node %s after a failed launch, group %s circuit breaker open: %s", StateOf(n), e.Group, n.Reason)
+	case !e.BreakerOpen && hasCode(n.Reason, breaker.Code) && !n.Has(slurm.FlagPoweringUp) &&
+		(n.State == slurm.StateDown || n.Has(slurm.FlagDrain)):
+		return act(KindBreakerEnd, "node %s, group %s circuit breaker re-armed", StateOf(n), e.Group)
+	}
 	up := n.State == slurm.StateIdle || n.State == slurm.StateAllocated || n.State == slurm.StateMixed || n.Has(slurm.FlagCompleting)
 	if up && n.State != slurm.StateDown && !powering {
 		switch {
@@ -209,6 +242,15 @@ func Decide(now time.Time, p Policy, e Entry) (Action, bool) {
 func outOfService(n *slurm.Node) bool {
 	return !n.Has(slurm.FlagPoweringUp) &&
 		(n.State == slurm.StateDown || n.Has(slurm.FlagPoweredDown) || n.Has(slurm.FlagPoweringDown))
+}
+
+// hookFailure reports whether reason is one a power hook set on a failure
+// other than Capacity (Config, Transient, SlurmUpdate, ResumeTimeout,
+// SlurmUnreachable, ...): ours, and none of the reconciler's, the
+// cooldown's or the breaker's codes.
+func hookFailure(reason string) bool {
+	return slurm.OwnReason(reason) && !reconcilerReason(reason) && !hasCode(reason, CodeCapacity) &&
+		!hasCode(reason, CodeCooldown) && !hasCode(reason, breaker.Code)
 }
 
 // reconcilerReason reports whether reason was set by the reconciler.
@@ -251,4 +293,69 @@ func StateOf(n *slurm.Node) string {
 		s += "+completing"
 	}
 	return s
+}
+
+// Warm returns the warm-pool power-ups for the groups of pools (group ->
+// its warm config; groups with Idle 0 are skipped) given the round's
+// entries; busy holds the nodes that already have an action this round.
+// Per group it counts idle nodes (IDLE, up, not drained) and nodes powering
+// up as warm, every node not powered down (or powering up) as powered up,
+// and powers up, in config order, as many idle powered-down nodes as the
+// pool lacks, never above Max (0 = the group's size) powered-up nodes. A
+// candidate has no reason at all (a stale one may be a capacity failure),
+// no instance, and its group is neither cooling nor behind an open
+// breaker. It is pure: no I/O, no clock, no state.
+func Warm(now time.Time, pools map[string]conf.WarmConf, entries []Entry, busy map[string]bool) []Action {
+	type tally struct {
+		size, warm, up int
+		cand           []string
+	}
+	t := map[string]*tally{}
+	for i := range entries {
+		e := &entries[i]
+		w, ok := pools[e.Group]
+		if !ok || w.Idle <= 0 {
+			continue
+		}
+		g := t[e.Group]
+		if g == nil {
+			g = &tally{}
+			t[e.Group] = g
+		}
+		g.size++
+		n := e.Node
+		if n == nil {
+			continue
+		}
+		switch {
+		case n.Has(slurm.FlagPoweringUp):
+			g.warm++
+			g.up++
+		case n.Has(slurm.FlagPoweredDown) || n.Has(slurm.FlagPoweringDown):
+			if n.Has(slurm.FlagPoweredDown) && !n.Has(slurm.FlagPoweringDown) && n.State == slurm.StateIdle &&
+				!n.Has(slurm.FlagDrain) && n.Reason == "" && e.Inst == nil && !e.BreakerOpen &&
+				!now.Before(e.CoolingUntil) && !busy[e.Name] {
+				g.cand = append(g.cand, e.Name)
+			}
+		default:
+			g.up++
+			if n.State == slurm.StateIdle && !n.Has(slurm.FlagDrain) && !n.Has(slurm.FlagCompleting) {
+				g.warm++
+			}
+		}
+	}
+	var out []Action
+	for _, grp := range slices.Sorted(maps.Keys(t)) {
+		g, w := t[grp], pools[grp]
+		limit := w.Max
+		if limit <= 0 {
+			limit = g.size
+		}
+		k := min(w.Idle-g.warm, limit-g.up, len(g.cand))
+		for _, name := range g.cand[:max(k, 0)] {
+			out = append(out, Action{Kind: KindWarm, Node: name, Group: grp,
+				Saw: fmt.Sprintf("group %s: %d idle or powering up of warm.idle %d, %d powered up of max %d", grp, g.warm, w.Idle, g.up, limit)})
+		}
+	}
+	return out
 }

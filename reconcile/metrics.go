@@ -1,11 +1,16 @@
 package reconcile
 
 import (
+	"maps"
 	"net/http"
+	"slices"
+	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	dto "github.com/prometheus/client_model/go"
+
+	"github.com/slurm-elastic/slurm-elastic/internal/breaker"
 )
 
 // Metrics are the reconciler's Prometheus metrics, on a registry of their
@@ -19,6 +24,9 @@ type Metrics struct {
 	rounds    *prometheus.CounterVec
 	duration  prometheus.Histogram
 	last      prometheus.Gauge
+	open      *prometheus.GaugeVec
+	failures  *prometheus.GaugeVec
+	launches  *launchCollector
 }
 
 // NewMetrics returns the reconciler's metrics on a fresh registry.
@@ -40,8 +48,71 @@ func NewMetrics() *Metrics {
 		last: prometheus.NewGauge(prometheus.GaugeOpts{Name: "slurm_elastic_last_round_timestamp_seconds",
 			Help: "Start of the last round (unix time)."}),
 	}
-	m.reg.MustRegister(m.nodes, m.instances, m.cooling, m.actions, m.rounds, m.duration, m.last)
+	m.open = prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "slurm_elastic_breaker_open",
+		Help: "1 while the group's circuit breaker is open (its launches refused)."}, []string{"group"})
+	m.failures = prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "slurm_elastic_breaker_failures",
+		Help: "Consecutive bootstrap failures counted by the group's circuit breaker."}, []string{"group"})
+	m.launches = &launchCollector{
+		launches: prometheus.NewDesc("slurm_elastic_launches_total",
+			"Node launches by the resume hook, by group and result (ok, failed, refused: breaker open).", []string{"group", "result"}, nil),
+		failures: prometheus.NewDesc("slurm_elastic_launch_failures_total",
+			"Launch failures by group and class (Config, Transient, Capacity, SlurmUpdate; ResumeTimeout from ResumeFailProgram).", []string{"group", "class"}, nil),
+	}
+	m.reg.MustRegister(m.nodes, m.instances, m.cooling, m.actions, m.rounds, m.duration, m.last, m.open, m.failures, m.launches)
 	return m
+}
+
+// hooks exports the breaker state and launch counts the hooks keep in the
+// state dir (st nil: none read) for the configured groups.
+func (m *Metrics) hooks(st *breaker.State, groups []string) {
+	if st == nil {
+		return
+	}
+	m.open.Reset()
+	m.failures.Reset()
+	for _, g := range groups {
+		b := st.Get(g)
+		v := 0.0
+		if b.Open {
+			v = 1
+		}
+		m.open.WithLabelValues(g).Set(v)
+		m.failures.WithLabelValues(g).Set(float64(b.Failures))
+	}
+	m.launches.set(st.Launches)
+}
+
+// launchCollector exports the hooks' launch counts, kept in the state
+// dir, as counters (they only grow, as the file's do).
+type launchCollector struct {
+	launches, failures *prometheus.Desc
+	mu                 sync.Mutex
+	counts             map[string]*breaker.Counts
+}
+
+func (c *launchCollector) set(counts map[string]*breaker.Counts) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.counts = counts
+}
+
+func (c *launchCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- c.launches
+	ch <- c.failures
+}
+
+func (c *launchCollector) Collect(ch chan<- prometheus.Metric) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, g := range slices.Sorted(maps.Keys(c.counts)) {
+		n := c.counts[g]
+		ch <- prometheus.MustNewConstMetric(c.launches, prometheus.CounterValue, float64(n.OK), g, "ok")
+		ch <- prometheus.MustNewConstMetric(c.launches, prometheus.CounterValue, float64(n.Failed), g, "failed")
+		ch <- prometheus.MustNewConstMetric(c.launches, prometheus.CounterValue, float64(n.Refused), g, "refused")
+		for _, cl := range slices.Sorted(maps.Keys(n.FailuresByClass)) {
+			ch <- prometheus.MustNewConstMetric(c.failures, prometheus.CounterValue, float64(n.FailuresByClass[cl]), g, cl)
+		}
+	}
 }
 
 func (m *Metrics) action(k Kind, ok bool) {

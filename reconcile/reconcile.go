@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/slurm-elastic/slurm-elastic/conf"
+	"github.com/slurm-elastic/slurm-elastic/internal/breaker"
 	"github.com/slurm-elastic/slurm-elastic/internal/hostlist"
 	"github.com/slurm-elastic/slurm-elastic/internal/pool"
 	"github.com/slurm-elastic/slurm-elastic/internal/slurm"
@@ -36,6 +37,10 @@ type Deps struct {
 	Lock func(ctx context.Context) (unlock func(), err error)
 	// Now is the clock; nil = time.Now.
 	Now func() time.Time
+	// StateDir holds the hooks' breaker state and launch counts
+	// (internal/breaker), read every round, written under Lock. "" = no
+	// circuit breaker and no launch metrics.
+	StateDir string
 }
 
 // Status is the last round's view, saved for `slurm-elastic status`.
@@ -56,6 +61,8 @@ type GroupStatus struct {
 	Instances int            `json:"instances"`
 	// CoolingUntil is the end of the group's capacity cooldown; nil = none.
 	CoolingUntil *time.Time `json:"cooling_until,omitempty"`
+	// Breaker is the group's circuit breaker; nil = never failed.
+	Breaker *breaker.Group `json:"breaker,omitempty"`
 }
 
 // NodeStatus is one node's row.
@@ -75,6 +82,7 @@ type Reconciler struct {
 	names   []string          // every group node, config order
 	groupOf map[string]string // node -> group
 	held    map[string]bool
+	warm    map[string]conf.WarmConf // groups with a warm pool
 	Events  *Ring
 	Metrics *Metrics
 
@@ -84,6 +92,7 @@ type Reconciler struct {
 	saved   uint64               // events added when last saved (+1; 0 = never saved)
 	since   map[string]time.Time // node -> first seen POWERING_UP
 	cooling map[string]time.Time // group -> end of its capacity cooldown
+	breaker *breaker.State       // as of the last round
 	status  Status
 }
 
@@ -109,6 +118,7 @@ func New(d Deps) (*Reconciler, error) {
 		},
 		groupOf: map[string]string{},
 		held:    map[string]bool{},
+		warm:    map[string]conf.WarmConf{},
 		Events:  NewRing(c.Daemon.Events),
 		Metrics: NewMetrics(),
 		since:   map[string]time.Time{},
@@ -118,6 +128,9 @@ func New(d Deps) (*Reconciler, error) {
 		g := &c.Groups[i]
 		if d.Runtimes[g.Runtime] == nil {
 			return nil, fmt.Errorf("group %s: runtime %q is not available", g.Name, g.Runtime)
+		}
+		if g.Warm.Idle > 0 {
+			r.warm[g.Name] = g.Warm
 		}
 		for _, n := range c.GroupNodes(g) {
 			if _, dup := r.groupOf[n]; !dup {
@@ -166,6 +179,7 @@ func (r *Reconciler) Round(ctx context.Context) ([]Action, error) {
 	now := r.d.Now()
 	r.trackPoweringUp(v, now)
 	r.trackCooldowns(v, now)
+	r.trackBreakers(ctx, v, now)
 	acts := r.decide(now, v.entries)
 	if len(acts) > 0 {
 		var unlock func()
@@ -286,6 +300,98 @@ func (r *Reconciler) trackCooldowns(v *view, now time.Time) {
 	}
 }
 
+// trackBreakers reads the breaker state the hooks keep, re-arms the
+// breakers whose daemon.breaker_reset is over, counts a success for each
+// group with failures where a node launched after the last failure is up
+// in Slurm (registered) with a running instance, and sets each entry's
+// BreakerOpen. Changes are written under Deps.Lock (the hooks' lock),
+// re-read first so no hook update is lost. An unreadable state is logged
+// and treated as all closed.
+func (r *Reconciler) trackBreakers(ctx context.Context, v *view, now time.Time) {
+	if r.d.StateDir == "" {
+		return
+	}
+	dc := r.d.Config.Daemon
+	st, err := breaker.Load(r.d.StateDir)
+	if err != nil {
+		r.d.Log.Error("breaker state unreadable: circuit breakers ignored this round", "error", err)
+		return
+	}
+	succ := map[string]string{} // group -> node that came up
+	for i := range v.entries {
+		e := &v.entries[i]
+		b := st.Get(e.Group)
+		if e.Group == "" || b.Open || b.Failures == 0 || succ[e.Group] != "" || !cameUp(e, b.LastFailureAt) {
+			continue
+		}
+		succ[e.Group] = e.Name
+	}
+	expire := false
+	for _, g := range st.Groups {
+		expire = expire || (g.Open && dc.BreakerReset > 0 && !now.Before(g.OpenedAt.Add(dc.BreakerReset)))
+	}
+	if len(succ) > 0 || expire {
+		if err := r.updateBreakers(ctx, now, succ, &st); err != nil {
+			r.d.Log.Warn("cannot update the breaker state this round", "error", err)
+		}
+	}
+	r.mu.Lock()
+	r.breaker = st
+	r.mu.Unlock()
+	for i := range v.entries {
+		v.entries[i].BreakerOpen = st.IsOpen(v.entries[i].Group)
+	}
+}
+
+// updateBreakers applies re-arms and successes to the breaker file under
+// the power lock and sets *st to what it wrote.
+func (r *Reconciler) updateBreakers(ctx context.Context, now time.Time, succ map[string]string, st **breaker.State) error {
+	dc := r.d.Config.Daemon
+	if r.d.Lock != nil {
+		unlock, err := r.d.Lock(ctx)
+		if err != nil {
+			return err
+		}
+		defer unlock()
+	}
+	fresh, err := breaker.Load(r.d.StateDir)
+	if err != nil {
+		return err
+	}
+	for _, g := range fresh.Expire(now, dc.BreakerReset, dc.BreakerThreshold) {
+		r.d.Log.Warn("circuit breaker re-armed after daemon.breaker_reset (half-open: one more failure opens it again)",
+			"group", g, "breaker_reset", dc.BreakerReset.String())
+		r.Events.Add(Event{Time: now, Group: g, Kind: KindBreakerEnd, Saw: "breaker open for " + dc.BreakerReset.String(), Did: "re-armed (half-open)"})
+	}
+	for _, g := range slices.Sorted(maps.Keys(succ)) {
+		if b := fresh.Get(g); fresh.Success(g) {
+			r.d.Log.Info("circuit breaker count reset: a node of the group came up", "group", g, "node", succ[g], "failures_were", b.Failures)
+		}
+	}
+	if err := breaker.Save(r.d.StateDir, fresh); err != nil {
+		return err
+	}
+	*st = fresh
+	return nil
+}
+
+// cameUp reports whether e's node is up in Slurm (registered) with a
+// running instance created after since.
+func cameUp(e *Entry, since time.Time) bool {
+	n, in := e.Node, e.Inst
+	return n != nil && in != nil && in.State == runtime.StateRunning && in.Created.After(since) &&
+		(n.State == slurm.StateIdle || n.State == slurm.StateAllocated || n.State == slurm.StateMixed) &&
+		!n.Has(slurm.FlagPoweringUp) && !n.Has(slurm.FlagPoweringDown) && !n.Has(slurm.FlagPoweredDown)
+}
+
+// Breakers returns the breaker state as of the last round (nil when the
+// reconciler has no state dir). Never blocks.
+func (r *Reconciler) Breakers() *breaker.State {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.breaker
+}
+
 // Cooling returns the groups in a capacity cooldown and when each ends.
 // Never blocks.
 func (r *Reconciler) Cooling() map[string]time.Time {
@@ -300,6 +406,13 @@ func (r *Reconciler) decide(now time.Time, entries []Entry) []Action {
 		if a, ok := Decide(now, r.policy, entries[i]); ok {
 			acts = append(acts, a)
 		}
+	}
+	if len(r.warm) > 0 {
+		busy := make(map[string]bool, len(acts))
+		for _, a := range acts {
+			busy[a.Node] = true
+		}
+		acts = append(acts, Warm(now, r.warm, entries, busy)...)
 	}
 	return acts
 }
@@ -327,11 +440,13 @@ func (r *Reconciler) confirm(ctx context.Context, v *view, acts []Action) ([]Act
 		}
 	}
 	r.join(v, nodes)
-	now := r.d.Now()
+	fresh := map[string]Action{}
+	for _, b := range r.decide(r.d.Now(), v.entries) {
+		fresh[b.Node] = b
+	}
 	kept := acts[:0]
 	for _, a := range acts {
-		b, ok := Decide(now, r.policy, v.entries[v.index[a.Node]])
-		if ok && b.Kind == a.Kind {
+		if b, ok := fresh[a.Node]; ok && b.Kind == a.Kind {
 			kept = append(kept, b)
 			continue
 		}
@@ -373,6 +488,12 @@ func (r *Reconciler) act(ctx context.Context, v *view, acts []Action) []error {
 			did, res = "DRAIN (Code:Cooldown) until the cooldown ends", r.coolDrain(ctx, v, list)
 		case KindCoolEnd:
 			did, res = "RESUME: cooldown over, may be launched again", r.update(ctx, names(list), slurm.NodeUpdate{State: slurm.SetResume})
+		case KindBreaker:
+			did, res = "out of scheduling (Code:BreakerOpen) until the breaker is re-armed", r.breakerHold(ctx, v, list)
+		case KindBreakerEnd:
+			did, res = "RESUME: circuit breaker re-armed, may be launched again", r.update(ctx, names(list), slurm.NodeUpdate{State: slurm.SetResume})
+		case KindWarm:
+			did, res = "POWER_UP: warm pool", r.update(ctx, names(list), slurm.NodeUpdate{State: slurm.SetPowerUp})
 		}
 		for _, a := range list {
 			err := res[a.Node]
@@ -504,6 +625,36 @@ func (r *Reconciler) coolDrain(ctx context.Context, v *view, acts []Action) map[
 	return out
 }
 
+// breakerHold takes the nodes of groups whose breaker is open out of
+// scheduling with the BreakerOpen reason (how to re-arm it): idle
+// powered-down nodes are drained, nodes a hook set DOWN stay DOWN under
+// the new reason. One call per group and state.
+func (r *Reconciler) breakerHold(ctx context.Context, v *view, acts []Action) map[string]error {
+	type key struct {
+		group string
+		down  bool
+	}
+	by := map[key][]string{}
+	for _, a := range acts {
+		n := v.entries[v.index[a.Node]].Node
+		k := key{a.Group, n.State == slurm.StateDown}
+		by[k] = append(by[k], a.Node)
+	}
+	r.mu.Lock()
+	st := r.breaker
+	r.mu.Unlock()
+	out := make(map[string]error, len(acts))
+	for _, k := range slices.SortedFunc(maps.Keys(by), func(a, b key) int { return strings.Compare(fmt.Sprint(a), fmt.Sprint(b)) }) {
+		reason := slurm.Reason(breaker.Code, breaker.Message(k.group, st.Get(k.group), r.d.Config.Daemon.BreakerReset))
+		u := slurm.NodeUpdate{State: slurm.SetDrain, Reason: reason}
+		if k.down {
+			u.State = slurm.SetDown
+		}
+		maps.Copy(out, r.update(ctx, by[k], u))
+	}
+	return out
+}
+
 // update applies u to ns in one call; when that call fails it retries node
 // by node so one bad node never fails the others. It returns each node's
 // error (nil = done).
@@ -569,7 +720,17 @@ func (r *Reconciler) finish(start time.Time, v *view, acts []Action, err error) 
 				gs.CoolingUntil = &until
 			}
 		}
+		if r.breaker != nil {
+			for g, b := range r.breaker.Groups {
+				if gs := groups[g]; gs != nil && (b.Open || b.Failures > 0) {
+					c := *b
+					gs.Breaker = &c
+				}
+			}
+		}
+		hooks := r.breaker
 		r.mu.Unlock()
+		r.Metrics.hooks(hooks, slices.Collect(maps.Keys(groups)))
 		for _, g := range r.d.Config.Groups {
 			st.Groups = append(st.Groups, *groups[g.Name])
 		}

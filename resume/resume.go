@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/slurm-elastic/slurm-elastic/conf"
+	"github.com/slurm-elastic/slurm-elastic/internal/breaker"
 	"github.com/slurm-elastic/slurm-elastic/internal/pool"
 	"github.com/slurm-elastic/slurm-elastic/internal/slurm"
 	"github.com/slurm-elastic/slurm-elastic/runtime"
@@ -29,6 +30,11 @@ type Deps struct {
 	Runtimes map[string]runtime.Runtime
 	Slurm    slurm.Client
 	Log      *slog.Logger
+	// Breaker, when set, is the breaker state (internal/breaker) the run
+	// consults and updates in memory: open groups are not launched,
+	// failures and launches are counted. The caller holds power.lock and
+	// saves it afterwards. nil = no breaker, no counts.
+	Breaker *breaker.State
 }
 
 // Target is one node with its group and runtime resolved.
@@ -109,6 +115,7 @@ func Resume(ctx context.Context, d Deps, names []string, jobs *ResumeFile) error
 		errs = append(errs, errors.New(why))
 		markDown(ctx, d, n, CodeUnknownNode, why)
 	}
+	targets, errs = refuseOpen(ctx, d, targets, errs)
 
 	opts := PoolOptions(d.Config.Resume)
 	retry := opts.Retry
@@ -134,6 +141,9 @@ func Resume(ctx context.Context, d Deps, names []string, jobs *ResumeFile) error
 		t := targets[i]
 		if err == nil {
 			launched++
+			if d.Breaker != nil {
+				d.Breaker.CountLaunch(t.Group.Name, true, "")
+			}
 			continue
 		}
 		if runtime.ClassOf(err) == runtime.ClassConfig {
@@ -148,13 +158,82 @@ func Resume(ctx context.Context, d Deps, names []string, jobs *ResumeFile) error
 			code = CodeSlurm
 		}
 		d.Log.Error("resume failed: marking node DOWN so its jobs are requeued", "node", t.Name, "group", t.Group.Name, "class", code, "error", err)
+		if d.Breaker != nil {
+			d.Breaker.CountLaunch(t.Group.Name, false, code)
+		}
+		if code != string(runtime.ClassCapacity) && failure(d, t.Group.Name, t.Name, code, err.Error()) {
+			// The breaker is open: the node says so (and how to re-arm),
+			// and is powered down at once rather than kept for the admin.
+			markDown(context.WithoutCancel(ctx), d, t.Name, breaker.Code,
+				breaker.Message(t.Group.Name, d.Breaker.Get(t.Group.Name), d.Config.Daemon.BreakerReset))
+			continue
+		}
 		markDown(context.WithoutCancel(ctx), d, t.Name, code, err.Error())
 	}
 	for g, err := range brokenGroups {
-		downIdleSiblings(ctx, d, g, names, err)
+		code, msg := string(runtime.ClassConfig), fmt.Sprintf("group %s cannot start nodes: %v", g, err)
+		if d.Breaker != nil && d.Breaker.IsOpen(g) {
+			code, msg = breaker.Code, breaker.Message(g, d.Breaker.Get(g), d.Config.Daemon.BreakerReset)
+		}
+		downIdleSiblings(ctx, d, g, names, code, msg)
 	}
 	d.Log.Info("resume done", "nodes", len(names), "launched", launched, "failed", len(names)-launched, "duration", time.Since(start).String())
 	return errors.Join(errs...)
+}
+
+// refuseOpen re-arms the breakers whose daemon.breaker_reset is over,
+// then takes the targets of groups whose breaker is open out of the run:
+// each is set DOWN with the BreakerOpen reason and powered down (Slurm
+// requeues its jobs at once and the node leaves POWERING_UP), and nothing
+// is launched for it. It returns the targets left to launch.
+func refuseOpen(ctx context.Context, d Deps, targets []Target, errs []error) ([]Target, []error) {
+	if d.Breaker == nil {
+		return targets, errs
+	}
+	dc := d.Config.Daemon
+	for _, g := range d.Breaker.Expire(time.Now(), dc.BreakerReset, dc.BreakerThreshold) {
+		d.Log.Warn("circuit breaker re-armed after daemon.breaker_reset (half-open: one more failure opens it again)",
+			"group", g, "breaker_reset", dc.BreakerReset.String())
+	}
+	kept := targets[:0:0]
+	refused := map[string][]string{}
+	for _, t := range targets {
+		if !d.Breaker.IsOpen(t.Group.Name) {
+			kept = append(kept, t)
+			continue
+		}
+		refused[t.Group.Name] = append(refused[t.Group.Name], t.Name)
+	}
+	for g, ns := range refused {
+		b := d.Breaker.Get(g)
+		msg := breaker.Message(g, b, dc.BreakerReset)
+		d.Log.Error("circuit breaker open: nodes not launched, set DOWN so their jobs go elsewhere",
+			"group", g, "nodes", ns, "failures", b.Failures, "opened_at", b.OpenedAt.UTC().Format(time.RFC3339), "last_failure", b.LastFailure,
+			"rearm", "slurm-elastic breaker reset "+g)
+		d.Breaker.CountRefused(g, len(ns))
+		for _, n := range ns {
+			errs = append(errs, fmt.Errorf("node %s: group %s: circuit breaker open, not launched", n, g))
+			markDown(context.WithoutCancel(ctx), d, n, breaker.Code, msg)
+		}
+	}
+	return kept, errs
+}
+
+// failure records a bootstrap failure of node in group in the breaker,
+// says so loudly when it opens the breaker, and reports whether the
+// breaker is open.
+func failure(d Deps, group, node, class, msg string) (open bool) {
+	if d.Breaker == nil {
+		return false
+	}
+	dc := d.Config.Daemon
+	if d.Breaker.Failure(group, node, class, msg, time.Now(), dc.BreakerThreshold, dc.BreakerReset) {
+		b := d.Breaker.Get(group)
+		d.Log.Error("circuit breaker opened: the group's launches are stopped until it is re-armed",
+			"group", group, "failures", b.Failures, "last_failure", b.LastFailure, "breaker_reset", dc.BreakerReset.String(),
+			"rearm", "slurm-elastic breaker reset "+group)
+	}
+	return d.Breaker.IsOpen(group)
 }
 
 // addrError marks a node that started but whose address Slurm did not take.
@@ -224,7 +303,7 @@ func markDown(ctx context.Context, d Deps, node, code, msg string) {
 // retryable reports whether a failure of this code may pass by itself.
 func retryable(code string) bool {
 	switch code {
-	case string(runtime.ClassTransient), string(runtime.ClassCapacity), CodeSlurm:
+	case string(runtime.ClassTransient), string(runtime.ClassCapacity), CodeSlurm, breaker.Code:
 		return true
 	}
 	return false
@@ -236,7 +315,7 @@ func retryable(code string) bool {
 // Slurm's requeue delay. They are set DOWN with the same Config reason so
 // Slurm places jobs on other groups at once. Nodes that run or are being
 // resumed are left alone. Best effort: failures are logged.
-func downIdleSiblings(ctx context.Context, d Deps, group string, resumed []string, cause error) {
+func downIdleSiblings(ctx context.Context, d Deps, group string, resumed []string, code, msg string) {
 	g, ok := d.Config.Group(group)
 	if !ok {
 		return
@@ -261,7 +340,7 @@ func downIdleSiblings(ctx context.Context, d Deps, group string, resumed []strin
 	if len(idle) == 0 {
 		return
 	}
-	reason := slurm.Reason(string(runtime.ClassConfig), fmt.Sprintf("group %s cannot start nodes: %v", group, cause))
+	reason := slurm.Reason(code, msg)
 	if err := d.Slurm.Update(ctx, idle, slurm.NodeUpdate{State: slurm.SetDown, Reason: reason}); err != nil {
 		d.Log.Error("could not take the broken group's idle nodes out of scheduling", "group", group, "nodes", len(idle), "error", err)
 		return

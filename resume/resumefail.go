@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/slurm-elastic/slurm-elastic/internal/breaker"
 	"github.com/slurm-elastic/slurm-elastic/internal/pool"
 	"github.com/slurm-elastic/slurm-elastic/internal/slurm"
 	"github.com/slurm-elastic/slurm-elastic/runtime"
@@ -85,6 +86,14 @@ func ResumeFail(ctx context.Context, d Deps, names []string) error {
 			continue
 		}
 		d.Log.Warn("resume timed out: instance removed, node set DOWN", "node", t.Name, "group", t.Group.Name, "found", found, "error", err)
+		if d.Breaker != nil {
+			d.Breaker.CountFailure(t.Group.Name, CodeResumeTimeout)
+		}
+		if failure(d, t.Group.Name, t.Name, CodeResumeTimeout, msg) {
+			msg = breaker.Message(t.Group.Name, d.Breaker.Get(t.Group.Name), d.Config.Daemon.BreakerReset)
+			markDown(context.WithoutCancel(ctx), d, t.Name, breaker.Code, msg)
+			continue
+		}
 		markDown(context.WithoutCancel(ctx), d, t.Name, CodeResumeTimeout, msg)
 	}
 	d.Log.Info("resume-fail done", "nodes", len(names), "duration", time.Since(start).String())

@@ -4,12 +4,10 @@
 package admin
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"slices"
 	"strings"
 	"text/tabwriter"
@@ -19,7 +17,7 @@ import (
 
 	"github.com/slurm-elastic/slurm-elastic/conf"
 	"github.com/slurm-elastic/slurm-elastic/internal/hook"
-	"github.com/slurm-elastic/slurm-elastic/internal/hostlist"
+	"github.com/slurm-elastic/slurm-elastic/internal/hostlistcli"
 	"github.com/slurm-elastic/slurm-elastic/internal/logging"
 	"github.com/slurm-elastic/slurm-elastic/internal/slurm"
 	"github.com/slurm-elastic/slurm-elastic/internal/version"
@@ -56,19 +54,16 @@ func App(stdout io.Writer) *cli.App {
 				},
 			},
 			{
-				Name:  "hostlist",
-				Usage: "expand or compress Slurm hostlist expressions",
-				Subcommands: []*cli.Command{
-					{Name: "expand", Usage: "print one node name per line", ArgsUsage: "EXPR", Action: hostlistExpand},
-					{Name: "compress", Usage: "print the hostlist expression of names (args, or stdin when none)", ArgsUsage: "[NAME...]", Action: hostlistCompress},
-				},
+				Name:        "hostlist",
+				Usage:       "expand or compress Slurm hostlist expressions",
+				Subcommands: hostlistCommands(),
 			},
 			{
 				Name:   "nodes",
 				Usage:  "table of managed nodes: Slurm state beside the runtime's instance",
 				Action: nodes,
 			},
-		}, daemonCommands()...),
+		}, append(daemonCommands(), breakerCommand())...),
 	}
 }
 
@@ -104,56 +99,24 @@ func confSlurm(c *cli.Context) error {
 	return conf.RenderSlurm(c.App.Writer, cfg)
 }
 
-func hostlistExpand(c *cli.Context) error {
-	if c.NArg() != 1 {
-		return &ExitError{Code: 2, Err: errors.New("hostlist expand: want exactly one EXPR")}
-	}
-	// Streamed: a 100,000-name expansion never exists as a []string.
-	w := bufio.NewWriterSize(c.App.Writer, 1<<16)
-	err := hostlist.ExpandFunc(c.Args().First(), 0, func(name []byte) error {
-		w.Write(name)
-		return w.WriteByte('\n')
-	})
-	if err != nil {
-		return &ExitError{Code: 1, Err: err}
-	}
-	return w.Flush()
-}
-
-func hostlistCompress(c *cli.Context) error {
-	var comp hostlist.Compressor
-	add := func(field string) error {
-		for _, n := range strings.FieldsFunc(field, isSep) {
-			if err := hostlist.ValidName(n); err != nil {
-				return &ExitError{Code: 1, Err: err}
-			}
-			comp.Add(n)
-		}
-		return nil
-	}
-	if c.NArg() > 0 {
-		for _, a := range c.Args().Slice() {
-			if err := add(a); err != nil {
+// hostlistCommands are the hostlist subcommands over hostlistcli, the one
+// implementation also behind the lean slurm-elastic-hostlist binary; its
+// exit codes are carried as this package's ExitError.
+func hostlistCommands() []*cli.Command {
+	var cmds []*cli.Command
+	for _, hc := range hostlistcli.Commands {
+		cmds = append(cmds, &cli.Command{Name: hc.Name, Usage: hc.Usage, ArgsUsage: hc.ArgsUsage,
+			Action: func(c *cli.Context) error {
+				err := hostlistcli.Run(hc.Name, c.App.Reader, c.App.Writer, c.Args().Slice())
+				var ee *hostlistcli.ExitError
+				if errors.As(err, &ee) {
+					return &ExitError{Code: ee.Code, Err: ee.Err}
+				}
 				return err
-			}
-		}
-	} else {
-		s := bufio.NewScanner(os.Stdin)
-		s.Buffer(make([]byte, 1<<20), 1<<26)
-		for s.Scan() {
-			if err := add(s.Text()); err != nil {
-				return err
-			}
-		}
-		if err := s.Err(); err != nil {
-			return fmt.Errorf("read names: %w", err)
-		}
+			}})
 	}
-	_, err := fmt.Fprintln(c.App.Writer, comp.String())
-	return err
+	return cmds
 }
-
-func isSep(r rune) bool { return r == ',' || r == ' ' || r == '\t' || r == '\n' }
 
 func nodes(c *cli.Context) error {
 	cfg, err := loadConfig(c)

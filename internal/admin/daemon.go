@@ -17,6 +17,7 @@ import (
 	"github.com/gofrs/flock"
 	"github.com/urfave/cli/v2"
 
+	"github.com/slurm-elastic/slurm-elastic/internal/breaker"
 	"github.com/slurm-elastic/slurm-elastic/internal/hook"
 	"github.com/slurm-elastic/slurm-elastic/internal/logging"
 	"github.com/slurm-elastic/slurm-elastic/internal/slurm"
@@ -28,7 +29,7 @@ func daemonCommands() []*cli.Command {
 	return []*cli.Command{
 		{
 			Name:  "daemon",
-			Usage: "run the reconciler: remove orphans, fail over dead nodes, replace unhealthy ones (docs/reconciler.md)",
+			Usage: "run the reconciler: remove orphans, fail over dead nodes, replace unhealthy ones, circuit breakers, warm pools (docs/reconciler.md)",
 			Flags: []cli.Flag{
 				&cli.BoolFlag{Name: "once", Usage: "run one round and exit (exit 1 if it was skipped or an action failed)"},
 				&cli.DurationFlag{Name: "interval", Usage: "time between rounds (default: daemon.interval)"},
@@ -52,7 +53,7 @@ func daemonCommands() []*cli.Command {
 			Usage: "the reconciler's decisions, oldest first",
 			Flags: []cli.Flag{
 				&cli.StringFlag{Name: "node", Usage: "only this node"},
-				&cli.StringFlag{Name: "kind", Usage: "only this kind: orphan, dead, stuck, unhealthy, reenable, capacity, cooldown, cooldown_end"},
+				&cli.StringFlag{Name: "kind", Usage: "only this kind: orphan, dead, stuck, unhealthy, reenable, capacity, cooldown, cooldown_end, breaker, breaker_end, warm"},
 				&cli.IntFlag{Name: "n", Value: 0, Usage: "only the last N (0 = all kept)"},
 				&cli.BoolFlag{Name: "json", Usage: "JSON lines instead of a table"},
 			},
@@ -101,7 +102,7 @@ func daemon(c *cli.Context) error {
 		log.Error("cannot set up runtimes: daemon not started", "error", err)
 		return err
 	}
-	r, err := reconcile.New(reconcile.Deps{Config: cfg, Runtimes: rts, Slurm: sc, Log: log, Lock: powerLock(cfg.StateDir, cfg.Daemon.Interval)})
+	r, err := reconcile.New(reconcile.Deps{Config: cfg, Runtimes: rts, Slurm: sc, Log: log, Lock: powerLock(cfg.StateDir, cfg.Daemon.Interval), StateDir: cfg.StateDir})
 	if err != nil {
 		return &ExitError{Code: 2, Err: err}
 	}
@@ -171,8 +172,18 @@ func status(c *cli.Context) error {
 		fmt.Fprintf(w, "  %s\n", st.Error)
 	}
 	fmt.Fprintln(w)
+	// The breakers as the hooks left them now, not as of the last round.
+	if bs, err := breaker.Load(cfg.StateDir); err == nil {
+		for i := range st.Groups {
+			if b := bs.Get(st.Groups[i].Name); b.Open || b.Failures > 0 {
+				st.Groups[i].Breaker = &b
+			} else {
+				st.Groups[i].Breaker = nil
+			}
+		}
+	}
 	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "GROUP\tNODES\tINSTANCES\tCOOLDOWN\tSTATES")
+	fmt.Fprintln(tw, "GROUP\tNODES\tINSTANCES\tCOOLDOWN\tBREAKER\tSTATES")
 	for _, g := range st.Groups {
 		total := 0
 		var parts []string
@@ -184,7 +195,7 @@ func status(c *cli.Context) error {
 		if g.CoolingUntil != nil {
 			cool = "until " + g.CoolingUntil.UTC().Format(time.RFC3339)
 		}
-		fmt.Fprintf(tw, "%s\t%d\t%d\t%s\t%s\n", g.Name, total, g.Instances, cool, strings.Join(parts, " "))
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%s\t%s\t%s\n", g.Name, total, g.Instances, cool, breakerCell(g.Breaker), strings.Join(parts, " "))
 	}
 	tw.Flush()
 	fmt.Fprintln(w)

@@ -17,6 +17,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/slurm-elastic/slurm-elastic/conf"
+	"github.com/slurm-elastic/slurm-elastic/internal/breaker"
 	"github.com/slurm-elastic/slurm-elastic/internal/hostlist"
 	"github.com/slurm-elastic/slurm-elastic/internal/logging"
 	"github.com/slurm-elastic/slurm-elastic/internal/slurm"
@@ -180,14 +181,27 @@ func Run(ctx context.Context, k Kind, cfgPath, expr string, resumeFile []byte) e
 		return err
 	}
 	d := resume.Deps{Config: cfg, Runtimes: rts, Slurm: sc, Log: log}
-	switch k {
-	case Resume:
-		return resume.Resume(ctx, d, nodes, rf)
-	case Suspend:
+	if k == Suspend {
 		return suspend.Suspend(ctx, d, nodes)
-	default:
-		return resume.ResumeFail(ctx, d, nodes)
 	}
+	// The breaker and the launch counts: read and written under the lock
+	// held above, so concurrent hooks and the daemon never lose an update.
+	bs, err := breaker.Load(cfg.StateDir)
+	if err != nil {
+		log.Error("breaker state unreadable: running without the circuit breaker and launch counts", "error", err)
+	}
+	d.Breaker = bs
+	if k == Resume {
+		err = resume.Resume(ctx, d, nodes, rf)
+	} else {
+		err = resume.ResumeFail(ctx, d, nodes)
+	}
+	if bs != nil {
+		if serr := breaker.Save(cfg.StateDir, bs); serr != nil {
+			log.Error("cannot save the breaker state and launch counts", "error", serr)
+		}
+	}
+	return err
 }
 
 // configFailed logs a config problem where an admin will look (the

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"sync"
@@ -210,11 +211,7 @@ func TestReconcileUnhealthy(t *testing.T) {
 // nodes come back and the waiting job runs.
 func TestReconcileCapacityCooldown(t *testing.T) {
 	reset(t)
-	raw, err := elastic.Config(elastic.Settings{Name: cl.Name, Backend: "scontrol", SuspendTime: 15 * time.Second, CloudNodes: 4, Concurrency: 16},
-		cl.Cluster, cl.SharedDir)
-	if err != nil {
-		t.Fatal(err)
-	}
+	raw := rawConfig(t)
 	if !strings.Contains(raw, "\n      uri: ") {
 		t.Fatalf("rendered config has no Podman host uri line:\n%s", raw)
 	}
@@ -259,4 +256,101 @@ func TestReconcileCapacityCooldown(t *testing.T) {
 	})
 	reset(t)
 	stop()
+}
+
+// TestReconcileKilledResume: the resume hook is killed with SIGKILL half
+// way through launching four nodes (as SlurmUser, as slurmctld runs it).
+// Within two reconciler rounds no container is left whose node Slurm has
+// powered down, no node is DOWN without a reason, and a job on all four
+// nodes then runs (the killed hook's power.lock died with it).
+func TestReconcileKilledResume(t *testing.T) {
+	reset(t)
+	// One launch at a time, so the kill lands with nodes still to launch;
+	// and node containers that never register (their slurmd finds no
+	// controller on loopback), as when a resume dies before the nodes are
+	// up: Slurm still has them powered down, so their containers are
+	// orphans.
+	raw := rawConfig(t)
+	server := regexp.MustCompile(`SLURM_CONF_SERVER: "[^"]*"`)
+	const resumeConc = "resume:\n  timeout: 45s\n  concurrency: 16\n"
+	if !server.MatchString(raw) || !strings.Contains(raw, resumeConc) {
+		t.Fatalf("rendered config lacks SLURM_CONF_SERVER or %q:\n%s", resumeConc, raw)
+	}
+	raw = strings.Replace(raw, resumeConc, "resume:\n  timeout: 45s\n  concurrency: 1\n", 1)
+	configure(t, elastic.Settings{Raw: server.ReplaceAllString(raw, `SLURM_CONF_SERVER: "127.0.0.1"`)})
+	t.Cleanup(func() { cl.Configure(context.Background(), elastic.Settings{Name: cl.Name}) })
+	ctx := ctxT(t, 3*time.Minute)
+	const pidFile = "/tmp/se-killed-resume.pid"
+	done := make(chan error, 1)
+	go func() {
+		// The shell writes its pid, then becomes the hook: that pid is the hook's.
+		_, err := cl.ExecAs(ctx, "slurm", "sh", "-c", "echo $$ > "+pidFile+"; exec /usr/libexec/slurm-elastic/slurm-elastic-resume 'cloud[1-4]'")
+		done <- err
+	}()
+	for deadline := time.Now().Add(time.Minute); len(containers(t)) == 0; {
+		if time.Now().After(deadline) {
+			t.Fatal("no node container a minute after the resume started")
+		}
+	}
+	pid := strings.TrimSpace(run(t, "cat", pidFile))
+	if _, err := cl.Exec(ctx, "kill", "-9", pid); err != nil {
+		t.Fatalf("kill -9 %s: %v", pid, err)
+	}
+	if err := <-done; err == nil {
+		t.Fatal("the resume hook was not killed: it finished")
+	}
+	killed := containers(t)
+	t.Logf("resume killed with containers %v", killed)
+	// Calls in flight finish in the Podman service; then the orphans age
+	// past the test's 5s grace.
+	time.Sleep(8 * time.Second)
+	orphans := func() []string {
+		var left []string
+		c := containers(t)
+		for _, n := range nodes(t, "cloud[1-4]") {
+			if len(c[n.Name]) > 0 && n.has("POWERED_DOWN") && !n.has("POWERING_UP") {
+				left = append(left, n.Name)
+			}
+		}
+		return left
+	}
+	if o := orphans(); len(o) == 0 {
+		t.Fatalf("no orphan after the kill (containers %v): the test proves nothing", containers(t))
+	}
+	rounds := 0
+	for ; rounds < 2 && len(orphans()) > 0; rounds++ {
+		if out, err := reconcileOnce(ctx); err != nil {
+			t.Logf("round %d: %v %s", rounds+1, err, out)
+		}
+	}
+	if left := orphans(); len(left) > 0 {
+		t.Fatalf("orphans left after %d rounds: %v %v\n%s", rounds, left, containers(t), daemonLog(t))
+	}
+	t.Logf("orphans removed in %d round(s); containers now %v", rounds, containers(t))
+	for n := range killed {
+		if ev := reconcileEvents(t, n, "orphan"); len(ev) == 0 || ev[len(ev)-1].Error != "" {
+			t.Errorf("no successful orphan event for %s: %+v", n, ev)
+		}
+	}
+	configure(t, elastic.Settings{})
+	for _, n := range nodes(t, "cloud[1-4]") {
+		if n.has("DOWN") && n.Reason == "" {
+			t.Errorf("%s DOWN without a reason: %+v", n.Name, n)
+		}
+	}
+	id := sbatch(t, "-p", "cloud", "-N4", "-o", "/shared/job-%j.out", "--wrap", "srun hostname")
+	waitJob(t, id, 3*time.Minute, "COMPLETED")
+	waitCloudIdle(t, 2*time.Minute)
+}
+
+// rawConfig renders the cluster's usual config (scontrol backend) as text,
+// for the tests that edit it before installing it with configure(Settings{Raw: …}).
+func rawConfig(t *testing.T) string {
+	t.Helper()
+	raw, err := elastic.Config(elastic.Settings{Name: cl.Name, Backend: "scontrol", SuspendTime: 15 * time.Second, CloudNodes: 4, Concurrency: 16},
+		cl.Cluster, cl.SharedDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return raw
 }

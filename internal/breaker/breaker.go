@@ -1,0 +1,283 @@
+// Package breaker keeps the per-group circuit breaker and the hooks' launch
+// counts in one JSON file in the state directory (breaker.json), shared by
+// the power hooks (short-lived processes) and `slurm-elastic daemon`.
+//
+// A group's breaker opens after daemon.breaker_threshold consecutive
+// bootstrap failures (a launch that failed with a class other than
+// Capacity, or a node that missed ResumeTimeout). While it is open the
+// resume hook launches nothing for the group. A success (a node of the
+// group launched after the last failure that registered with Slurm, seen
+// by the daemon) resets the count. It is re-armed by `slurm-elastic
+// breaker reset` or, when daemon.breaker_reset is set, after that long;
+// a timed re-arm is half-open: one more failure opens it again.
+//
+// The file is written whole (temporary file + rename). Every
+// read-modify-write must happen under the hooks' power.lock (the caller
+// holds it), so hooks, daemon and the admin command never lose an update.
+package breaker
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"maps"
+	"os"
+	"path/filepath"
+	"slices"
+	"syscall"
+	"time"
+)
+
+// File is the state file's name in the state directory.
+const File = "breaker.json"
+
+// Group is one group's breaker.
+type Group struct {
+	// Failures counts consecutive bootstrap failures since the last
+	// success or re-arm.
+	Failures int `json:"failures"`
+	// Open: the group's launches are refused.
+	Open     bool      `json:"open"`
+	OpenedAt time.Time `json:"opened_at,omitzero"`
+	// LastFailureAt and LastFailure describe the latest failure
+	// ("node cloud3: Config: image not found").
+	LastFailureAt time.Time `json:"last_failure_at,omitzero"`
+	LastFailure   string    `json:"last_failure,omitempty"`
+	// Rearmed is when the breaker was last re-armed, and how ("command",
+	// "timeout").
+	RearmedAt time.Time `json:"rearmed_at,omitzero"`
+	RearmedBy string    `json:"rearmed_by,omitempty"`
+}
+
+// Counts are a group's launch counts since the state dir was created.
+type Counts struct {
+	OK      uint64 `json:"ok"`
+	Failed  uint64 `json:"failed"`
+	Refused uint64 `json:"refused"` // not launched: breaker open
+	// FailuresByClass counts failures by class (Config, Transient,
+	// Capacity, SlurmUpdate, ResumeTimeout); a ResumeTimeout is not a
+	// failed launch (the launch itself was counted ok).
+	FailuresByClass map[string]uint64 `json:"failures_by_class,omitempty"`
+}
+
+// State is the whole file.
+type State struct {
+	Groups   map[string]*Group  `json:"groups"`
+	Launches map[string]*Counts `json:"launches"`
+}
+
+// New returns an empty state.
+func New() *State {
+	return &State{Groups: map[string]*Group{}, Launches: map[string]*Counts{}}
+}
+
+func (s *State) group(g string) *Group {
+	if s.Groups == nil {
+		s.Groups = map[string]*Group{}
+	}
+	if s.Groups[g] == nil {
+		s.Groups[g] = &Group{}
+	}
+	return s.Groups[g]
+}
+
+func (s *State) counts(g string) *Counts {
+	if s.Launches == nil {
+		s.Launches = map[string]*Counts{}
+	}
+	if s.Launches[g] == nil {
+		s.Launches[g] = &Counts{}
+	}
+	return s.Launches[g]
+}
+
+// Get returns a copy of group g's breaker (zero when never used).
+func (s *State) Get(g string) Group {
+	if b := s.Groups[g]; b != nil {
+		return *b
+	}
+	return Group{}
+}
+
+// IsOpen reports whether g's launches are refused.
+func (s *State) IsOpen(g string) bool { return s.Groups[g] != nil && s.Groups[g].Open }
+
+// Failure records one bootstrap failure in g (node, its class and
+// message) and opens the breaker when threshold consecutive failures are
+// reached (threshold 0 = never). Failures count as consecutive while each
+// comes within window of the previous one (window 0 = always): without the
+// daemon to see successes, rare failures spread over weeks never add up.
+// It returns true when this failure opened it. A failure while open only
+// updates the last failure.
+func (s *State) Failure(g, node, class, msg string, now time.Time, threshold int, window time.Duration) (opened bool) {
+	b := s.group(g)
+	if !b.Open && window > 0 && !b.LastFailureAt.IsZero() && now.Sub(b.LastFailureAt) > window {
+		b.Failures = 0
+	}
+	b.Failures++
+	b.LastFailureAt = now
+	b.LastFailure = trim(fmt.Sprintf("node %s: %s: %s", node, class, msg), 300)
+	if !b.Open && threshold > 0 && b.Failures >= threshold {
+		b.Open, b.OpenedAt = true, now
+		return true
+	}
+	return false
+}
+
+// Success records that a node of g came up (registered with Slurm): the
+// consecutive count restarts. An open breaker stays open (only a re-arm
+// closes it). It returns whether anything changed.
+func (s *State) Success(g string) bool {
+	b := s.Groups[g]
+	if b == nil || b.Open || b.Failures == 0 {
+		return false
+	}
+	b.Failures = 0
+	return true
+}
+
+// Reset re-arms g by command: closed, count zero. It returns whether g was
+// open.
+func (s *State) Reset(g string, now time.Time) (wasOpen bool) {
+	b := s.group(g)
+	wasOpen = b.Open
+	b.Open, b.Failures, b.OpenedAt = false, 0, time.Time{}
+	b.RearmedAt, b.RearmedBy = now, "command"
+	return wasOpen
+}
+
+// Expire re-arms every breaker open for at least after (0 = never) and
+// returns the groups it re-armed, sorted. Such a re-arm is half-open: the
+// count is left at threshold-1, so the next failure opens it again while
+// a success resets it.
+func (s *State) Expire(now time.Time, after time.Duration, threshold int) []string {
+	if after <= 0 {
+		return nil
+	}
+	var out []string
+	for _, g := range slices.Sorted(maps.Keys(s.Groups)) {
+		b := s.Groups[g]
+		if b.Open && !now.Before(b.OpenedAt.Add(after)) {
+			b.Open, b.OpenedAt = false, time.Time{}
+			b.Failures = max(threshold-1, 0)
+			b.RearmedAt, b.RearmedBy = now, "timeout"
+			out = append(out, g)
+		}
+	}
+	return out
+}
+
+// CountLaunch records one launch of g: ok, or failed with class.
+func (s *State) CountLaunch(g string, ok bool, class string) {
+	c := s.counts(g)
+	if ok {
+		c.OK++
+		return
+	}
+	c.Failed++
+	s.CountFailure(g, class)
+}
+
+// CountFailure records a failure of class in g that is not a launch of its
+// own (ResumeTimeout).
+func (s *State) CountFailure(g, class string) {
+	c := s.counts(g)
+	if c.FailuresByClass == nil {
+		c.FailuresByClass = map[string]uint64{}
+	}
+	c.FailuresByClass[class]++
+}
+
+// CountRefused records n launches of g refused while its breaker is open.
+func (s *State) CountRefused(g string, n int) { s.counts(g).Refused += uint64(n) }
+
+// Load reads dir's breaker file; a missing file is an empty state. Blocks
+// on the disk.
+func Load(dir string) (*State, error) {
+	p := filepath.Join(dir, File)
+	b, err := os.ReadFile(p)
+	if errors.Is(err, os.ErrNotExist) {
+		return New(), nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("breaker state: %w", err)
+	}
+	s := New()
+	if err := json.Unmarshal(b, s); err != nil {
+		return nil, fmt.Errorf("breaker state %s: %w", p, err)
+	}
+	if s.Groups == nil {
+		s.Groups = map[string]*Group{}
+	}
+	if s.Launches == nil {
+		s.Launches = map[string]*Counts{}
+	}
+	return s, nil
+}
+
+// Save writes s to dir atomically (temporary file + rename), readable by
+// all (it holds no secret) and, when written by root into a directory
+// owned by another user (the admin command), owned by that user, so the
+// hooks can go on replacing it. The caller holds power.lock. Blocks on the
+// disk; idempotent.
+func Save(dir string, s *State) error {
+	b, err := json.MarshalIndent(s, "", " ")
+	if err != nil {
+		return fmt.Errorf("encode breaker state: %w", err)
+	}
+	f, err := os.CreateTemp(dir, "."+File+".*")
+	if err != nil {
+		return fmt.Errorf("write breaker state: %w", err)
+	}
+	_, werr := f.Write(append(b, '\n'))
+	cerr := f.Close()
+	if err := errors.Join(werr, cerr, os.Chmod(f.Name(), 0o644), MatchOwner(dir, f.Name())); err != nil {
+		os.Remove(f.Name())
+		return fmt.Errorf("write breaker state: %w", err)
+	}
+	if err := os.Rename(f.Name(), filepath.Join(dir, File)); err != nil {
+		os.Remove(f.Name())
+		return fmt.Errorf("write breaker state: %w", err)
+	}
+	return nil
+}
+
+// MatchOwner gives path the owner of dir when the process runs as root
+// and they differ (so a file root creates stays usable by SlurmUser). A
+// no-op otherwise.
+func MatchOwner(dir, path string) error {
+	if os.Geteuid() != 0 {
+		return nil
+	}
+	di, err := os.Stat(dir)
+	if err != nil {
+		return err
+	}
+	st, ok := di.Sys().(*syscall.Stat_t)
+	if !ok || st.Uid == 0 {
+		return nil
+	}
+	return os.Lchown(path, int(st.Uid), int(st.Gid))
+}
+
+func trim(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
+}
+
+// Code is the reason code of nodes held out of service by an open breaker:
+// slurm.Reason(Code, Message(...)).
+const Code = "BreakerOpen"
+
+// Message is the text of the BreakerOpen reason for group g: why it is
+// open and how to re-arm it (after = daemon.breaker_reset, 0 = command
+// only).
+func Message(g string, b Group, after time.Duration) string {
+	rearm := "re-arm: slurm-elastic breaker reset " + g
+	if after > 0 && !b.OpenedAt.IsZero() {
+		rearm += " (or wait until " + b.OpenedAt.Add(after).UTC().Format(time.RFC3339) + ")"
+	}
+	return fmt.Sprintf("group %s launches stopped after %d consecutive failures; %s; last %s", g, b.Failures, rearm, b.LastFailure)
+}
