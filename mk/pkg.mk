@@ -1,6 +1,7 @@
 # Packages (issue 4): RPM and deb built with nfpm, the Go tool pinned in go.mod
 # (`go tool nfpm`; nothing is fetched beyond the module proxy).
 #   make rpm | make deb   -> dist/slurm-elastic-VERSION-1.x86_64.rpm, dist/slurm-elastic_VERSION-1_amd64.deb
+#   make rpm PKG_SIGNING_KEY=key.asc -> the RPMs signed with that OpenPGP secret key (packaging/README.md)
 #   make pkg-version      -> the package version (packaging/version.sh: git describe made RPM/deb-valid)
 #   make test-pkg         -> packaging/pkgtest: contents, rpmlint, install/upgrade/erase in scratch roots
 # The packages hold the binaries of `make build` (bin/); file mtimes and the
@@ -16,7 +17,7 @@ HEALTH_MAIN := $(wildcard cmd/slurm-elastic-health/main.go)
 ifneq ($(HEALTH_MAIN),)
 PKGS        += slurm-elastic-health
 endif
-PKG_ENV     = PKG_VERSION=$(PKG_VERSION) SE_BIN_DIR=$(BIN) GO=$(GO)
+PKG_ENV     = PKG_VERSION=$(PKG_VERSION) SE_BIN_DIR=$(BIN) GO=$(GO) PKG_SIGNING_KEY=$(PKG_SIGNING_KEY)
 
 .PHONY: rpm deb pkg-version test-pkg
 
@@ -32,6 +33,13 @@ rpm: build $(if $(HEALTH_MAIN),build-health)
 deb: build $(if $(HEALTH_MAIN),build-health)
 	@mkdir -p $(DIST)
 	@for p in $(PKGS); do $(PKG_ENV) packaging/build-pkg.sh deb $(DIST) $$p || exit 1; done
+
+## deb-head: only the head-node .deb (no cgo build), for `make demo`; its path is HEAD_DEB
+HEAD_DEB    = $(DIST)/slurm-elastic_$(PKG_VERSION)-1_amd64.deb
+.PHONY: deb-head
+deb-head: build
+	@mkdir -p $(DIST)
+	@$(PKG_ENV) packaging/build-pkg.sh deb $(DIST) slurm-elastic
 
 ## test-pkg: package tests (needs rpm, rpmlint, dpkg; builds its own packages from bin/)
 test-pkg: build

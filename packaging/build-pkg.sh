@@ -7,6 +7,8 @@
 #   SE_BIN_DIR         binaries, default bin/ (make build)
 #   PKG_CONFIG         default config shipped, default packaging/config.yaml
 #   SOURCE_DATE_EPOCH  default: the commit time of HEAD (reproducible mtimes)
+#   PKG_SIGNING_KEY    an armored OpenPGP secret key file: the RPM is signed
+#                      with it (passphrase in NFPM_RPM_PASSPHRASE); default unsigned
 #   GO                 default: go
 # Prints the path of the package built.
 set -euo pipefail
@@ -23,13 +25,18 @@ conf=packaging/nfpm-$pkg.yaml
 export PKG_VERSION=${PKG_VERSION:-$(packaging/version.sh)}
 export SE_BIN_DIR=${SE_BIN_DIR:-$root/bin}
 export PKG_CONFIG=${PKG_CONFIG:-packaging/config.yaml}
+export PKG_SIGNING_KEY=${PKG_SIGNING_KEY:-}
+if [ -n "$PKG_SIGNING_KEY" ] && [ "$format" = rpm ] && [ ! -r "$PKG_SIGNING_KEY" ]; then
+	echo "build-pkg.sh: PKG_SIGNING_KEY=$PKG_SIGNING_KEY is not a readable key file" >&2
+	exit 2
+fi
 if [ -z "${SOURCE_DATE_EPOCH:-}" ]; then
 	SOURCE_DATE_EPOCH=$(git log -1 --format=%ct 2>/dev/null || echo 0)
 fi
 export SOURCE_DATE_EPOCH
 
 case $pkg in
-slurm-elastic) bins="slurm-elastic slurm-elastic-resume slurm-elastic-suspend slurm-elastic-resume-fail" ;;
+slurm-elastic) bins="slurm-elastic slurm-elastic-hostlist slurm-elastic-resume slurm-elastic-suspend slurm-elastic-resume-fail" ;;
 slurm-elastic-health) bins="slurm-elastic-health" ;;
 *) bins="" ;;
 esac
@@ -48,6 +55,12 @@ sed 's|^# from \.\./packaging/config\.yaml\.$|# from /etc/slurm-elastic/config.y
 # Snapshots of the files other work may edit while a package is built.
 cp README.md docs/operations.md LICENSE "$stage/"
 cp "$PKG_CONFIG" "$stage/config.yaml"
+# Man pages, compressed as both distributions expect; -n keeps the gzip
+# header free of names and times, so the package stays reproducible.
+mkdir "$stage/man"
+for m in packaging/man/*.[0-9]; do
+	gzip -n -9 -c "$m" >"$stage/man/$(basename "$m").gz"
+done
 export PKG_CONFIG=$stage/config.yaml
 
 mkdir -p "$out"

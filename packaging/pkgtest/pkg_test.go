@@ -28,6 +28,7 @@ import (
 // Binaries of the head-node package and where they are installed.
 var binaries = map[string]string{
 	"slurm-elastic":             "/usr/bin/slurm-elastic",
+	"slurm-elastic-hostlist":    "/usr/bin/slurm-elastic-hostlist",
 	"slurm-elastic-resume":      "/usr/libexec/slurm-elastic/slurm-elastic-resume",
 	"slurm-elastic-suspend":     "/usr/libexec/slurm-elastic/slurm-elastic-suspend",
 	"slurm-elastic-resume-fail": "/usr/libexec/slurm-elastic/slurm-elastic-resume-fail",
@@ -41,6 +42,9 @@ var tools = map[string]string{
 	"dpkg":             "dpkg",
 	"dpkg-deb":         "dpkg",
 	"git":              "git",
+	"groff":            "groff-base",
+	"gpg":              "gnupg",
+	"gpgconf":          "gpgconf",
 	"bash":             "bash",
 	"systemd-analyze":  "systemd",
 	"systemd-tmpfiles": "systemd",
@@ -217,6 +221,7 @@ var wantFiles = map[string]string{
 	"/etc/slurm-elastic":                                   "drwxr-x--- root slurm",
 	"/etc/slurm-elastic/config.yaml":                       "-rw-r----- root slurm",
 	"/usr/bin/slurm-elastic":                               "-rwxr-xr-x root root",
+	"/usr/bin/slurm-elastic-hostlist":                      "-rwxr-xr-x root root",
 	"/usr/lib/systemd/system/slurm-elastic.service":        "-rw-r--r-- root root",
 	"/usr/lib/tmpfiles.d/slurm-elastic.conf":               "-rw-r--r-- root root",
 	"/usr/libexec/slurm-elastic":                           "drwxr-xr-x root root",
@@ -228,6 +233,8 @@ var wantFiles = map[string]string{
 	"/usr/share/doc/slurm-elastic/README.md":               "-rw-r--r-- root root",
 	"/usr/share/doc/slurm-elastic/operations.md":           "-rw-r--r-- root root",
 	"/usr/share/doc/slurm-elastic/slurm.conf.example":      "-rw-r--r-- root root",
+	"/usr/share/man/man1/slurm-elastic-hostlist.1.gz":      "-rw-r--r-- root root",
+	"/usr/share/man/man8/slurm-elastic.8.gz":               "-rw-r--r-- root root",
 	"/var/lib/slurm-elastic":                               "drwxr-x--- slurm slurm",
 	"/var/log/slurm-elastic":                               "drwxr-x--- slurm slurm",
 }
@@ -249,6 +256,8 @@ var rpmFlags = map[string]string{
 	"/usr/share/doc/slurm-elastic/README.md":          "d",
 	"/usr/share/doc/slurm-elastic/operations.md":      "d",
 	"/usr/share/doc/slurm-elastic/slurm.conf.example": "d",
+	"/usr/share/man/man1/slurm-elastic-hostlist.1.gz": "d",
+	"/usr/share/man/man8/slurm-elastic.8.gz":          "d",
 	"/usr/share/licenses/slurm-elastic/LICENSE":       "l",
 }
 
@@ -342,7 +351,11 @@ func TestRPMLint(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(wrap, "cpio"), []byte(script), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command("rpmlint", f.rpm["1.0.0"])
+	// Fedora's and RHEL's rpmlint configs expect gzip man pages (what
+	// brp-compress makes); Debian's rpmlint defaults to bz2.
+	cfg := filepath.Join(wrap, "rpmlint.toml")
+	must(t, os.WriteFile(cfg, []byte("CompressExtension = \"gz\"\n"), 0o644))
+	cmd := exec.Command("rpmlint", "-c", cfg, f.rpm["1.0.0"])
 	cmd.Dir = t.TempDir()
 	cmd.Env = append(os.Environ(), "PATH="+wrap+":"+os.Getenv("PATH"))
 	out, _ := cmd.CombinedOutput() // exits non-zero on any error-level finding
@@ -850,12 +863,15 @@ func TestHealthPackage(t *testing.T) {
 		got[path] = meta
 	}
 	compareMaps(t, "rpm -qpl slurm-elastic-health", got, map[string]string{
-		"/usr/sbin/slurm-elastic-health":                       "-rwxr-xr-x root root",
+		"/usr/sbin/slurm-elastic-health": "-rwxr-xr-x root root",
+		// nfpm writes RPM symlinks without permission bits; Linux ignores them.
+		"/usr/sbin/slurm-elastic-health-check":                 "l--------- root root",
 		"/usr/lib/systemd/system/slurm-elastic-health.service": "-rw-r--r-- root root",
 		"/usr/share/doc/slurm-elastic-health":                  "drwxr-xr-x root root",
 		"/usr/share/doc/slurm-elastic-health/operations.md":    "-rw-r--r-- root root",
 		"/usr/share/licenses/slurm-elastic-health":             "drwxr-xr-x root root",
 		"/usr/share/licenses/slurm-elastic-health/LICENSE":     "-rw-r--r-- root root",
+		"/usr/share/man/man8/slurm-elastic-health.8.gz":        "-rw-r--r-- root root",
 	})
 	if got := lines(run(t, "rpm", "-qpR", rpmPkg)); !slices.Equal(slices.Sorted(slices.Values(got)), []string{"glibc", "slurm"}) {
 		t.Errorf("rpm -qpR slurm-elastic-health = %q", got)
@@ -873,6 +889,9 @@ func TestHealthPackage(t *testing.T) {
 	}
 	if out := run(t, bin, "--help"); !strings.Contains(out, "USAGE:") {
 		t.Errorf("--help = %q", out)
+	}
+	if l, err := os.Readlink(filepath.Join(r, "usr/sbin/slurm-elastic-health-check")); err != nil || l != "/usr/sbin/slurm-elastic-health" {
+		t.Errorf("slurm-elastic-health-check -> %q (%v), want the HealthCheckProgram link to /usr/sbin/slurm-elastic-health", l, err)
 	}
 	x := t.TempDir()
 	run(t, "dpkg-deb", "-x", debPkg, x)

@@ -21,8 +21,12 @@ import (
 
 const name = "se-demo"
 
+// deb is the -deb flag: the head-node package to install in head.
+var deb string
+
 func main() {
 	down := flag.Bool("down", false, "remove the demo cluster and everything it created")
+	flag.StringVar(&deb, "deb", "", "install slurm-elastic in the head from this .deb (make deb) instead of mounting $SE_BIN_DIR")
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -46,8 +50,12 @@ func demo(ctx context.Context) error {
 	if binDir == "" {
 		return fmt.Errorf("SE_BIN_DIR is not set: run `make demo`")
 	}
+	s := elastic.Settings{Name: name, SuspendTime: 20 * time.Second}
+	if deb != "" {
+		s.Debs = []string{deb}
+	}
 	step("Starting a Slurm 24.11 head (slurmctld + slurmrestd) in Podman; the first run builds the image (about a minute)")
-	cl, err := elastic.Start(ctx, elastic.Settings{Name: name, SuspendTime: 20 * time.Second}, binDir, os.Stdout)
+	cl, err := elastic.Start(ctx, s, binDir, os.Stdout)
 	if err != nil {
 		return err
 	}
@@ -57,6 +65,11 @@ func demo(ctx context.Context) error {
 			return "error: " + err.Error()
 		}
 		return strings.TrimRight(out, "\n")
+	}
+	if deb != "" {
+		step("slurm-elastic was installed in the head from " + filepath.Base(deb) + " (dpkg -i), as on a real head node")
+		fmt.Println(exec("dpkg-query", "-W", "-f", "${Package} ${Version} ${Status}\n", "slurm-elastic"))
+		fmt.Println(exec("ls", "-l", "/usr/libexec/slurm-elastic", "/usr/bin/slurm-elastic"))
 	}
 	step("slurm.conf power-save lines (from `slurm-elastic conf slurm`)")
 	fmt.Println(exec("grep", "-E", "^(Resume|Suspend)(Program|FailProgram|Timeout|Time)=|^NodeName=cloud", "/etc/slurm/slurm.conf"))

@@ -50,6 +50,10 @@ type Settings struct {
 	CloudNodes int
 	// Concurrency of the hooks' runtime calls; default 16.
 	Concurrency int
+	// Debs, when set, are slurm-elastic .deb packages head installs with
+	// dpkg instead of mounting the binaries of binDir (`make demo`).
+	// binDir is still used on the host to render the slurm.conf lines.
+	Debs []string
 }
 
 // Cluster is a running elastic cluster.
@@ -205,7 +209,11 @@ func Start(ctx context.Context, s Settings, binDir string, logw io.Writer) (_ *C
 	if err != nil {
 		return nil, err
 	}
-	hc, err := harness.Start(ctx, harness.Options{Name: s.Name, BinDir: binDir, SlurmConf: lines + SlurmExtra, Log: logw})
+	o := harness.Options{Name: s.Name, BinDir: binDir, Debs: s.Debs, SlurmConf: lines + SlurmExtra, Log: logw}
+	if len(s.Debs) > 0 {
+		o.BinDir = ""
+	}
+	hc, err := harness.Start(ctx, o)
 	if err != nil {
 		return nil, err
 	}

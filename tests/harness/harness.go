@@ -52,9 +52,13 @@ const (
 
 // Options describe a cluster to start. Zero values take the documented defaults.
 type Options struct {
-	Name      string // prefix of every object (network, containers, state dir, labels); default "se-e2e"
-	Subnet    string // a /24 in 10.222.0.0/16; default FreeSubnet(Name)
-	BinDir    string // host dir with our static binaries, mounted read-only at /usr/libexec/slurm-elastic in head; "" = none
+	Name   string // prefix of every object (network, containers, state dir, labels); default "se-e2e"
+	Subnet string // a /24 in 10.222.0.0/16; default FreeSubnet(Name)
+	BinDir string // host dir with our static binaries, mounted read-only at /usr/libexec/slurm-elastic in head; "" = none
+	// Debs are host paths of .deb packages (slurm-elastic's own, from `make
+	// deb`) that head installs with dpkg before its daemons start, as an admin
+	// would; with Debs, BinDir must be "" (the package brings the hooks).
+	Debs      []string
 	Config    string // content of /etc/slurm-elastic/config.yaml in head (mode 0640 root:slurm); "" = none
 	SlurmConf string // extra slurm.conf lines appended to the base (NodeName/PartitionName/power-save lines)
 	RESTPort  int    // 127.0.0.1 port published for slurmrestd; 0 = pick a free one
@@ -108,6 +112,14 @@ func Start(ctx context.Context, o Options) (_ *Cluster, err error) {
 	}
 	if !nameRE.MatchString(o.Name) {
 		return nil, fmt.Errorf("start cluster: name %q: want [a-z][a-z0-9-]{0,39}", o.Name)
+	}
+	if o.BinDir != "" && len(o.Debs) > 0 {
+		return nil, fmt.Errorf("start cluster %s: BinDir and Debs both set: the package installs the hooks where BinDir would be mounted", o.Name)
+	}
+	for _, d := range o.Debs {
+		if fi, err := os.Stat(d); err != nil || !fi.Mode().IsRegular() || !strings.HasSuffix(d, ".deb") {
+			return nil, fmt.Errorf("start cluster %s: Debs: %s is not a .deb file", o.Name, d)
+		}
 	}
 	if o.BinDir != "" {
 		if fi, err := os.Stat(o.BinDir); err != nil || !fi.IsDir() {
@@ -286,6 +298,22 @@ func (c *Cluster) writeHeadInput(o Options) error {
 	for _, f := range files {
 		if err := os.WriteFile(filepath.Join(dir, f.name), f.data, f.mode); err != nil {
 			return fmt.Errorf("write %s: %w", f.name, err)
+		}
+	}
+	// Packages go to pkgs/, which head's init installs with dpkg.
+	if len(o.Debs) > 0 {
+		pkgs := filepath.Join(dir, "pkgs")
+		if err := os.MkdirAll(pkgs, 0o755); err != nil {
+			return err
+		}
+		for _, d := range o.Debs {
+			b, err := os.ReadFile(d)
+			if err != nil {
+				return fmt.Errorf("read package: %w", err)
+			}
+			if err := os.WriteFile(filepath.Join(pkgs, filepath.Base(d)), b, 0o644); err != nil {
+				return fmt.Errorf("copy package: %w", err)
+			}
 		}
 	}
 	return nil
