@@ -19,6 +19,7 @@ import (
 	"text/template"
 	"time"
 
+	"github.com/slurm-elastic/slurm-elastic/internal/hostlist"
 	"github.com/slurm-elastic/slurm-elastic/tests/harness"
 )
 
@@ -209,7 +210,11 @@ func Start(ctx context.Context, s Settings, binDir string, logw io.Writer) (_ *C
 	if err != nil {
 		return nil, err
 	}
-	o := harness.Options{Name: s.Name, BinDir: binDir, Debs: s.Debs, SlurmConf: lines + SlurmExtra, Log: logw}
+	names, err := nodeNames(lines)
+	if err != nil {
+		return nil, err
+	}
+	o := harness.Options{Name: s.Name, BinDir: binDir, Debs: s.Debs, NodeNames: names, SlurmConf: lines + SlurmExtra, Log: logw}
 	if len(s.Debs) > 0 {
 		o.BinDir = ""
 	}
@@ -294,4 +299,22 @@ func slurmLines(ctx context.Context, s Settings, binDir string) (string, error) 
 		keep = append(keep, l)
 	}
 	return strings.Join(keep, "\n"), nil
+}
+
+// nodeNames are the node names of the NodeName= lines in slurm.conf lines.
+func nodeNames(lines string) ([]string, error) {
+	var out []string
+	for _, l := range strings.Split(lines, "\n") {
+		rest, ok := strings.CutPrefix(l, "NodeName=")
+		if !ok {
+			continue
+		}
+		expr, _, _ := strings.Cut(rest, " ")
+		names, err := hostlist.Expand(expr)
+		if err != nil {
+			return nil, fmt.Errorf("slurm.conf line %q: %w", l, err)
+		}
+		out = append(out, names...)
+	}
+	return out, nil
 }

@@ -58,7 +58,14 @@ type Options struct {
 	// Debs are host paths of .deb packages (slurm-elastic's own, from `make
 	// deb`) that head installs with dpkg before its daemons start, as an admin
 	// would; with Debs, BinDir must be "" (the package brings the hooks).
-	Debs      []string
+	Debs []string
+	// NodeNames are the cloud node names of slurm.conf. Head resolves each to 127.0.0.1
+	// (its /etc/hosts), where no slurmd listens: an RPC to a node whose NodeAddr is its
+	// name (before its first launch, after a failed one, after a power down) fails at
+	// once. Unresolvable, such a name stalls slurmctld: Debian's Slurm retries
+	// getaddrinfo once a second, ten times (its retry-getaddrinfo patch), and answers no
+	// RPC meanwhile.
+	NodeNames []string
 	Config    string // content of /etc/slurm-elastic/config.yaml in head (mode 0640 root:slurm); "" = none
 	SlurmConf string // extra slurm.conf lines appended to the base (NodeName/PartitionName/power-save lines)
 	RESTPort  int    // 127.0.0.1 port published for slurmrestd; 0 = pick a free one
@@ -95,6 +102,9 @@ type Cluster struct {
 
 var nameRE = regexp.MustCompile(`^[a-z][a-z0-9-]{0,39}$`)
 
+// hostRE is a host name podman --add-host takes (node names are checked by conf first).
+var hostRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$`)
+
 func dirsOf(name string) (stateDir, runD string) {
 	return filepath.Join(libDir, "clusters", name), filepath.Join(runDir, name)
 }
@@ -115,6 +125,11 @@ func Start(ctx context.Context, o Options) (_ *Cluster, err error) {
 	}
 	if o.BinDir != "" && len(o.Debs) > 0 {
 		return nil, fmt.Errorf("start cluster %s: BinDir and Debs both set: the package installs the hooks where BinDir would be mounted", o.Name)
+	}
+	for _, n := range o.NodeNames {
+		if !hostRE.MatchString(n) {
+			return nil, fmt.Errorf("start cluster %s: NodeNames: %q is not a host name", o.Name, n)
+		}
 	}
 	for _, d := range o.Debs {
 		if fi, err := os.Stat(d); err != nil || !fi.Mode().IsRegular() || !strings.HasSuffix(d, ".deb") {
@@ -446,6 +461,9 @@ func (c *Cluster) runHead(ctx context.Context, o Options) error {
 	}
 	if o.BinDir != "" {
 		args = append(args, "--volume", o.BinDir+":"+BinDirInHead+":ro")
+	}
+	for _, n := range o.NodeNames {
+		args = append(args, "--add-host", n+":127.0.0.1")
 	}
 	args = append(args, c.Image, "/usr/local/sbin/slurm-elastic-head", "init")
 	if _, err := c.st.run(ctx, nil, args...); err != nil {

@@ -10,9 +10,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -80,9 +82,13 @@ func rootfsKey() string {
 func imageTag(rootfs string) string {
 	h := sha256.New()
 	fmt.Fprintf(h, "%s\n%s\n", rootfs, importVersion)
-	for _, b := range [][]byte{image.NodeEntrypoint, image.HeadEntrypoint, replaced["./etc/resolv.conf"], replaced["./etc/hosts"]} {
+	for _, b := range [][]byte{image.NodeEntrypoint, image.HeadEntrypoint} {
 		fmt.Fprintf(h, "%d\n", len(b))
 		h.Write(b)
+	}
+	for _, name := range slices.Sorted(maps.Keys(replaced)) {
+		fmt.Fprintf(h, "%s %d\n", name, len(replaced[name]))
+		h.Write(replaced[name])
 	}
 	return ImageRepo + ":24.11-" + hex.EncodeToString(h.Sum(nil))[:12]
 }
@@ -372,7 +378,7 @@ func addScripts(r io.Reader, w io.Writer) error {
 		data []byte
 		mode int64
 	}{{image.NodeEntrypointPath, image.NodeEntrypoint, 0o755}, {image.HeadEntrypointPath, image.HeadEntrypoint, 0o755}}
-	for _, name := range []string{"./etc/resolv.conf", "./etc/hosts"} {
+	for _, name := range slices.Sorted(maps.Keys(replaced)) {
 		files = append(files, struct {
 			path string
 			data []byte
