@@ -13,41 +13,15 @@ import (
 	"github.com/NVIDIA/go-nvml/pkg/nvml/mock/dgxa100"
 
 	"github.com/slurm-elastic/slurm-elastic/nodehealth"
+	"github.com/slurm-elastic/slurm-elastic/nodehealth/gpu/gpumock"
 )
 
 // healthyServer returns a dgxa100 mock whose 8 GPUs answer every query
-// the checks make with healthy values. Only those funcs are set.
-func healthyServer() *dgxa100.Server {
-	s := dgxa100.New()
-	for _, d := range s.Devices {
-		dev := d.(*dgxa100.Device)
-		dev.GetTotalEccErrorsFunc = func(nvml.MemoryErrorType, nvml.EccCounterType) (uint64, nvml.Return) { return 0, nvml.SUCCESS }
-		dev.GetRetiredPagesPendingStatusFunc = func() (nvml.EnableState, nvml.Return) { return nvml.FEATURE_DISABLED, nvml.SUCCESS }
-		// A100 uses row remapping; report it unsupported for page retirement
-		// on one path to exercise ERROR_NOT_SUPPORTED being no failure.
-		dev.GetRemappedRowsFunc = func() (int, int, bool, bool, nvml.Return) { return 0, 0, false, false, nvml.SUCCESS }
-		dev.GetTemperatureFunc = func(nvml.TemperatureSensors) (uint32, nvml.Return) { return 45, nvml.SUCCESS }
-		dev.GetTemperatureThresholdFunc = func(nvml.TemperatureThresholds) (uint32, nvml.Return) { return 88, nvml.SUCCESS }
-		dev.GetCurrentClocksEventReasonsFunc = func() (uint64, nvml.Return) { return 0, nvml.SUCCESS }
-		dev.GetNvLinkStateFunc = func(l int) (nvml.EnableState, nvml.Return) {
-			if l >= 12 { // A100: 12 links
-				return 0, nvml.ERROR_INVALID_ARGUMENT
-			}
-			return nvml.FEATURE_ENABLED, nvml.SUCCESS
-		}
-		setPCIe(dev, 4, 4, 16, 16)
-	}
-	return s
-}
+// the checks make with healthy values.
+func healthyServer() *dgxa100.Server { return gpumock.Healthy() }
 
-// setPCIe makes dev report its PCIe link: current and maximum generation
-// and width.
-func setPCIe(dev *dgxa100.Device, gen, genMax, width, widthMax int) {
-	dev.GetCurrPcieLinkGenerationFunc = func() (int, nvml.Return) { return gen, nvml.SUCCESS }
-	dev.GetMaxPcieLinkGenerationFunc = func() (int, nvml.Return) { return genMax, nvml.SUCCESS }
-	dev.GetCurrPcieLinkWidthFunc = func() (int, nvml.Return) { return width, nvml.SUCCESS }
-	dev.GetMaxPcieLinkWidthFunc = func() (int, nvml.Return) { return widthMax, nvml.SUCCESS }
-}
+// setPCIe makes dev report its PCIe link (gpumock.SetPCIe).
+var setPCIe = gpumock.SetPCIe
 
 func dev(s *dgxa100.Server, i int) *dgxa100.Device { return s.Devices[i].(*dgxa100.Device) }
 

@@ -16,31 +16,16 @@ import (
 	"github.com/slurm-elastic/slurm-elastic/internal/slurmfake"
 	"github.com/slurm-elastic/slurm-elastic/nodehealth"
 	"github.com/slurm-elastic/slurm-elastic/nodehealth/gpu"
+	"github.com/slurm-elastic/slurm-elastic/nodehealth/gpu/gpumock"
 )
 
 // eventMock is a dgxa100 mock with healthy answers to every polled query
 // and an event set whose Wait blocks like NVML's: until an event arrives
 // on events or its timeout passes.
 func eventMock(events <-chan nvml.EventData) *dgxa100.Server {
-	s := dgxa100.New()
+	s := gpumock.Healthy()
 	for _, d := range s.Devices {
 		dev := d.(*dgxa100.Device)
-		dev.GetTotalEccErrorsFunc = func(nvml.MemoryErrorType, nvml.EccCounterType) (uint64, nvml.Return) { return 0, nvml.SUCCESS }
-		dev.GetRetiredPagesPendingStatusFunc = func() (nvml.EnableState, nvml.Return) { return nvml.FEATURE_DISABLED, nvml.SUCCESS }
-		dev.GetRemappedRowsFunc = func() (int, int, bool, bool, nvml.Return) { return 0, 0, false, false, nvml.SUCCESS }
-		dev.GetTemperatureFunc = func(nvml.TemperatureSensors) (uint32, nvml.Return) { return 45, nvml.SUCCESS }
-		dev.GetTemperatureThresholdFunc = func(nvml.TemperatureThresholds) (uint32, nvml.Return) { return 88, nvml.SUCCESS }
-		dev.GetCurrentClocksEventReasonsFunc = func() (uint64, nvml.Return) { return 0, nvml.SUCCESS }
-		dev.GetNvLinkStateFunc = func(l int) (nvml.EnableState, nvml.Return) {
-			if l >= 12 {
-				return 0, nvml.ERROR_INVALID_ARGUMENT
-			}
-			return nvml.FEATURE_ENABLED, nvml.SUCCESS
-		}
-		dev.GetCurrPcieLinkGenerationFunc = func() (int, nvml.Return) { return 4, nvml.SUCCESS }
-		dev.GetMaxPcieLinkGenerationFunc = func() (int, nvml.Return) { return 4, nvml.SUCCESS }
-		dev.GetCurrPcieLinkWidthFunc = func() (int, nvml.Return) { return 16, nvml.SUCCESS }
-		dev.GetMaxPcieLinkWidthFunc = func() (int, nvml.Return) { return 16, nvml.SUCCESS }
 		dev.RegisterEventsFunc = func(uint64, nvml.EventSet) nvml.Return { return nvml.SUCCESS }
 	}
 	s.EventSetCreateFunc = func() (nvml.EventSet, nvml.Return) {
