@@ -19,9 +19,10 @@ type DaemonConf struct {
 	// flight is never mistaken for a leak. Default 60s.
 	OrphanGrace time.Duration `mapstructure:"orphan_grace"`
 	// PowerUpLimit: a node POWERING_UP this long with no instance is reset
-	// (set DOWN, then powered down). Keep it above
+	// (set DOWN, then powered down). Must be above
 	// power_save.resume_timeout so Slurm's own handling comes first.
-	// Default 180s.
+	// Default (0 or unset): 3/2 of power_save.resume_timeout, 180s of the
+	// default 120s (see ApplyDefaults).
 	PowerUpLimit time.Duration `mapstructure:"power_up_limit"`
 	// CapacityCooldown: after a Capacity-class launch failure in a group
 	// (a node DOWN with reason Code:Capacity), the group's idle powered-down
@@ -54,9 +55,9 @@ type DaemonConf struct {
 // defaultDaemon returns the daemon section's defaults.
 func defaultDaemon() DaemonConf {
 	return DaemonConf{
-		Interval:         10 * time.Second,
-		OrphanGrace:      60 * time.Second,
-		PowerUpLimit:     180 * time.Second,
+		Interval:    10 * time.Second,
+		OrphanGrace: 60 * time.Second,
+		// PowerUpLimit: derived from power_save.resume_timeout.
 		CapacityCooldown: 5 * time.Minute,
 		BreakerThreshold: 5,
 		BreakerReset:     30 * time.Minute,
@@ -72,7 +73,7 @@ func (c *Config) validateDaemon(p *problems) {
 	if d.OrphanGrace < 0 {
 		p.add("daemon.orphan_grace", "%v: must not be negative", d.OrphanGrace)
 	}
-	positive(p, "daemon.power_up_limit", d.PowerUpLimit)
+	c.validatePowerUpLimit(p)
 	if d.CapacityCooldown < 0 {
 		p.add("daemon.capacity_cooldown", "%v: must not be negative (0 = off)", d.CapacityCooldown)
 	}
@@ -103,6 +104,24 @@ func (c *Config) validateDaemon(p *problems) {
 	}
 }
 
+// validatePowerUpLimit checks daemon.power_up_limit against
+// power_save.resume_timeout, which it must exceed.
+func (c *Config) validatePowerUpLimit(p *problems) {
+	const key = "daemon.power_up_limit"
+	d, rt := c.Daemon.PowerUpLimit, c.PowerSave.ResumeTimeout
+	switch {
+	case d < 0:
+		p.add(key, "%s: must be greater than 0 (or left unset: 3/2 of power_save.resume_timeout)", d)
+	case d == 0:
+		if rt > 0 {
+			p.add(key, "0: not derived: call ApplyDefaults, or set it greater than 0 and above power_save.resume_timeout (%s)", rt)
+		}
+	case rt > 0 && d <= rt:
+		p.add(key, "%s: must be greater than power_save.resume_timeout (%s), so Slurm's own ResumeTimeout handling comes first: raise daemon.power_up_limit, lower power_save.resume_timeout, or remove daemon.power_up_limit to use 3/2 of power_save.resume_timeout (%s)",
+			d, rt, DerivedPowerUpLimit(rt))
+	}
+}
+
 // validateWarm adds the problems of group i's warm pool to p.
 func (c *Config) validateWarm(p *problems, i int) {
 	g := &c.Groups[i]
@@ -123,10 +142,10 @@ func (c *Config) validateWarm(p *problems, i int) {
 		p.add(key+".idle", "group %s: a warm pool needs the group's nodes as one range, e.g. cpu[01-16] (slurm.conf SuspendExcNodes=<range>:<count>), not %q", g.Name, hostlist.Compress(names))
 	}
 	if w.Idle > len(names) {
-		p.add(key+".idle", "%d: group %s has only %d nodes", w.Idle, g.Name, len(names))
+		p.add(key+".idle", "%d: group %s has only %d nodes in groups[%d].nodes: lower %s.idle or add nodes", w.Idle, g.Name, len(names), i, key)
 	}
 	if w.Max != 0 && w.Max < w.Idle {
-		p.add(key+".max", "%d: must be at least warm.idle (%d), or 0 for the group's size", w.Max, w.Idle)
+		p.add(key+".max", "%d: must be at least %s.idle (%d): raise %s.max, lower %s.idle, or set max 0 for the group's size", w.Max, key, w.Idle, key, key)
 	}
 }
 

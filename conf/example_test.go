@@ -54,6 +54,22 @@ func TestExampleConfig(t *testing.T) {
 		cfg.Slurm.Timeout != d.Slurm.Timeout || cfg.Podman.Timeout != d.Podman.Timeout {
 		t.Errorf("example values differ from Default():\n%+v\n%+v", *cfg, d)
 	}
+	// The example boots packaging/node as shipped: its command (munged,
+	// then configless slurmd) and the node contract from the runtime, so no
+	// group overrides the command or mounts Slurm's config or a munge key.
+	if cfg.Slurm.ConfServer == "" || cfg.Podman.MungeKey != conf.DefaultMungeKey {
+		t.Errorf("example: slurm.conf_server %q, podman.munge_key %q", cfg.Slurm.ConfServer, cfg.Podman.MungeKey)
+	}
+	for _, g := range cfg.Groups {
+		if len(g.Template.Command) > 0 {
+			t.Errorf("example group %s: command %q skips the node image's entrypoint", g.Name, g.Template.Command)
+		}
+		for _, m := range g.Template.Mounts {
+			if strings.HasPrefix(m.Destination, "/etc/slurm") || strings.HasPrefix(m.Destination, "/etc/munge") {
+				t.Errorf("example group %s mounts %s: configless nodes need neither", g.Name, m.Destination)
+			}
+		}
+	}
 	if cfg.Groups[1].Template.Env["NVIDIA_DRIVER_CAPABILITIES"] == "" {
 		t.Errorf("env key case lost: %v", cfg.Groups[1].Template.Env)
 	}
@@ -124,8 +140,16 @@ func TestExampleCoversEveryKey(t *testing.T) {
 	have := map[string]bool{}
 	yamlPaths(raw, "", want, have)
 	// Keys that only make sense in another setup are shown commented out.
-	commented := map[string]string{"podman.hosts[].identity": "# identity:"}
+	commented := map[string]string{"podman.hosts[].identity": "# identity:",
+		// Derived defaults: left unset so that they follow power_save.
+		"resume.timeout": "  # timeout: 90s", "suspend.timeout": "  # timeout: 50s", "daemon.power_up_limit": "  # power_up_limit: 180s"}
 	for _, k := range want {
+		if nodeOnlyHealthKey(k) {
+			if have[k] {
+				t.Errorf("%s: node-side key %s belongs in %s", examplePath, k, healthExamplePath)
+			}
+			continue // TestHealthExampleCoversEveryKey
+		}
 		if have[k] {
 			continue
 		}

@@ -99,7 +99,7 @@ health:
 }
 
 func TestHealthExampleMatchesDefaults(t *testing.T) {
-	cfg := loadExample(t)
+	cfg := loadHealthExample(t)
 	d := conf.Default().Health
 	h := cfg.Health
 	if h.Interval != d.Interval || h.CheckTimeout != d.CheckTimeout || h.DrainAfter != d.DrainAfter ||

@@ -65,6 +65,12 @@ func EnvName(key string) string {
 // and podman.hosts come from the file only), the file, Default(). Flags are
 // the caller's business and go on top.
 //
+// Keys whose default follows another key (resume.timeout,
+// suspend.timeout, daemon.power_up_limit) are derived by ApplyDefaults
+// when unset or 0, from the values in effect after the file and the
+// environment: setting only power_save.resume_timeout moves resume.timeout
+// along.
+//
 // Durations are strings with a unit ("90s", "2m"); a bare number is an
 // error. Keys are matched case-insensitively (except under
 // groups[].template.env, whose keys are kept as written). An unknown key,
@@ -136,9 +142,15 @@ func tagName(f reflect.StructField) string {
 }
 
 func load(path string, data []byte) (*Config, error) {
+	return loadWith(path, data, baseDefault())
+}
+
+// loadWith is load with the defaults def (baseDefault, or the health
+// daemon's variant of it).
+func loadWith(path string, data []byte, defaults Config) (*Config, error) {
 	v := viper.New()
 	v.SetConfigType("yaml")
-	def := reflect.ValueOf(Default())
+	def := reflect.ValueOf(defaults)
 	for _, k := range scalarKeys {
 		v.SetDefault(k.key, def.FieldByIndex(k.index).Interface())
 		if err := v.BindEnv(k.key, EnvName(k.key)); err != nil {

@@ -18,6 +18,7 @@ const minimalYAML = `
 cluster: test
 slurm:
   backend: scontrol
+  conf_server: head
 podman:
   hosts:
     - name: local
@@ -99,6 +100,8 @@ func TestDefault(t *testing.T) {
 		{"slurm.timeout", d.Slurm.Timeout, 10 * time.Second},
 		{"slurm.scontrol", d.Slurm.Scontrol, "scontrol"},
 		{"podman.timeout", d.Podman.Timeout, 30 * time.Second},
+		{"podman.munge_key", d.Podman.MungeKey, "/etc/munge/munge.key"},
+		{"slurm.conf_server", d.Slurm.ConfServer, ""},
 		{"log.file", d.Log.File, "/var/log/slurm-elastic/slurm-elastic.log"},
 		{"log.level", d.Log.Level, "info"},
 		{"state_dir", d.StateDir, "/var/lib/slurm-elastic"},
@@ -133,9 +136,10 @@ func TestLoadAppliesDefaults(t *testing.T) {
 	want := conf.Default()
 	want.Cluster = "test"
 	want.Slurm.Backend = "scontrol"
+	want.Slurm.ConfServer = "head"
 	if !reflect.DeepEqual(cfg.Slurm, want.Slurm) || cfg.Log != want.Log || cfg.StateDir != want.StateDir ||
 		cfg.Resume != want.Resume || cfg.Suspend != want.Suspend || cfg.PowerSave != want.PowerSave ||
-		cfg.Podman.Timeout != want.Podman.Timeout {
+		cfg.Podman.Timeout != want.Podman.Timeout || cfg.Podman.MungeKey != want.Podman.MungeKey {
 		t.Errorf("defaults not applied:\n got %+v\nwant %+v", *cfg, want)
 	}
 	g := cfg.Groups[0]

@@ -36,6 +36,8 @@ type Config struct {
 	// index maps node names to groups for GroupOf and GroupNodes; built by
 	// Validate or on first lookup (see lookup.go). Not a key.
 	index *nodeIndex
+	// derived records the values ApplyDefaults derived (defaults.go). Not a key.
+	derived derivedValues
 }
 
 // SlurmConf says how to reach slurmctld.
@@ -54,6 +56,11 @@ type SlurmConf struct {
 	Scontrol string `mapstructure:"scontrol"`
 	// Timeout bounds one request. Default 10s.
 	Timeout time.Duration `mapstructure:"timeout"`
+	// ConfServer is slurmctld as node containers reach it, host or
+	// host:port (no IPv6 literal: slurmd splits at the first ':'). The
+	// runtime sets runtime.EnvConfServer to it in every node container, for
+	// configless slurmd (--conf-server). Required when groups are set.
+	ConfServer string `mapstructure:"conf_server"`
 }
 
 // PodmanConf lists the Podman hosts node containers run on.
@@ -61,6 +68,11 @@ type PodmanConf struct {
 	Hosts []PodmanHost `mapstructure:"hosts"`
 	// Timeout bounds one API call. Default 30s.
 	Timeout time.Duration `mapstructure:"timeout"`
+	// MungeKey is the absolute path of the cluster's munge key on each
+	// Podman host; the runtime bind-mounts it read-only at
+	// runtime.MungeKeyPath in every node container. Default
+	// DefaultMungeKey.
+	MungeKey string `mapstructure:"munge_key"`
 }
 
 // PodmanHost is one Podman API service.
@@ -118,8 +130,9 @@ type LogConf struct {
 
 // HookConf bounds one hook invocation.
 type HookConf struct {
-	// Timeout bounds the whole run; keep it well under ResumeTimeout /
-	// SuspendTimeout. Defaults: resume 90s, suspend 50s.
+	// Timeout bounds the whole run; must be less than
+	// power_save.resume_timeout / suspend_timeout. Default (0 or unset):
+	// resume 3/4, suspend 5/6 of it (90s of 120s, 50s of 60s).
 	Timeout time.Duration `mapstructure:"timeout"`
 	// Concurrency: runtime calls in flight at once. Default 32.
 	Concurrency int `mapstructure:"concurrency"`

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -18,10 +19,13 @@ import (
 )
 
 var (
-	clusterRe  = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,39}$`)
-	nameRe     = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$`)
-	featureRe  = regexp.MustCompile(`^[A-Za-z0-9_.:-]+$`)
-	envKeyRe   = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+	clusterRe = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,39}$`)
+	nameRe    = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$`)
+	featureRe = regexp.MustCompile(`^[A-Za-z0-9_.:-]+$`)
+	envKeyRe  = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+	// hostRe is a DNS host name: dot-separated labels of letters, digits
+	// and inner hyphens.
+	hostRe     = regexp.MustCompile(`^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$`)
 	gresItemRe = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_]*(:[A-Za-z0-9_.-]+)*$`)
 	// CDI fully qualified device name: vendor.com/class=name.
 	cdiRe = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_-]*(\.[A-Za-z0-9_-]+)+/[A-Za-z0-9][A-Za-z0-9_.-]*=[A-Za-z0-9][A-Za-z0-9_.:-]*$`)
@@ -95,21 +99,8 @@ func (c *Config) validateSlurm(p *problems) {
 		if s.Backend == BackendREST {
 			p.add("slurm.rest_url", "required with backend rest: http://host:6820 or unix:///path/to/slurmrestd.sock")
 		}
-	} else if u, err := url.Parse(s.RESTURL); err != nil {
-		p.add("slurm.rest_url", "%q: %v", s.RESTURL, err)
 	} else {
-		switch u.Scheme {
-		case "http", "https":
-			if u.Host == "" {
-				p.add("slurm.rest_url", "%q: no host: write %s://host:port", s.RESTURL, u.Scheme)
-			}
-		case "unix":
-			if u.Host != "" || !filepath.IsAbs(u.Path) {
-				p.add("slurm.rest_url", "%q: write unix:///absolute/path/to/slurmrestd.sock", s.RESTURL)
-			}
-		default:
-			p.add("slurm.rest_url", "%q: scheme must be http, https or unix", s.RESTURL)
-		}
+		checkRESTURL(p, "slurm.rest_url", s.RESTURL)
 	}
 	if s.TokenFile == "" {
 		if s.Backend == BackendREST {
@@ -122,6 +113,41 @@ func (c *Config) validateSlurm(p *problems) {
 		p.add("slurm.scontrol", "must not be empty (default \"scontrol\")")
 	}
 	positive(p, "slurm.timeout", s.Timeout)
+	if s.ConfServer == "" {
+		if len(c.Groups) > 0 {
+			p.add("slurm.conf_server", "required: slurmctld as node containers reach it, host or host:port (every node container gets it as %s for configless slurmd)", runtime.EnvConfServer)
+		}
+	} else if err := checkConfServer(s.ConfServer); err != nil {
+		p.add("slurm.conf_server", "%q: %v", s.ConfServer, err)
+	}
+}
+
+// checkConfServer checks a slurmd --conf-server value: a host name or an
+// IPv4 address, with an optional port 1-65535. slurmd splits the value at
+// its first ':', so an IPv6 literal cannot be given.
+func checkConfServer(v string) error {
+	if strings.Contains(v, "://") {
+		return errors.New("not a URL: write host or host:port")
+	}
+	if strings.Count(v, ":") > 1 || strings.HasPrefix(v, "[") {
+		return errors.New("an IPv6 address cannot be given (slurmd splits host:port at the first ':'): use a host name")
+	}
+	host, port, hasPort := strings.Cut(v, ":")
+	if hasPort {
+		if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 || port != strconv.Itoa(n) {
+			return fmt.Errorf("port %q: want a number 1-65535", port)
+		}
+	}
+	if host == "" {
+		return errors.New("no host: write host or host:port")
+	}
+	if net.ParseIP(host) != nil {
+		return nil
+	}
+	if !hostRe.MatchString(host) || len(host) > 253 {
+		return fmt.Errorf("host %q: not a host name or IPv4 address", host)
+	}
+	return nil
 }
 
 // checkSecretFile reports a file that is missing, not a regular file, or
@@ -197,6 +223,11 @@ func (c *Config) validatePodman(p *problems) {
 		nonNegative(p, key+".memory_mb", float64(h.MemoryMB))
 	}
 	positive(p, "podman.timeout", c.Podman.Timeout)
+	// The key lives on the Podman hosts, which may be other machines: only
+	// its form is checked here.
+	if k := c.Podman.MungeKey; !filepath.IsAbs(k) {
+		p.add("podman.munge_key", "%q: must be the absolute path of the cluster's munge key on each Podman host (default %s)", k, DefaultMungeKey)
+	}
 }
 
 // maxListed caps the node names quoted in one message.
@@ -308,6 +339,8 @@ func validateTemplate(p *problems, key string, g *Group) {
 		}
 		if !filepath.IsAbs(m.Destination) {
 			p.add(mk+".destination", "%q: must be an absolute path", m.Destination)
+		} else if filepath.Clean(m.Destination) == runtime.MungeKeyPath {
+			p.add(mk+".destination", "%s: the runtime mounts the munge key there itself: remove this mount and set podman.munge_key to the key's path on the Podman hosts", runtime.MungeKeyPath)
 		}
 	}
 	for j, d := range t.GPUs {
@@ -328,8 +361,14 @@ func validateTemplate(p *problems, key string, g *Group) {
 		}
 	}
 	for _, k := range slices.Sorted(maps.Keys(t.Env)) {
-		if !envKeyRe.MatchString(k) {
-			p.add(fmt.Sprintf("%s.env[%q]", key, k), "not a valid environment variable name ([A-Za-z_][A-Za-z0-9_]*)")
+		ek := fmt.Sprintf("%s.env[%q]", key, k)
+		switch {
+		case !envKeyRe.MatchString(k):
+			p.add(ek, "not a valid environment variable name ([A-Za-z_][A-Za-z0-9_]*)")
+		case k == runtime.EnvConfServer:
+			p.add(ek, "the runtime sets it from slurm.conf_server: remove it here and set slurm.conf_server")
+		case k == runtime.EnvNode:
+			p.add(ek, "the runtime sets it to each node's name (from nodes): remove it")
 		}
 	}
 }
@@ -345,8 +384,12 @@ func (c *Config) validateLog(p *problems) {
 	}
 }
 
+// validateHook checks one hook section; its timeout against the matching
+// power_save timeout is checked by validatePowerSave.
 func validateHook(p *problems, key string, h HookConf) {
-	positive(p, key+".timeout", h.Timeout)
+	if h.Timeout < 0 {
+		p.add(key+".timeout", "%s: must be greater than 0 (or left unset to follow power_save)", h.Timeout)
+	}
 	if h.Concurrency < 1 {
 		p.add(key+".concurrency", "%d: must be at least 1", h.Concurrency)
 	}
@@ -374,11 +417,23 @@ func (c *Config) validatePowerSave(p *problems) {
 	nonNegative(p, "power_save.suspend_rate", float64(ps.SuspendRate))
 	// Slurm kills the hooks after ResumeTimeout/SuspendTimeout: each hook
 	// must finish (and mark failures) before that.
-	if c.Resume.Timeout > 0 && ps.ResumeTimeout > 0 && c.Resume.Timeout >= ps.ResumeTimeout {
-		p.add("resume.timeout", "%s: must be less than power_save.resume_timeout (%s), after which Slurm kills the hook", c.Resume.Timeout, ps.ResumeTimeout)
-	}
-	if c.Suspend.Timeout > 0 && ps.SuspendTimeout > 0 && c.Suspend.Timeout >= ps.SuspendTimeout {
-		p.add("suspend.timeout", "%s: must be less than power_save.suspend_timeout (%s), after which Slurm kills the hook", c.Suspend.Timeout, ps.SuspendTimeout)
+	hookBelow(p, "resume", c.Resume.Timeout, "power_save.resume_timeout", ps.ResumeTimeout, "3/4", DerivedResumeTimeout(ps.ResumeTimeout))
+	hookBelow(p, "suspend", c.Suspend.Timeout, "power_save.suspend_timeout", ps.SuspendTimeout, "5/6", DerivedSuspendTimeout(ps.SuspendTimeout))
+}
+
+// hookBelow reports hook+".timeout" (d) when it is not below the
+// power_save timeout psKey (ps) it must stay under, naming both keys and
+// the fix; derived is the value it takes when unset (share of ps). A zero
+// d is reported only when ps is valid (else ps's own error says it all).
+func hookBelow(p *problems, hook string, d time.Duration, psKey string, ps time.Duration, share string, derived time.Duration) {
+	key := hook + ".timeout"
+	switch {
+	case ps <= 0 || d < 0:
+	case d == 0:
+		p.add(key, "0: not derived: call ApplyDefaults, or set it greater than 0 and less than %s (%s)", psKey, ps)
+	case d >= ps:
+		p.add(key, "%s: must be less than %s (%s), after which Slurm kills the hook: lower %s, raise %s, or remove %s to use %s of %s (%s)",
+			d, psKey, ps, key, psKey, key, share, psKey, derived)
 	}
 }
 

@@ -20,6 +20,7 @@ func validConfig() *conf.Config {
 	c.File = testFile
 	c.Cluster = "test"
 	c.Slurm.Backend = conf.BackendScontrol
+	c.Slurm.ConfServer = "head"
 	c.Podman.Hosts = []conf.PodmanHost{{Name: "local", URI: "unix:///run/podman/podman.sock"}}
 	c.Groups = []conf.Group{
 		{Name: "cpu", Nodes: "cpu[1-4]", CPUs: 2, RealMemoryMB: 1024, Template: runtime.Template{
@@ -63,12 +64,19 @@ func TestValidateOK(t *testing.T) {
 			c.Podman.Hosts[0].URI = "ssh://slurm@n1:22/run/podman/podman.sock"
 			c.Podman.Hosts[0].Identity = key
 		},
-		"tcp host":         func(c *conf.Config) { c.Podman.Hosts[0].URI = "tcp://127.0.0.1:8080" },
-		"shared partition": func(c *conf.Config) { c.Groups[1].Partition = "cpu" },
-		"log to journald":  func(c *conf.Config) { c.Log.File = "journald" },
-		"log to stderr":    func(c *conf.Config) { c.Log.File = "stderr" },
-		"gres with type":   func(c *conf.Config) { c.Groups[1].Gres = "gpu:a100:2,shard:8" },
-		"cdi all":          func(c *conf.Config) { c.Groups[1].Template.GPUs = []string{"nvidia.com/gpu=all", "amd.com/gpu=1"} },
+		"tcp host":             func(c *conf.Config) { c.Podman.Hosts[0].URI = "tcp://127.0.0.1:8080" },
+		"shared partition":     func(c *conf.Config) { c.Groups[1].Partition = "cpu" },
+		"log to journald":      func(c *conf.Config) { c.Log.File = "journald" },
+		"log to stderr":        func(c *conf.Config) { c.Log.File = "stderr" },
+		"gres with type":       func(c *conf.Config) { c.Groups[1].Gres = "gpu:a100:2,shard:8" },
+		"cdi all":              func(c *conf.Config) { c.Groups[1].Template.GPUs = []string{"nvidia.com/gpu=all", "amd.com/gpu=1"} },
+		"conf server ip":       func(c *conf.Config) { c.Slurm.ConfServer = "10.0.0.2" },
+		"conf server port":     func(c *conf.Config) { c.Slurm.ConfServer = "head-1.example.org:6817" },
+		"conf server max port": func(c *conf.Config) { c.Slurm.ConfServer = "10.0.0.2:65535" },
+		"munge key elsewhere":  func(c *conf.Config) { c.Podman.MungeKey = "/srv/keys/munge.key" },
+		"mount below the key's dir": func(c *conf.Config) {
+			c.Groups[0].Template.Mounts = append(c.Groups[0].Template.Mounts, runtime.Mount{Source: "/srv/x", Destination: "/run/slurm-elastic/other"})
+		},
 	} {
 		t.Run(name, func(t *testing.T) {
 			c := validConfig()
@@ -131,8 +139,30 @@ func TestValidateErrors(t *testing.T) {
 			c.Podman.Hosts[0].MaxNodes, c.Podman.Hosts[0].CPUs, c.Podman.Hosts[0].MemoryMB = -1, -1, -1
 		}, []string{"podman.hosts[0].cpus", "podman.hosts[0].max_nodes", "podman.hosts[0].memory_mb"}, "negative"},
 		{"podman timeout", func(c *conf.Config) { c.Podman.Timeout = -time.Second }, []string{"podman.timeout"}, "greater than 0"},
+		{"conf server required", func(c *conf.Config) { c.Slurm.ConfServer = "" }, []string{"slurm.conf_server"}, "required: slurmctld as node containers reach it"},
+		{"conf server port zero", func(c *conf.Config) { c.Slurm.ConfServer = "head:0" }, []string{"slurm.conf_server"}, `port "0"`},
+		{"conf server port too big", func(c *conf.Config) { c.Slurm.ConfServer = "head:65536" }, []string{"slurm.conf_server"}, "1-65535"},
+		{"conf server port empty", func(c *conf.Config) { c.Slurm.ConfServer = "head:" }, []string{"slurm.conf_server"}, "1-65535"},
+		{"conf server port name", func(c *conf.Config) { c.Slurm.ConfServer = "head:slurmctld" }, []string{"slurm.conf_server"}, "1-65535"},
+		{"conf server no host", func(c *conf.Config) { c.Slurm.ConfServer = ":6817" }, []string{"slurm.conf_server"}, "no host"},
+		{"conf server url", func(c *conf.Config) { c.Slurm.ConfServer = "http://head" }, []string{"slurm.conf_server"}, "not a URL"},
+		{"conf server host chars", func(c *conf.Config) { c.Slurm.ConfServer = "head_1 " }, []string{"slurm.conf_server"}, "not a host name"},
+		{"conf server list", func(c *conf.Config) { c.Slurm.ConfServer = "head1,head2" }, []string{"slurm.conf_server"}, "not a host name"},
+		{"conf server ipv6", func(c *conf.Config) { c.Slurm.ConfServer = "fd00::2" }, []string{"slurm.conf_server"}, "IPv6"},
+		{"conf server ipv6 bracketed", func(c *conf.Config) { c.Slurm.ConfServer = "[fd00::2]:6817" }, []string{"slurm.conf_server"}, "IPv6"},
+		{"munge key relative", func(c *conf.Config) { c.Podman.MungeKey = "munge.key" }, []string{"podman.munge_key"}, "absolute path"},
+		{"munge key empty", func(c *conf.Config) { c.Podman.MungeKey = "" }, []string{"podman.munge_key"}, "/etc/munge/munge.key"},
+		{"template sets conf server", func(c *conf.Config) { c.Groups[0].Template.Env["SLURM_CONF_SERVER"] = "head" },
+			[]string{`groups[0].template.env["SLURM_CONF_SERVER"]`}, "set slurm.conf_server"},
+		{"template sets node name", func(c *conf.Config) { c.Groups[1].Template.Env = map[string]string{"SLURM_ELASTIC_NODE": "x"} },
+			[]string{`groups[1].template.env["SLURM_ELASTIC_NODE"]`}, "node's name"},
+		{"template mounts the munge key", func(c *conf.Config) {
+			c.Groups[0].Template.Mounts = append(c.Groups[0].Template.Mounts,
+				runtime.Mount{Source: "/etc/munge/munge.key", Destination: "/run/slurm-elastic//munge.key/", ReadOnly: true})
+		}, []string{"groups[0].template.mounts[1].destination"}, "podman.munge_key"},
 		{"no groups", func(c *conf.Config) { c.Groups = nil }, []string{"groups"}, "at least one"},
 		{"no groups, no hosts", func(c *conf.Config) { c.Groups, c.Podman.Hosts = nil, nil }, []string{"groups"}, "at least one"},
+		{"no groups, no conf server", func(c *conf.Config) { c.Groups, c.Slurm.ConfServer = nil, "" }, []string{"groups"}, "at least one"},
 		{"group name required", func(c *conf.Config) { c.Groups[1].Name = "" }, []string{"groups[1].name"}, "required"},
 		{"group name chars", func(c *conf.Config) { c.Groups[1].Name = "g/1"; c.Groups[1].Partition = "gpu" }, []string{"groups[1].name"}, "letters"},
 		{"group name unique", func(c *conf.Config) { c.Groups[1].Name = "cpu" }, []string{"groups[1].name"}, "groups[0]"},

@@ -18,7 +18,7 @@ func TestWarmValidation(t *testing.T) {
 		{conf.WarmConf{Idle: 2, Max: 3}, ""},
 		{conf.WarmConf{Idle: -1}, "groups[0].warm: idle -1, max 0: must not be negative"},
 		{conf.WarmConf{Idle: 5}, "groups[0].warm.idle: 5: group cpu has only 4 nodes"},
-		{conf.WarmConf{Idle: 3, Max: 2}, "groups[0].warm.max: 2: must be at least warm.idle (3)"},
+		{conf.WarmConf{Idle: 3, Max: 2}, "groups[0].warm.max: 2: must be at least groups[0].warm.idle (3): raise groups[0].warm.max"},
 	}
 	c := validConfig()
 	c.Groups[0].Nodes, c.Groups[0].Warm = "cpu1,node7", conf.WarmConf{Idle: 1}

@@ -12,12 +12,12 @@ HEALTH_CGO    := CGO_ENABLED=1 CGO_CFLAGS="-O2 -Wno-deprecated-declarations"
 .PHONY: build-health test-health bench-health
 
 ## build-health: bin/slurm-elastic-health with NVML (cgo)
-build-health:
+build-health: go-check
 	@mkdir -p $(BIN)
 	$(HEALTH_CGO) $(GO) build -tags "$(HEALTH_TAGS)" -trimpath -ldflags "$(LDFLAGS)" -o $(BIN)/slurm-elastic-health ./cmd/slurm-elastic-health
 
 ## test-health: the health packages with cgo (NVML mock tests included)
-test-health:
+test-health: go-check
 	$(HEALTH_CGO) $(GO) test -tags "$(HEALTH_TAGS)" ./nodehealth/... ./cmd/slurm-elastic-health/
 
 ## bench-health: docs/benchmarks.md section 4 (node health), about 10 minutes:

@@ -9,14 +9,10 @@
 # commit is byte-identical.
 DIST        := $(CURDIR)/dist
 PKG_VERSION ?= $(shell packaging/version.sh)
-# Packages built by `make rpm`/`make deb`. The compute-node package
-# slurm-elastic-health joins once cmd/slurm-elastic-health exists; its cgo
-# binary comes from build-health (mk/health.mk).
-PKGS        := slurm-elastic
-HEALTH_MAIN := $(wildcard cmd/slurm-elastic-health/main.go)
-ifneq ($(HEALTH_MAIN),)
-PKGS        += slurm-elastic-health
-endif
+# Packages built by `make rpm`/`make deb`: the head package and the
+# compute-node package slurm-elastic-health, whose cgo binary comes from
+# build-health (mk/health.mk).
+PKGS        := slurm-elastic slurm-elastic-health
 PKG_ENV     = PKG_VERSION=$(PKG_VERSION) SE_BIN_DIR=$(BIN) GO=$(GO) PKG_SIGNING_KEY=$(PKG_SIGNING_KEY)
 
 .PHONY: rpm deb pkg-version test-pkg
@@ -25,12 +21,12 @@ pkg-version:
 	@echo $(PKG_VERSION)
 
 ## rpm: RPM packages in dist/
-rpm: build $(if $(HEALTH_MAIN),build-health)
+rpm: build build-health
 	@mkdir -p $(DIST)
 	@for p in $(PKGS); do $(PKG_ENV) packaging/build-pkg.sh rpm $(DIST) $$p || exit 1; done
 
 ## deb: Debian packages in dist/
-deb: build $(if $(HEALTH_MAIN),build-health)
+deb: build build-health
 	@mkdir -p $(DIST)
 	@for p in $(PKGS); do $(PKG_ENV) packaging/build-pkg.sh deb $(DIST) $$p || exit 1; done
 

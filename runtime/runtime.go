@@ -19,6 +19,24 @@ const (
 	LabelNode    = "slurm-elastic.node"
 )
 
+// The node contract: what every node container gets from the runtime,
+// whatever the group's template says. A node image (packaging/node, whose
+// PID 1 is tests/image/slurm-elastic-node) relies on exactly these; a
+// template must not set them itself (conf rejects it, and so does a
+// runtime's own check).
+//
+//   - hostname: the Slurm node name
+//   - EnvNode: the Slurm node name (slurmd -N)
+//   - EnvConfServer: slurmctld as host[:port] (configless slurmd
+//     --conf-server), from the config key slurm.conf_server
+//   - MungeKeyPath: the cluster's munge key, mounted read-only (the Podman
+//     runtime bind-mounts podman.munge_key of its host there)
+const (
+	EnvNode       = "SLURM_ELASTIC_NODE"
+	EnvConfServer = "SLURM_CONF_SERVER"
+	MungeKeyPath  = "/run/slurm-elastic/munge.key"
+)
+
 // Class is the failure class of a launch or terminate. It decides the reason
 // set in Slurm and what the reconciler does next.
 type Class string

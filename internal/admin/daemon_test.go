@@ -26,7 +26,7 @@ func stateDirWithRound(t *testing.T) (cfgPath, stateDir string) {
 	dir := t.TempDir()
 	stateDir = filepath.Join(dir, "state")
 	cfgPath = filepath.Join(dir, "config.yaml")
-	yaml := "cluster: t\nstate_dir: " + stateDir + "\npodman:\n  hosts:\n    - name: local\n      uri: unix:///nonexistent/podman.sock\n" +
+	yaml := "cluster: t\nstate_dir: " + stateDir + "\nslurm:\n  conf_server: head\npodman:\n  hosts:\n    - name: local\n      uri: unix:///nonexistent/podman.sock\n" +
 		"groups:\n  - name: cloud\n    nodes: cloud[1-3]\n    template:\n      image: img\n      network: n\n"
 	if err := os.WriteFile(cfgPath, []byte(yaml), 0o600); err != nil {
 		t.Fatal(err)

@@ -19,6 +19,7 @@ func writeConfig(t *testing.T, dir string, timeout string) string {
 slurm:
   backend: scontrol
   scontrol: /bin/false
+  conf_server: head
 podman:
   hosts:
     - name: local

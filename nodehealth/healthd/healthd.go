@@ -1,6 +1,7 @@
 // Package healthd is the body of slurm-elastic-health: command line,
-// config, building the checks from the `health:` section, and the two
-// modes — the daemon (systemd) and one-shot (Slurm's HealthCheckProgram).
+// config (the node-side file: conf.LoadHealth, conf.ValidateHealth),
+// building the checks from the `health:` section, and the two modes —
+// the daemon (systemd) and one-shot (Slurm's HealthCheckProgram).
 // cmd/slurm-elastic-health only calls Main.
 package healthd
 
@@ -65,8 +66,8 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		Writer:    stdout,
 		ErrWriter: stderr,
 		Flags: []cli.Flag{
-			&cli.StringFlag{Name: "config", Aliases: []string{"c"}, EnvVars: []string{conf.EnvConfig},
-				Usage: "config file (default " + conf.DefaultPath + ")"},
+			&cli.StringFlag{Name: "config", Aliases: []string{"c"}, EnvVars: []string{conf.EnvHealthConfig},
+				Usage: "config file: slurm, log and health sections (default " + conf.DefaultHealthPath + ")"},
 			&cli.BoolFlag{Name: "once", Usage: "run every check once, print one line per finding, act, exit 0 OK / 1 failing / 2 unknown (HealthCheckProgram)"},
 			&cli.BoolFlag{Name: "json", Usage: "with --once: print the findings as JSON"},
 			&cli.BoolFlag{Name: "dry-run", Usage: "log what would be drained or undrained; change nothing (overrides health.dry_run)"},
@@ -97,14 +98,16 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	return code
 }
 
-// Run loads the config and runs the daemon or one round. Blocks like
-// Main.
+// Run loads the node-side config (conf.LoadHealth: --config, else
+// $SLURM_ELASTIC_HEALTH_CONFIG, else /etc/slurm-elastic/health.yaml),
+// validates only the sections the daemon uses (conf.ValidateHealth: no
+// head secrets needed) and runs the daemon or one round. Blocks like Main.
 func Run(ctx context.Context, o Options, stdout io.Writer) (int, error) {
-	cfg, err := conf.Load(o.Config)
+	cfg, err := conf.LoadHealth(o.Config)
 	if err != nil {
 		return ExitError, err
 	}
-	if err := cfg.Validate(); err != nil {
+	if err := cfg.ValidateHealth(); err != nil {
 		return ExitError, err
 	}
 	log, closer, err := logging.Open(cfg.Log.File, cfg.Log.Level, Program)
@@ -112,6 +115,9 @@ func Run(ctx context.Context, o Options, stdout io.Writer) (int, error) {
 		return ExitError, err
 	}
 	defer closer.Close()
+	if head := cfg.HeadKeys(); len(head) > 0 {
+		log.Info("config has head-node keys; the health daemon neither uses nor checks them", "config", cfg.File, "keys", head)
+	}
 	h := cfg.Health
 	if o.DryRun {
 		h.DryRun = true

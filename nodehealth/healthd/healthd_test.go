@@ -75,11 +75,9 @@ func script(t *testing.T, body string) string {
 func config(t *testing.T, custom string) string {
 	t.Helper()
 	p := filepath.Join(t.TempDir(), "config.yaml")
-	body := `cluster: test
-slurm: {backend: scontrol}
+	// A node-side file as packaging/health.yaml: slurm, log, health only.
+	body := `slurm: {backend: scontrol}
 log: {file: stderr, level: error}
-podman: {hosts: [{name: local, uri: "unix:///run/podman/podman.sock"}]}
-groups: [{name: cpu, nodes: "n[1-2]", cpus: 1, template: {image: "localhost/node:1", network: slurm}}]
 health:
   node: n1
   memory: {min_total_percent: 0, min_available_percent: 0}
@@ -127,7 +125,8 @@ func TestMainOnce(t *testing.T) {
 		t.Fatalf("unknown: exit %d", code)
 	}
 	// Slurm's HealthCheckProgram: no arguments, the link's name means once.
-	t.Setenv(conf.EnvConfig, failing)
+	t.Setenv(conf.EnvConfig, "/nonexistent/config.yaml") // the head's variable is not read
+	t.Setenv(conf.EnvHealthConfig, failing)
 	out.Reset()
 	// (Run as the daemon, it would block until the deadline and exit 0.)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -179,5 +178,62 @@ func TestOnceDrainsAndUndrains(t *testing.T) {
 	code, _ = run(nodehealth.OKf("/scratch", "50%% free"))
 	if n, _ := f.Node("n1"); code != 0 || slices.Contains(n.Flags, slurm.FlagDrain) {
 		t.Fatalf("once after the fix: exit %d, node %+v", code, n)
+	}
+}
+
+// TestNodeConfigNeedsNoHeadSecrets: the daemon validates only the sections
+// it uses. A file with the head's sections whose secrets do not exist here
+// (the slurmrestd token, a Podman SSH key) runs with backend scontrol; one
+// whose own backend is rest needs its token file, and the error names the
+// key and the file; a typo anywhere is still an error.
+func TestNodeConfigNeedsNoHeadSecrets(t *testing.T) {
+	ok := script(t, "exit 0")
+	health := `
+log: {file: stderr, level: error}
+health:
+  node: n1
+  memory: {min_total_percent: 0, min_available_percent: 0}
+  cpus: {expected: -1}
+  custom: [{name: ok, command: [` + ok + `]}]
+`
+	head := `cluster: test
+podman:
+  hosts: [{name: far, uri: "ssh://slurm@far/run/podman/podman.sock", identity: /nonexistent/id_ed25519}]
+groups: [{name: cpu, nodes: "n[1-2]", template: {image: "localhost/node:1", network: slurm}}]
+resume: {timeout: 500s}
+`
+	for _, c := range []struct {
+		name, body string
+		code       int
+		stderr     []string
+	}{
+		{"node file, scontrol", "slurm: {backend: scontrol}" + health, ExitOK, nil},
+		{"node file, no slurm section", health, ExitOK, nil},
+		{"head file with absent secrets, scontrol", head + "slurm: {backend: scontrol, rest_url: \"http://127.0.0.1:6820\", token_file: /nonexistent/jwt}" + health, ExitOK, nil},
+		{"rest backend needs its token", "slurm: {backend: rest, rest_url: \"http://127.0.0.1:6820\", token_file: /nonexistent/jwt}" + health, ExitError,
+			[]string{": slurm.token_file: stat /nonexistent/jwt"}},
+		{"rest backend without token", "slurm: {backend: rest, rest_url: \"http://127.0.0.1:6820\"}" + health, ExitError,
+			[]string{": slurm.token_file: required with backend rest: the file holding slurmrestd's JWT (or use backend scontrol"}},
+		{"bad health key value", "slurm: {backend: scontrol}" + strings.Replace(health, "node: n1", "node: n1\n  drain_after: 0", 1), ExitError,
+			[]string{": health.drain_after: 0: must be at least 1"}},
+		{"typo in an unused section", "slurm: {backend: scontrol}\npodman: {hostz: []}" + health, ExitError,
+			[]string{": podman.hostz: unknown key"}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			p := filepath.Join(t.TempDir(), "health.yaml")
+			if err := os.WriteFile(p, []byte(c.body), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			var out, errb bytes.Buffer
+			code := Main(context.Background(), []string{Program, "--config", p, "--once", "--no-slurm"}, &out, &errb)
+			if code != c.code {
+				t.Fatalf("exit %d, want %d\nstdout:\n%s\nstderr:\n%s", code, c.code, out.String(), errb.String())
+			}
+			for _, s := range c.stderr {
+				if !strings.Contains(errb.String(), p+s) {
+					t.Errorf("stderr lacks %q:\n%s", p+s, errb.String())
+				}
+			}
+		})
 	}
 }

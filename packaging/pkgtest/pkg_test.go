@@ -11,6 +11,7 @@ package pkgtest
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"io/fs"
 	"maps"
@@ -23,6 +24,8 @@ import (
 	"sync"
 	"syscall"
 	"testing"
+
+	"github.com/slurm-elastic/slurm-elastic/tests/hostdeps"
 )
 
 // Binaries of the head-node package and where they are installed.
@@ -34,21 +37,10 @@ var binaries = map[string]string{
 	"slurm-elastic-resume-fail": "/usr/libexec/slurm-elastic/slurm-elastic-resume-fail",
 }
 
-// tools the tests run, with the Debian package that has each.
-var tools = map[string]string{
-	"rpm":              "rpm",
-	"rpmlint":          "rpmlint",
-	"cpio":             "cpio",
-	"dpkg":             "dpkg",
-	"dpkg-deb":         "dpkg",
-	"git":              "git",
-	"groff":            "groff-base",
-	"gpg":              "gnupg",
-	"gpgconf":          "gpgconf",
-	"bash":             "bash",
-	"systemd-analyze":  "systemd",
-	"systemd-tmpfiles": "systemd",
-}
+// tools the tests run; each is in the one list of host tools
+// (tests/hostdeps/debian12.txt), which names its Debian package.
+var tools = []string{"rpm", "rpmlint", "cpio", "dpkg", "dpkg-deb", "git", "groff", "gpg", "gpgconf",
+	"bash", "systemd-analyze", "systemd-tmpfiles"}
 
 const (
 	slurmUID = 990 // the Slurm user in the scratch roots' /etc/passwd
@@ -82,15 +74,8 @@ func TestMain(m *testing.M) {
 
 func requireTools(t *testing.T) {
 	t.Helper()
-	var missing []string
-	for tool, pkg := range tools {
-		if _, err := exec.LookPath(tool); err != nil {
-			missing = append(missing, fmt.Sprintf("%s (Debian package %s)", tool, pkg))
-		}
-	}
-	if len(missing) > 0 {
-		slices.Sort(missing)
-		t.Fatalf("package tests need: %s; install them (make deps)", strings.Join(missing, ", "))
+	if err := hostdeps.Require("/", tools...); err != nil {
+		t.Fatalf("package tests: %v", err)
 	}
 }
 
@@ -407,9 +392,12 @@ func readmeChecks(t *testing.T, path string) map[string]bool {
 
 func mustLook(t *testing.T, tool string) string {
 	t.Helper()
+	if err := hostdeps.Require("/", tool); err != nil {
+		t.Fatal(err)
+	}
 	p, err := exec.LookPath(tool)
 	if err != nil {
-		t.Fatalf("%s not found: install the Debian package %s", tool, tools[tool])
+		t.Fatal(err)
 	}
 	return p
 }
@@ -826,13 +814,9 @@ func TestVersion(t *testing.T) {
 }
 
 // TestHealthPackage: the compute-node package slurm-elastic-health, built from
-// bin/slurm-elastic-health (make build-health, cgo) once the health daemon
-// exists in the tree.
+// bin/slurm-elastic-health (make build-health, cgo).
 func TestHealthPackage(t *testing.T) {
 	f := get(t)
-	if !exists(filepath.Join(f.root, "cmd/slurm-elastic-health/main.go")) {
-		t.Skip("cmd/slurm-elastic-health does not exist yet: no slurm-elastic-health package")
-	}
 	binDir := os.Getenv("SE_BIN_DIR")
 	if binDir == "" {
 		binDir = filepath.Join(f.root, "bin")
@@ -867,12 +851,25 @@ func TestHealthPackage(t *testing.T) {
 		// nfpm writes RPM symlinks without permission bits; Linux ignores them.
 		"/usr/sbin/slurm-elastic-health-check":                 "l--------- root root",
 		"/usr/lib/systemd/system/slurm-elastic-health.service": "-rw-r--r-- root root",
-		"/usr/share/doc/slurm-elastic-health":                  "drwxr-xr-x root root",
-		"/usr/share/doc/slurm-elastic-health/operations.md":    "-rw-r--r-- root root",
-		"/usr/share/licenses/slurm-elastic-health":             "drwxr-xr-x root root",
-		"/usr/share/licenses/slurm-elastic-health/LICENSE":     "-rw-r--r-- root root",
-		"/usr/share/man/man8/slurm-elastic-health.8.gz":        "-rw-r--r-- root root",
+		// The node-side config and the directories the unit needs, with the
+		// same owner and mode as in slurm-elastic (a host may have both).
+		"/etc/slurm-elastic":                                "drwxr-x--- root slurm",
+		"/etc/slurm-elastic/health.yaml":                    "-rw-r--r-- root root",
+		"/var/log/slurm-elastic":                            "drwxr-x--- slurm slurm",
+		"/usr/share/doc/slurm-elastic-health":               "drwxr-xr-x root root",
+		"/usr/share/doc/slurm-elastic-health/operations.md": "-rw-r--r-- root root",
+		"/usr/share/licenses/slurm-elastic-health":          "drwxr-xr-x root root",
+		"/usr/share/licenses/slurm-elastic-health/LICENSE":  "-rw-r--r-- root root",
+		"/usr/share/man/man8/slurm-elastic-health.8.gz":     "-rw-r--r-- root root",
 	})
+	if got := strings.TrimSpace(run(t, "rpm", "-qp", "--qf", "[%{FILEFLAGS:fflags} %{FILENAMES}\n]", rpmPkg)); !strings.Contains(got, "cn /etc/slurm-elastic/health.yaml") {
+		t.Errorf("rpm: health.yaml is not %%config(noreplace):\n%s", got)
+	}
+	x0 := t.TempDir()
+	run(t, "dpkg-deb", "-e", debPkg, x0)
+	if got := readFile(t, filepath.Join(x0, "conffiles")); !slices.Contains(lines(got), "/etc/slurm-elastic/health.yaml") {
+		t.Errorf("deb conffiles = %q, want /etc/slurm-elastic/health.yaml", got)
+	}
 	if got := lines(run(t, "rpm", "-qpR", rpmPkg)); !slices.Equal(slices.Sorted(slices.Values(got)), []string{"glibc", "slurm"}) {
 		t.Errorf("rpm -qpR slurm-elastic-health = %q", got)
 	}
@@ -898,7 +895,31 @@ func TestHealthPackage(t *testing.T) {
 	if out := run(t, filepath.Join(x, "usr/sbin/slurm-elastic-health"), "--version"); !strings.HasPrefix(out, "slurm-elastic-health version ") {
 		t.Errorf("deb: --version = %q", out)
 	}
+	for _, d := range []string{"etc/slurm-elastic", "var/log/slurm-elastic"} {
+		if fi, err := os.Stat(filepath.Join(x, d)); err != nil || !fi.IsDir() {
+			t.Errorf("deb: /%s is not shipped: %v", d, err)
+		}
+	}
+	// The installed node-side config is packaging/health.yaml, and the
+	// daemon accepts it as installed: no head secrets, nothing else needed
+	// (--no-slurm: no Slurm here).
+	hy := filepath.Join(r, "etc/slurm-elastic/health.yaml")
+	if readFile(t, hy) != readFile(t, filepath.Join(f.root, "packaging/health.yaml")) {
+		t.Error("installed health.yaml differs from packaging/health.yaml")
+	}
+	chk := exec.Command(bin, "--config", hy, "--once", "--no-slurm", "--node", "n1")
+	chk.Env = append(os.Environ(), "SLURM_ELASTIC_LOG_FILE=stderr")
+	if o, err := chk.CombinedOutput(); err != nil {
+		var ee *exec.ExitError
+		// 1 or 2: checks ran and found this build host wanting (no slurmd); 3: the config was refused.
+		if !errors.As(err, &ee) || ee.ExitCode() == 3 {
+			t.Errorf("slurm-elastic-health --config %s --once --no-slurm: %v\n%s", hy, err, o)
+		}
+	}
 	unit := readFile(t, filepath.Join(r, "usr/lib/systemd/system/slurm-elastic-health.service"))
+	if !strings.Contains(unit, "--config /etc/slurm-elastic/health.yaml") {
+		t.Error("the health unit does not run with the node-side config /etc/slurm-elastic/health.yaml")
+	}
 	u := filepath.Join(t.TempDir(), "slurm-elastic-health.service")
 	must(t, os.WriteFile(u, []byte(strings.ReplaceAll(unit, "ExecStart=/usr/sbin/", "ExecStart="+r+"/usr/sbin/")), 0o644))
 	if o, err := exec.Command("systemd-analyze", "verify", "--man=no", u).CombinedOutput(); err != nil || len(bytes.TrimSpace(o)) > 0 {

@@ -28,6 +28,8 @@ import (
 	"github.com/containers/podman/v4/pkg/bindings/containers"
 	"github.com/containers/podman/v4/pkg/bindings/images"
 	"github.com/containers/podman/v4/pkg/bindings/network"
+
+	"github.com/slurm-elastic/slurm-elastic/tests/hostdeps"
 )
 
 const (
@@ -42,13 +44,18 @@ const (
 // idleCmd runs until SIGTERM, so stopping takes no StopTimeout.
 var idleCmd = []string{"/bin/sh", "-c", "trap 'exit 0' TERM; while :; do sleep 1 & wait $!; done"}
 
+// testConfServer is the Options.ConfServer of the test runtimes (nothing
+// listens there: the test containers run no slurmd).
+const testConfServer = "head.test:6817"
+
 type testEnv struct {
-	sockDir string
-	socks   [numHosts]string // unix:// URIs
-	conns   [numHosts]context.Context
-	procs   [numHosts]*exec.Cmd
-	lock    *os.File
-	netMade bool
+	sockDir  string
+	mungeKey string           // a stand-in munge key on the (local) Podman hosts
+	socks    [numHosts]string // unix:// URIs
+	conns    [numHosts]context.Context
+	procs    [numHosts]*exec.Cmd
+	lock     *os.File
+	netMade  bool
 }
 
 var (
@@ -74,6 +81,9 @@ func TestMain(m *testing.M) {
 // so no lock is needed.
 func getEnv(t testing.TB) *testEnv {
 	t.Helper()
+	if testing.Short() {
+		t.Skip("starts Podman services and containers: not run with -short")
+	}
 	if !envDone {
 		envDone = true
 		env, envErr = setup()
@@ -95,10 +105,8 @@ func hostEnvVars(i int) []string {
 }
 
 func setup() (*testEnv, error) {
-	for tool, pkg := range map[string]string{"podman": "podman runc", "ip": "iproute2", "apt-get": "apt", "dpkg-deb": "dpkg"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			return nil, fmt.Errorf("%s not found: install it (apt-get install %s)", tool, pkg)
-		}
+	if err := hostdeps.Require("/", "podman", "runc", "ip", "apt-get", "dpkg-deb"); err != nil {
+		return nil, err
 	}
 	if os.Geteuid() != 0 {
 		return nil, errors.New("the podman integration tests must run as root (private rootful podman services)")
@@ -129,6 +137,10 @@ func setup() (*testEnv, error) {
 		}
 	}
 	if e.sockDir, err = os.MkdirTemp("", "se-podman-rt-"); err != nil {
+		return e, err
+	}
+	e.mungeKey = filepath.Join(e.sockDir, "munge.key")
+	if err := os.WriteFile(e.mungeKey, []byte(testMungeKey), 0o400); err != nil {
 		return e, err
 	}
 	for i := range numHosts {
@@ -451,15 +463,26 @@ func (e *testEnv) teardown() error {
 
 // Helpers for tests.
 
+// testMungeKey is the content of the test environment's munge key.
+const testMungeKey = "slurm-elastic podman runtime test key\n"
+
 // newRuntime returns a Podman for cluster on the given hosts (indices into
-// the test services) with the given per-host MaxNodes/CPUs.
+// the test services) with the given per-host MaxNodes/CPUs, the test munge
+// key and testConfServer.
 func (e *testEnv) newRuntime(t testing.TB, cluster string, hosts ...Host) *Podman {
+	t.Helper()
+	return e.newRuntimeKey(t, cluster, e.mungeKey, hosts...)
+}
+
+// newRuntimeKey is newRuntime with mungeKey as Options.MungeKey.
+func (e *testEnv) newRuntimeKey(t testing.TB, cluster, mungeKey string, hosts ...Host) *Podman {
 	t.Helper()
 	log := slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	if _, bench := t.(*testing.B); bench {
 		log = slog.New(slog.DiscardHandler)
 	}
-	p, err := New(context.Background(), Options{Cluster: cluster, Hosts: hosts, Timeout: 30 * time.Second, StopTimeout: 5 * time.Second, Logger: log})
+	p, err := New(context.Background(), Options{Cluster: cluster, Hosts: hosts, ConfServer: testConfServer, MungeKey: mungeKey,
+		Timeout: 30 * time.Second, StopTimeout: 5 * time.Second, Logger: log})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -467,7 +490,7 @@ func (e *testEnv) newRuntime(t testing.TB, cluster string, hosts ...Host) *Podma
 		// Remove whatever the test left of its cluster.
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel()
-		ps, err := New(ctx, Options{Cluster: cluster, Hosts: e.hosts(), Logger: log})
+		ps, err := New(ctx, Options{Cluster: cluster, Hosts: e.hosts(), ConfServer: testConfServer, MungeKey: e.mungeKey, Logger: log})
 		if err != nil {
 			t.Error(err)
 			return

@@ -85,8 +85,11 @@ func TestIntegrationLaunchParallel(t *testing.T) {
 		if d.Config.Labels[runtime.LabelCluster] != "rt-par" || d.Config.Labels[runtime.LabelNode] != in.Name || d.Config.Labels[runtime.LabelGroup] != "grp" {
 			t.Fatalf("labels %v", d.Config.Labels)
 		}
-		if !slices.Contains(d.Config.Env, "SLURM_ELASTIC_NODE="+in.Name) || !slices.Contains(d.Config.Env, "FOO=bar") {
-			t.Fatalf("env %v", d.Config.Env)
+		// The node contract: node name, controller, munge key.
+		for _, kv := range []string{runtime.EnvNode + "=" + in.Name, runtime.EnvConfServer + "=" + testConfServer, "FOO=bar"} {
+			if !slices.Contains(d.Config.Env, kv) {
+				t.Fatalf("env %v lacks %s", d.Config.Env, kv)
+			}
 		}
 		if d.HostConfig.CpuQuota != 50000 || d.HostConfig.CpuPeriod != 100000 || d.HostConfig.Memory != 64<<20 {
 			t.Fatalf("limits: quota %d period %d memory %d", d.HostConfig.CpuQuota, d.HostConfig.CpuPeriod, d.HostConfig.Memory)
@@ -97,14 +100,17 @@ func TestIntegrationLaunchParallel(t *testing.T) {
 		if len(d.NetworkSettings.Networks) != 1 || d.NetworkSettings.Networks[testNet] == nil {
 			t.Fatalf("networks %v", d.NetworkSettings.Networks)
 		}
-		var ro bool
+		var ro, key bool
 		for _, m := range d.Mounts {
 			if m.Destination == "/data" && m.Source == data && !m.RW {
 				ro = true
 			}
+			if m.Destination == runtime.MungeKeyPath && m.Source == e.mungeKey && !m.RW {
+				key = true
+			}
 		}
-		if !ro {
-			t.Fatalf("mounts %+v: want %s read-only at /data", d.Mounts, data)
+		if !ro || !key {
+			t.Fatalf("mounts %+v: want %s read-only at /data and %s read-only at %s", d.Mounts, data, e.mungeKey, runtime.MungeKeyPath)
 		}
 	}
 
@@ -203,12 +209,14 @@ func TestIntegrationConfigErrors(t *testing.T) {
 	tests := []struct {
 		name   string
 		mutate func(*runtime.Template)
+		key    string // Options.MungeKey; "" = the test key
 		want   string // in the error
 	}{
-		{"missing image", func(t *runtime.Template) { t.Image = "localhost/slurm-elastic-test/absent:1" }, "check image"},
-		{"missing network", func(t *runtime.Template) { t.Network = "se-rt-absent" }, "check network"},
-		{"bad CDI device", func(t *runtime.Template) { t.GPUs = []string{"example.com/gpu=0"} }, "start"},
-		{"bad command", func(t *runtime.Template) { t.Command = []string{"/bin/absent"} }, "start"},
+		{"missing image", func(t *runtime.Template) { t.Image = "localhost/slurm-elastic-test/absent:1" }, "", "check image"},
+		{"missing network", func(t *runtime.Template) { t.Network = "se-rt-absent" }, "", "check network"},
+		{"bad CDI device", func(t *runtime.Template) { t.GPUs = []string{"example.com/gpu=0"} }, "", "start"},
+		{"bad command", func(t *runtime.Template) { t.Command = []string{"/bin/absent"} }, "", "start"},
+		{"missing munge key", func(*runtime.Template) {}, "/nonexistent/slurm-elastic/munge.key", "/nonexistent/slurm-elastic/munge.key"},
 		// A command that exits right after it started is caught only when
 		// it is gone by the inspect that follows start: a race, so it is
 		// not tested here.
@@ -217,7 +225,11 @@ func TestIntegrationConfigErrors(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			ctx := testCtx(t)
 			cluster := "rt-cfg-" + strings.ReplaceAll(tt.name, " ", "-")
-			p := e.newRuntime(t, cluster, e.host(0))
+			key := tt.key
+			if key == "" {
+				key = e.mungeKey
+			}
+			p := e.newRuntimeKey(t, cluster, key, e.host(0))
 			n := node("bad1")
 			tt.mutate(&n.Template)
 			r := p.Launch(ctx, []runtime.NodeSpec{n})[0]

@@ -2,6 +2,9 @@
 // (github.com/containers/podman/v4 pkg/bindings, never the podman CLI).
 // One Slurm node is one container named <cluster>-<node> whose hostname is
 // the node name, labelled with runtime.LabelCluster/LabelGroup/LabelNode.
+// Every container gets the node contract of package runtime: EnvNode,
+// EnvConfServer (Options.ConfServer) and the host's munge key
+// (Options.MungeKey) bind-mounted read-only at MungeKeyPath.
 // Several Podman hosts are supported; a new container goes to the host with
 // the most free room (MaxNodes, CPUs, MemoryMB; 0 = unlimited).
 //
@@ -14,6 +17,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/url"
+	"path/filepath"
 	"sync"
 	"time"
 
@@ -55,6 +59,14 @@ type Options struct {
 	Cluster string
 	// Hosts: at least one.
 	Hosts []Host
+	// ConfServer is slurmctld as node containers reach it, host[:port];
+	// every node container gets it as runtime.EnvConfServer (configless
+	// slurmd). Required.
+	ConfServer string
+	// MungeKey is the absolute path of the cluster's munge key on every
+	// Podman host; it is bind-mounted read-only at runtime.MungeKeyPath in
+	// every node container. Required.
+	MungeKey string
 	// Timeout bounds one API call. Default 30s.
 	Timeout time.Duration
 	// StopTimeout is how long a container gets to stop before it is
@@ -68,6 +80,7 @@ type Options struct {
 // concurrent use. Connections are opened on first use and reused.
 type Podman struct {
 	cluster     string
+	contract    contract
 	hosts       []*host
 	timeout     time.Duration
 	stopTimeout time.Duration
@@ -108,8 +121,15 @@ func New(ctx context.Context, o Options) (*Podman, error) {
 	if len(o.Hosts) == 0 {
 		return nil, errors.New("podman: at least one host is required")
 	}
+	if o.ConfServer == "" {
+		return nil, errors.New("podman: the controller address (conf server) is required")
+	}
+	if !filepath.IsAbs(o.MungeKey) {
+		return nil, fmt.Errorf("podman: munge key %q: must be an absolute path", o.MungeKey)
+	}
 	p := &Podman{
 		cluster:     o.Cluster,
+		contract:    contract{confServer: o.ConfServer, mungeKey: filepath.Clean(o.MungeKey)},
 		timeout:     o.Timeout,
 		stopTimeout: o.StopTimeout,
 		log:         o.Logger,
@@ -509,7 +529,7 @@ func (p *Podman) create(ctx context.Context, h *host, n runtime.NodeSpec) (runti
 
 	var r entities.ContainerCreateResponse
 	err := step(func(c context.Context) (err error) {
-		r, err = containers.CreateWithSpec(c, buildSpec(p.cluster, n), nil)
+		r, err = containers.CreateWithSpec(c, buildSpec(p.cluster, p.contract, n), nil)
 		return
 	})
 	if err != nil {

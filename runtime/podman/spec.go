@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"net"
+	"path"
 	"regexp"
 	"strconv"
 
@@ -21,8 +22,12 @@ const (
 	labelMemoryMB = "slurm-elastic.memory_mb"
 )
 
-// EnvNode is set in every node container to the Slurm node name.
-const EnvNode = "SLURM_ELASTIC_NODE"
+// contract is what every node container gets beside its template (the
+// node contract of package runtime).
+type contract struct {
+	confServer string // value of runtime.EnvConfServer
+	mungeKey   string // host path bind-mounted read-only at runtime.MungeKeyPath
+}
 
 // cpuPeriod is the CFS period used for CPU limits (100 ms, the kernel default).
 const cpuPeriod = 100000
@@ -55,6 +60,15 @@ func checkSpec(cluster string, n runtime.NodeSpec) error {
 		if m.Source == "" || m.Destination == "" {
 			return fmt.Errorf("mount %q -> %q needs both source and destination", m.Source, m.Destination)
 		}
+		if path.Clean(m.Destination) == runtime.MungeKeyPath {
+			return fmt.Errorf("template mount %q -> %s: the runtime mounts the munge key there (podman.munge_key)", m.Source, runtime.MungeKeyPath)
+		}
+	}
+	if _, ok := t.Env[runtime.EnvNode]; ok {
+		return fmt.Errorf("template env %s: the runtime sets it to the node name", runtime.EnvNode)
+	}
+	if _, ok := t.Env[runtime.EnvConfServer]; ok {
+		return fmt.Errorf("template env %s: the runtime sets it from slurm.conf_server", runtime.EnvConfServer)
 	}
 	for _, g := range t.GPUs {
 		if g == "" {
@@ -71,8 +85,10 @@ func checkSpec(cluster string, n runtime.NodeSpec) error {
 
 // buildSpec returns the container spec for node n of cluster: name
 // <cluster>-<node>, hostname = node, ownership labels, env, network, limits,
-// bind mounts, CDI devices. Pure; the caller checked n with checkSpec.
-func buildSpec(cluster string, n runtime.NodeSpec) *specgen.SpecGenerator {
+// bind mounts, CDI devices, and the node contract c (runtime.EnvNode,
+// runtime.EnvConfServer, the munge key at runtime.MungeKeyPath). Pure; the
+// caller checked n with checkSpec.
+func buildSpec(cluster string, c contract, n runtime.NodeSpec) *specgen.SpecGenerator {
 	t := n.Template
 	s := specgen.NewSpecGenerator(t.Image, false)
 	s.Name = ContainerName(cluster, n.Name)
@@ -84,11 +100,12 @@ func buildSpec(cluster string, n runtime.NodeSpec) *specgen.SpecGenerator {
 		labelCPUs:            strconv.FormatFloat(t.CPUs, 'f', -1, 64),
 		labelMemoryMB:        strconv.FormatInt(t.MemoryMB, 10),
 	}
-	s.Env = make(map[string]string, len(t.Env)+1)
+	s.Env = make(map[string]string, len(t.Env)+2)
 	for k, v := range t.Env {
 		s.Env[k] = v
 	}
-	s.Env[EnvNode] = n.Name
+	s.Env[runtime.EnvNode] = n.Name
+	s.Env[runtime.EnvConfServer] = c.confServer
 	if len(t.Command) > 0 {
 		s.Command = append([]string(nil), t.Command...)
 	}
@@ -115,6 +132,7 @@ func buildSpec(cluster string, n runtime.NodeSpec) *specgen.SpecGenerator {
 		}
 		s.Mounts = append(s.Mounts, spec.Mount{Type: "bind", Source: m.Source, Destination: m.Destination, Options: opts})
 	}
+	s.Mounts = append(s.Mounts, spec.Mount{Type: "bind", Source: c.mungeKey, Destination: runtime.MungeKeyPath, Options: []string{"rbind", "ro"}})
 	for _, g := range t.GPUs {
 		s.Devices = append(s.Devices, spec.LinuxDevice{Path: g})
 	}

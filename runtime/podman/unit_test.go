@@ -36,10 +36,17 @@ func TestNewValidates(t *testing.T) {
 		{"empty uri", Options{Cluster: "c", Hosts: []Host{{Name: "h"}}}, false},
 		{"bad scheme", Options{Cluster: "c", Hosts: []Host{{Name: "h", URI: "http://x"}}}, false},
 		{"negative capacity", Options{Cluster: "c", Hosts: []Host{{Name: "h", URI: ok.URI, MaxNodes: -1}}}, false},
+		{"no conf server", Options{Cluster: "c", Hosts: []Host{ok}, ConfServer: "-"}, false},
+		{"no munge key", Options{Cluster: "c", Hosts: []Host{ok}, MungeKey: "-"}, false},
+		{"relative munge key", Options{Cluster: "c", Hosts: []Host{ok}, MungeKey: "munge.key"}, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			p, err := New(context.Background(), tt.o)
+			// The node contract is given unless the case clears it ("-").
+			o := tt.o
+			o.ConfServer = orDefault(o.ConfServer, "head")
+			o.MungeKey = orDefault(o.MungeKey, "/etc/munge/munge.key")
+			p, err := New(context.Background(), o)
 			if (err == nil) != tt.ok {
 				t.Fatalf("New: err = %v, want ok=%v", err, tt.ok)
 			}
@@ -50,21 +57,32 @@ func TestNewValidates(t *testing.T) {
 	}
 }
 
+// orDefault returns def for "", "" for "-" and v otherwise.
+func orDefault(v, def string) string {
+	switch v {
+	case "":
+		return def
+	case "-":
+		return ""
+	}
+	return v
+}
+
 func TestBuildSpec(t *testing.T) {
 	n := runtime.NodeSpec{Name: "cloud3", Group: "gpu", Template: runtime.Template{
 		Image:    "localhost/node:1",
-		Command:  []string{"/usr/sbin/slurmd", "-D", "-b"},
+		Command:  []string{"/usr/local/bin/node-init"},
 		CPUs:     1.5,
 		MemoryMB: 512,
 		GPUs:     []string{"nvidia.com/gpu=0"},
 		Mounts: []runtime.Mount{
-			{Source: "/etc/munge/munge.key", Destination: "/etc/munge/munge.key", ReadOnly: true},
+			{Source: "/etc/hosts", Destination: "/etc/hosts", ReadOnly: true},
 			{Source: "/scratch", Destination: "/scratch"},
 		},
-		Env:     map[string]string{"A": "1", EnvNode: "overridden"},
+		Env:     map[string]string{"A": "1"},
 		Network: "slurm-net",
 	}}
-	s := buildSpec("prod", n)
+	s := buildSpec("prod", contract{confServer: "head:6817", mungeKey: "/srv/munge.key"}, n)
 	if s.Name != "prod-cloud3" || s.Hostname != "cloud3" || s.Image != "localhost/node:1" {
 		t.Fatalf("name/hostname/image: %q %q %q", s.Name, s.Hostname, s.Image)
 	}
@@ -75,7 +93,7 @@ func TestBuildSpec(t *testing.T) {
 	if !reflect.DeepEqual(s.Labels, wantLabels) {
 		t.Fatalf("labels = %v", s.Labels)
 	}
-	if !reflect.DeepEqual(s.Env, map[string]string{"A": "1", EnvNode: "cloud3"}) {
+	if !reflect.DeepEqual(s.Env, map[string]string{"A": "1", runtime.EnvNode: "cloud3", runtime.EnvConfServer: "head:6817"}) {
 		t.Fatalf("env = %v", s.Env)
 	}
 	if !reflect.DeepEqual(s.Command, n.Template.Command) {
@@ -95,8 +113,9 @@ func TestBuildSpec(t *testing.T) {
 		t.Fatalf("memory = %d", *s.ResourceLimits.Memory.Limit)
 	}
 	wantMounts := []spec.Mount{
-		{Type: "bind", Source: "/etc/munge/munge.key", Destination: "/etc/munge/munge.key", Options: []string{"rbind", "ro"}},
+		{Type: "bind", Source: "/etc/hosts", Destination: "/etc/hosts", Options: []string{"rbind", "ro"}},
 		{Type: "bind", Source: "/scratch", Destination: "/scratch", Options: []string{"rbind"}},
+		{Type: "bind", Source: "/srv/munge.key", Destination: "/run/slurm-elastic/munge.key", Options: []string{"rbind", "ro"}},
 	}
 	if !reflect.DeepEqual(s.Mounts, wantMounts) {
 		t.Fatalf("mounts = %+v", s.Mounts)
@@ -109,9 +128,14 @@ func TestBuildSpec(t *testing.T) {
 	}
 
 	// Minimal template: image's command, no limits, default network.
-	m := buildSpec("c", runtime.NodeSpec{Name: "n1", Template: runtime.Template{Image: "i", Privileged: true}})
+	m := buildSpec("c", contract{confServer: "10.0.0.2", mungeKey: "/etc/munge/munge.key"}, runtime.NodeSpec{Name: "n1", Template: runtime.Template{Image: "i", Privileged: true}})
 	if m.Command != nil || m.ResourceLimits != nil || m.Networks != nil || !m.Privileged {
 		t.Fatalf("minimal spec: command %v, limits %v, networks %v, privileged %v", m.Command, m.ResourceLimits, m.Networks, m.Privileged)
+	}
+	// The contract does not depend on the template.
+	if !reflect.DeepEqual(m.Env, map[string]string{runtime.EnvNode: "n1", runtime.EnvConfServer: "10.0.0.2"}) || m.Hostname != "n1" ||
+		!reflect.DeepEqual(m.Mounts, []spec.Mount{{Type: "bind", Source: "/etc/munge/munge.key", Destination: runtime.MungeKeyPath, Options: []string{"rbind", "ro"}}}) {
+		t.Fatalf("minimal spec: env %v, hostname %q, mounts %+v", m.Env, m.Hostname, m.Mounts)
 	}
 	if u := usageFromLabels(m.Labels); u != (usage{}) {
 		t.Fatalf("usage of unlimited spec = %+v", u)
@@ -136,6 +160,11 @@ func TestCheckSpec(t *testing.T) {
 		{"negative memory", runtime.NodeSpec{Name: "a", Template: runtime.Template{Image: "i", MemoryMB: -1}}, false},
 		{"mount without source", runtime.NodeSpec{Name: "a", Template: runtime.Template{Image: "i", Mounts: []runtime.Mount{{Destination: "/x"}}}}, false},
 		{"empty gpu", runtime.NodeSpec{Name: "a", Template: runtime.Template{Image: "i", GPUs: []string{""}}}, false},
+		{"other env", runtime.NodeSpec{Name: "a", Template: runtime.Template{Image: "i", Env: map[string]string{"SLURM_CONF": "/x"}}}, true},
+		{"env sets node", runtime.NodeSpec{Name: "a", Template: runtime.Template{Image: "i", Env: map[string]string{runtime.EnvNode: "b"}}}, false},
+		{"env sets conf server", runtime.NodeSpec{Name: "a", Template: runtime.Template{Image: "i", Env: map[string]string{runtime.EnvConfServer: "h"}}}, false},
+		{"mount on munge key", runtime.NodeSpec{Name: "a", Template: runtime.Template{Image: "i", Mounts: []runtime.Mount{{Source: "/k", Destination: "/run/slurm-elastic/./munge.key"}}}}, false},
+		{"mount beside munge key", runtime.NodeSpec{Name: "a", Template: runtime.Template{Image: "i", Mounts: []runtime.Mount{{Source: "/k", Destination: "/run/slurm-elastic/other"}}}}, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -224,7 +253,7 @@ func TestStateOf(t *testing.T) {
 // and released ones free their room. The inventory is preset, so no service
 // is called.
 func TestReserveConcurrent(t *testing.T) {
-	p, err := New(context.Background(), Options{Cluster: "c", Hosts: []Host{
+	p, err := New(context.Background(), Options{Cluster: "c", ConfServer: "head", MungeKey: "/etc/munge/munge.key", Hosts: []Host{
 		{Name: "a", URI: "unix:///nonexistent/a.sock", MaxNodes: 3},
 		{Name: "b", URI: "unix:///nonexistent/b.sock", MaxNodes: 2, CPUs: 2},
 	}})

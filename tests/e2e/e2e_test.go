@@ -7,6 +7,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"flag"
 	"fmt"
 	"os"
 	"os/exec"
@@ -17,11 +18,16 @@ import (
 	"time"
 
 	"github.com/slurm-elastic/slurm-elastic/tests/elastic"
+	"github.com/slurm-elastic/slurm-elastic/tests/harness"
 )
 
 var cl *elastic.Cluster
 
 func TestMain(m *testing.M) {
+	if flag.Parse(); testing.Short() { // `make unit`: no cluster, no containers
+		fmt.Println("e2e: not run with -short: every test here needs the elastic cluster")
+		os.Exit(0)
+	}
 	binDir := os.Getenv("SE_BIN_DIR")
 	if binDir == "" {
 		fmt.Fprintln(os.Stderr, "e2e: SE_BIN_DIR is not set: run the e2e tests with `make test` or `make e2e`, which build the binaries first")
@@ -34,10 +40,25 @@ func TestMain(m *testing.M) {
 	if name == "" {
 		name = "se-e2e"
 	}
-	cl, err = elastic.Start(ctx, elastic.Settings{Name: name}, binDir, os.Stderr)
+	s := elastic.Settings{Name: name}
+	// SE_E2E_DEB names slurm-elastic's head .deb (`make deb-head`): head then installs it
+	// with dpkg, as an admin would, and the tests run the hooks it installed in
+	// /usr/libexec/slurm-elastic instead of SE_BIN_DIR mounted there. SE_BIN_DIR still
+	// renders the slurm.conf lines on this host.
+	deb := os.Getenv("SE_E2E_DEB")
+	if deb != "" {
+		s.Debs = []string{deb}
+	}
+	cl, err = elastic.Start(ctx, s, binDir, os.Stderr)
+	if err == nil && deb != "" {
+		err = verifyPackage(ctx, deb)
+	}
 	cancel()
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "e2e: start cluster: %v\n", err)
+		if cl != nil {
+			cl.Stop(context.Background())
+		}
 		os.Exit(1)
 	}
 	code := m.Run()
@@ -51,6 +72,38 @@ func TestMain(m *testing.M) {
 		code = 1
 	}
 	os.Exit(code)
+}
+
+// verifyPackage checks that head runs slurm-elastic as the package deb installed it:
+// dpkg knows the package, its files are unchanged (dpkg --verify), and the hooks the
+// tests run are the package's files, not a mount.
+func verifyPackage(ctx context.Context, deb string) error {
+	out, err := cl.Exec(ctx, "dpkg-query", "-W", "-f", "${Package} ${Version} ${db:Status-Status}", "slurm-elastic")
+	if err != nil || !strings.HasSuffix(strings.TrimSpace(out), " installed") {
+		return fmt.Errorf("SE_E2E_DEB=%s: slurm-elastic is not installed in head: %q %v", deb, out, err)
+	}
+	// Only the config (a conffile, which the cluster's own replaces) may differ.
+	v, _ := cl.Exec(ctx, "dpkg", "--verify", "slurm-elastic")
+	for _, l := range strings.Split(strings.TrimSpace(v), "\n") {
+		if l != "" && !strings.HasSuffix(l, " c "+harness.ConfigInHead) {
+			return fmt.Errorf("SE_E2E_DEB=%s: dpkg --verify slurm-elastic in head: %q", deb, v)
+		}
+	}
+	owner, err := cl.Exec(ctx, "dpkg", "-S", "/usr/libexec/slurm-elastic/slurm-elastic-resume")
+	if err != nil || !strings.HasPrefix(owner, "slurm-elastic:") {
+		return fmt.Errorf("SE_E2E_DEB=%s: the resume hook in head is not the package's: %q %v", deb, owner, err)
+	}
+	mounts, err := cl.Exec(ctx, "cat", "/proc/self/mountinfo")
+	if err != nil {
+		return fmt.Errorf("SE_E2E_DEB=%s: mounts of head: %w", deb, err)
+	}
+	for _, l := range strings.Split(mounts, "\n") {
+		if f := strings.Fields(l); len(f) > 4 && f[4] == "/usr/libexec/slurm-elastic" {
+			return fmt.Errorf("SE_E2E_DEB=%s: /usr/libexec/slurm-elastic is a mount in head: %s", deb, l)
+		}
+	}
+	fmt.Fprintf(os.Stderr, "e2e: head runs the packaged hooks: %s\n", strings.TrimSpace(out))
+	return nil
 }
 
 func ctxT(t *testing.T, d time.Duration) context.Context {

@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	yaml "go.yaml.in/yaml/v3"
+
 	"github.com/slurm-elastic/slurm-elastic/tests/elastic"
 )
 
@@ -61,22 +63,53 @@ health:
 `, interval, drainAfter, undrainAfter, scratchInNodes, healthDirInNodes)
 }
 
-// healthConfig writes the cluster's config as a node sees it (scontrol
-// backend, no token) with health, and the custom check's script.
-func healthConfig(t *testing.T, dir, health string) {
+// shippedHealthConfig is the node-side config the health package installs
+// and the docs tell admins to put on compute nodes.
+const shippedHealthConfig = "../../packaging/health.yaml"
+
+// healthConfigInNodes is where the docs tell admins to put (or, in a node
+// container, mount) the node-side config; the daemon reads it by default.
+const healthConfigInNodes = "/etc/slurm-elastic/health.yaml"
+
+// healthConfig writes health.yaml as docs/health.md tells admins to: the
+// shipped packaging/health.yaml with its slurm and log sections as shipped
+// (scontrol, no token, no head section) and the test's health section, and
+// the custom check's script. It returns the file's host path.
+func healthConfig(t *testing.T, dir, health string) string {
 	t.Helper()
-	s := cl.Settings
-	base, err := elastic.Config(s, nil, elastic.SharedInNodes)
+	data, err := os.ReadFile(shippedHealthConfig)
 	if err != nil {
 		t.Fatal(err)
 	}
-	script := "#!/bin/sh\nif [ -e " + healthDirInNodes + "/fault-$(cat /proc/sys/kernel/hostname) ]; then echo \"injected fault on $(cat /proc/sys/kernel/hostname)\"; exit 1; fi\necho ok\n"
-	if err := os.WriteFile(filepath.Join(dir, "config.yaml"), []byte(base+health), 0o644); err != nil {
+	var shipped, section map[string]any
+	if err := yaml.Unmarshal(data, &shipped); err != nil {
+		t.Fatalf("%s: %v", shippedHealthConfig, err)
+	}
+	if err := yaml.Unmarshal([]byte(health), &section); err != nil || section["health"] == nil {
+		t.Fatalf("the test's health section: %v\n%s", err, health)
+	}
+	for k := range shipped {
+		if k != "slurm" && k != "log" && k != "health" {
+			t.Fatalf("%s has section %s: the node-side file holds slurm, log and health only", shippedHealthConfig, k)
+		}
+	}
+	if sl, _ := shipped["slurm"].(map[string]any); sl["backend"] != "scontrol" || sl["token_file"] != nil {
+		t.Fatalf("%s: slurm section %v: want backend scontrol and no token on a node", shippedHealthConfig, sl)
+	}
+	shipped["health"] = section["health"]
+	out, err := yaml.Marshal(shipped)
+	if err != nil {
 		t.Fatal(err)
 	}
+	p := filepath.Join(dir, "health.yaml")
+	if err := os.WriteFile(p, out, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	script := "#!/bin/sh\nif [ -e " + healthDirInNodes + "/fault-$(cat /proc/sys/kernel/hostname) ]; then echo \"injected fault on $(cat /proc/sys/kernel/hostname)\"; exit 1; fi\necho ok\n"
 	if err := os.WriteFile(filepath.Join(dir, "fault.sh"), []byte(script), 0o755); err != nil {
 		t.Fatal(err)
 	}
+	return p
 }
 
 // scratchFile is the file that fills the scratch path.
@@ -195,11 +228,19 @@ func startHealthNode(t *testing.T, n, health string) *healthNode {
 		return !nd.has("POWERING_UP") && !slices.Contains(j.State, "CONFIGURING"), strings.Join(nd.State, ",") + " job " + strings.Join(j.State, ",")
 	})
 	h.ctr = containerOf(t, n)
+	// The node-side config where the docs put it; the daemon finds it
+	// without --config. Its log goes to the shared directory at debug
+	// level, where the test reads every decision (SLURM_ELASTIC_LOG_FILE,
+	// SLURM_ELASTIC_LOG_LEVEL: overrides the docs describe).
+	if _, err := cl.Podman(ctxT(t, time.Minute), "exec", h.ctr, "install", "-D", "-m", "0644",
+		healthDirInNodes+"/health.yaml", healthConfigInNodes); err != nil {
+		t.Fatalf("put health.yaml in %s: %v", h.ctr, err)
+	}
 	// The shell only writes its pid (for the footprint figures) and execs
 	// the daemon; nothing in it comes from input.
 	if _, err := cl.Podman(ctxT(t, time.Minute), "exec", "-d", "--env", "SLURM_ELASTIC_LOG_FILE="+healthDirInNodes+"/health-"+n+".log",
-		h.ctr, "/bin/sh", "-c", `echo $$ >"$0" && exec "$@"`, healthDirInNodes+"/pid-"+n,
-		healthDirInNodes+"/slurm-elastic-health", "--config", healthDirInNodes+"/config.yaml", "--node", n); err != nil {
+		"--env", "SLURM_ELASTIC_LOG_LEVEL=debug", h.ctr, "/bin/sh", "-c", `echo $$ >"$0" && exec "$@"`, healthDirInNodes+"/pid-"+n,
+		healthDirInNodes+"/slurm-elastic-health", "--node", n); err != nil {
 		t.Fatalf("start the health daemon in %s: %v", h.ctr, err)
 	}
 	waitFor(t, time.Minute, "the health daemon to start", func() (bool, string) {

@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -27,19 +26,15 @@ func TestNodeImage(t *testing.T) {
 
 	// The package carries the health binary of `make build-health` (in
 	// SE_BIN_DIR under `make test`); without it, a static build stands in.
-	binDir := cl.BinDir
-	if _, err := os.Stat(filepath.Join(binDir, "slurm-elastic-health")); err != nil {
-		binDir = t.TempDir()
-		buildHealth(t, binDir)
-	}
-	pkg := exec.CommandContext(ctxT(t, 5*time.Minute), filepath.Join(root, "packaging/build-pkg.sh"), "deb", dist, "slurm-elastic-health")
-	pkg.Dir = root
-	pkg.Env = append(os.Environ(), "SE_BIN_DIR="+binDir)
-	out, err := pkg.Output()
+	binDir, err := elastic.HealthBinDir(ctxT(t, 10*time.Minute), root, cl.BinDir, t.TempDir())
 	if err != nil {
-		t.Fatalf("packaging/build-pkg.sh deb: %v\n%s", err, stderrOf(err))
+		t.Fatal(err)
 	}
-	t.Logf("package: %s", strings.TrimSpace(string(out)))
+	pkg, err := elastic.BuildPackage(ctxT(t, 5*time.Minute), root, binDir, dist, "slurm-elastic-health")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("package: %s", pkg)
 
 	tag := "localhost/slurm-elastic-node-e2e:" + cl.Name
 	t.Cleanup(func() {
@@ -49,11 +44,8 @@ func TestNodeImage(t *testing.T) {
 		}
 	})
 	start := time.Now()
-	build := exec.CommandContext(ctxT(t, 8*time.Minute), filepath.Join(root, "packaging/node/build.sh"), cl.Image, tag, dist)
-	build.Dir = root
-	build.Env = append(os.Environ(), cl.Env...)
-	if b, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("packaging/node/build.sh %s %s: %v\n%s", cl.Image, tag, err, b)
+	if err := elastic.BuildNodeImage(ctxT(t, 8*time.Minute), cl.Cluster, root, tag, dist); err != nil {
+		t.Fatal(err)
 	}
 	t.Logf("node image %s built in %v", tag, time.Since(start).Round(time.Second))
 
@@ -82,12 +74,4 @@ func TestNodeImage(t *testing.T) {
 	}
 	waitCloudIdle(t, 2*time.Minute)
 	configure(t, elastic.Settings{})
-}
-
-// stderrOf returns the stderr an *exec.ExitError carries, if any.
-func stderrOf(err error) string {
-	if ee, ok := err.(*exec.ExitError); ok {
-		return string(ee.Stderr)
-	}
-	return ""
 }

@@ -16,7 +16,7 @@ import (
 	"github.com/slurm-elastic/slurm-elastic/tests/elastic"
 )
 
-const adminBin = "/usr/libexec/slurm-elastic/slurm-elastic"
+const adminBin = "/usr/bin/slurm-elastic" // harness.AdminCLIInHead: the package's path; the harness mounts SE_BIN_DIR's there too
 
 // reconcileOnce runs one reconciler round in head as SlurmUser, as the
 // daemon would, with a short orphan grace. Its log goes to daemon.log.
@@ -271,13 +271,13 @@ func TestReconcileKilledResume(t *testing.T) {
 	// up: Slurm still has them powered down, so their containers are
 	// orphans.
 	raw := rawConfig(t)
-	server := regexp.MustCompile(`SLURM_CONF_SERVER: "[^"]*"`)
+	server := regexp.MustCompile(`conf_server: "[^"]*"`)
 	const resumeConc = "resume:\n  timeout: 45s\n  concurrency: 16\n"
 	if !server.MatchString(raw) || !strings.Contains(raw, resumeConc) {
-		t.Fatalf("rendered config lacks SLURM_CONF_SERVER or %q:\n%s", resumeConc, raw)
+		t.Fatalf("rendered config lacks slurm.conf_server or %q:\n%s", resumeConc, raw)
 	}
 	raw = strings.Replace(raw, resumeConc, "resume:\n  timeout: 45s\n  concurrency: 1\n", 1)
-	configure(t, elastic.Settings{Raw: server.ReplaceAllString(raw, `SLURM_CONF_SERVER: "127.0.0.1"`)})
+	configure(t, elastic.Settings{Raw: server.ReplaceAllString(raw, `conf_server: "127.0.0.1"`)})
 	t.Cleanup(func() { cl.Configure(context.Background(), elastic.Settings{Name: cl.Name}) })
 	ctx := ctxT(t, 3*time.Minute)
 	const pidFile = "/tmp/se-killed-resume.pid"

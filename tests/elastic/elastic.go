@@ -84,8 +84,10 @@ slurm:
 {{end}}  user: slurm
   scontrol: /usr/bin/scontrol
   timeout: 5s
+  conf_server: "{{.HeadIP}}"
 podman:
   timeout: 20s
+  munge_key: {{.MungeKey}}
   hosts:
     - name: local
       uri: {{.PodmanURI}}
@@ -119,10 +121,7 @@ groups:
       cpus: 1
       memory_mb: 768
       dns: [none]
-      env:
-        SLURM_CONF_SERVER: "{{.HeadIP}}"
       mounts:
-        - {source: {{.MungeKey}}, destination: /run/slurm-elastic/munge.key, read_only: true}
         - {source: {{.Shared}}, destination: /shared}
   - name: broken
     nodes: broken[1-2]
@@ -134,8 +133,6 @@ groups:
       image: localhost/slurm-elastic-no-such-image:0
       network: {{.Network}}
       dns: [none]
-      env:
-        SLURM_CONF_SERVER: "{{.HeadIP}}"
 `))
 
 // Config renders the slurm-elastic config for s on cluster c (c may be nil
@@ -210,7 +207,7 @@ func Start(ctx context.Context, s Settings, binDir string, logw io.Writer) (_ *C
 	if err != nil {
 		return nil, err
 	}
-	names, err := nodeNames(lines)
+	names, err := NodeNames(lines)
 	if err != nil {
 		return nil, err
 	}
@@ -266,10 +263,8 @@ func (c *Cluster) Configure(ctx context.Context, s Settings) error {
 	return nil
 }
 
-// slurmLines runs `slurm-elastic conf slurm` on the config and drops the
-// list-valued lines the harness's base slurm.conf already holds merged
-// (PrivateData, SlurmctldParameters), as the generated comment tells an
-// admin to do.
+// slurmLines renders the config for s on the host and turns it into
+// slurm.conf lines (SlurmConfLines) with binDir's slurm-elastic.
 func slurmLines(ctx context.Context, s Settings, binDir string) (string, error) {
 	cfg, err := Config(s, nil, "/nonexistent/shared")
 	if err != nil {
@@ -284,25 +279,40 @@ func slurmLines(ctx context.Context, s Settings, binDir string) (string, error) 
 		return "", err
 	}
 	f.Close()
-	cmd := exec.CommandContext(ctx, filepath.Join(binDir, "slurm-elastic"), "--config", f.Name(), "conf", "slurm")
+	return SlurmConfLines(ctx, filepath.Join(binDir, "slurm-elastic"), f.Name())
+}
+
+// SlurmConfLines runs `slurmElastic --config config conf slurm` on this host
+// and drops the list-valued lines the harness's base slurm.conf already
+// holds merged (PrivateData, SlurmctldParameters), as the generated comment
+// tells an admin to do. It blocks for the command.
+func SlurmConfLines(ctx context.Context, slurmElastic, config string) (string, error) {
+	cmd := exec.CommandContext(ctx, slurmElastic, "--config", config, "conf", "slurm")
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
 	if err != nil {
 		return "", fmt.Errorf("slurm-elastic conf slurm: %w: %s", err, stderr.String())
 	}
+	return MergeableLines(string(out)), nil
+}
+
+// MergeableLines is `slurm-elastic conf slurm` output without the lines the
+// harness's base slurm.conf holds merged (PrivateData, SlurmctldParameters).
+func MergeableLines(out string) string {
 	var keep []string
-	for _, l := range strings.Split(string(out), "\n") {
+	for _, l := range strings.Split(out, "\n") {
 		if strings.HasPrefix(l, "PrivateData=") || strings.HasPrefix(l, "SlurmctldParameters=") {
 			continue
 		}
 		keep = append(keep, l)
 	}
-	return strings.Join(keep, "\n"), nil
+	return strings.Join(keep, "\n")
 }
 
-// nodeNames are the node names of the NodeName= lines in slurm.conf lines.
-func nodeNames(lines string) ([]string, error) {
+// NodeNames are the node names of the NodeName= lines in slurm.conf lines.
+// It does not block.
+func NodeNames(lines string) ([]string, error) {
 	var out []string
 	for _, l := range strings.Split(lines, "\n") {
 		rest, ok := strings.CutPrefix(l, "NodeName=")

@@ -42,8 +42,11 @@ const (
 const (
 	PodmanSocketInHead = "/run/podman/podman.sock"
 	BinDirInHead       = "/usr/libexec/slurm-elastic"
-	LogDirInHead       = "/var/log/slurm-elastic"
-	ConfigInHead       = "/etc/slurm-elastic/config.yaml"
+	// AdminCLIInHead is slurm-elastic, the admin CLI and reconciler, where the package
+	// installs it; with Options.BinDir, BinDir's slurm-elastic is mounted there.
+	AdminCLIInHead = "/usr/bin/slurm-elastic"
+	LogDirInHead   = "/var/log/slurm-elastic"
+	ConfigInHead   = "/etc/slurm-elastic/config.yaml"
 	// MungeKeyInNode is where a node container expects the cluster's munge key (read-only).
 	MungeKeyInNode = "/run/slurm-elastic/munge.key"
 	restPortInHead = 6820
@@ -54,7 +57,7 @@ const (
 type Options struct {
 	Name   string // prefix of every object (network, containers, state dir, labels); default "se-e2e"
 	Subnet string // a /24 in 10.222.0.0/16; default FreeSubnet(Name)
-	BinDir string // host dir with our static binaries, mounted read-only at /usr/libexec/slurm-elastic in head; "" = none
+	BinDir string // host dir with our static binaries, mounted read-only at /usr/libexec/slurm-elastic in head (its slurm-elastic also at /usr/bin/slurm-elastic); "" = none
 	// Debs are host paths of .deb packages (slurm-elastic's own, from `make
 	// deb`) that head installs with dpkg before its daemons start, as an admin
 	// would; with Debs, BinDir must be "" (the package brings the hooks).
@@ -104,6 +107,14 @@ var nameRE = regexp.MustCompile(`^[a-z][a-z0-9-]{0,39}$`)
 
 // hostRE is a host name podman --add-host takes (node names are checked by conf first).
 var hostRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$`)
+
+// MungeKeyPath is the host path where Start writes the munge key of the cluster called
+// name (Cluster.MungeKey), known before Start: an admin's config names it as the Podman
+// host's key. It does not block.
+func MungeKeyPath(name string) string {
+	stateDir, _ := dirsOf(name)
+	return filepath.Join(stateDir, "head", "munge.key")
+}
 
 func dirsOf(name string) (stateDir, runD string) {
 	return filepath.Join(libDir, "clusters", name), filepath.Join(runDir, name)
@@ -156,7 +167,7 @@ func Start(ctx context.Context, o Options) (_ *Cluster, err error) {
 		RunDir:             runD,
 		LogDir:             filepath.Join(stateDir, "log"),
 		SlurmLogDir:        filepath.Join(stateDir, "slurm-log"),
-		MungeKey:           filepath.Join(stateDir, "head", "munge.key"),
+		MungeKey:           MungeKeyPath(o.Name),
 		PodmanSocket:       filepath.Join(runD, "podman.sock"),
 		logw:               logw,
 	}
@@ -461,6 +472,11 @@ func (c *Cluster) runHead(ctx context.Context, o Options) error {
 	}
 	if o.BinDir != "" {
 		args = append(args, "--volume", o.BinDir+":"+BinDirInHead+":ro")
+		// The admin CLI where the package puts it, so tests and admins call it the same
+		// way on a head with BinDir and on one that installed Debs.
+		if fi, err := os.Stat(filepath.Join(o.BinDir, "slurm-elastic")); err == nil && fi.Mode().IsRegular() {
+			args = append(args, "--volume", filepath.Join(o.BinDir, "slurm-elastic")+":"+AdminCLIInHead+":ro")
+		}
 	}
 	for _, n := range o.NodeNames {
 		args = append(args, "--add-host", n+":127.0.0.1")
@@ -532,8 +548,11 @@ func existingStore(stateDir string) (*store, error) {
 		env: []string{"CONTAINERS_CONF=" + conf, "CONTAINERS_STORAGE_CONF=" + storageConfPath}}, nil
 }
 
-// waitReady polls until scontrol ping answers UP and slurmrestd answers a REST ping,
-// failing early when the head container or the daemon stops. Bounded by limit.
+// waitReady polls until scontrol ping answers UP and slurmrestd answers a REST ping. It
+// fails early only on a real failure (headFailure): the head container stopped, the head's
+// init failed, or a daemon stopped after init said ready; while init is still starting
+// (installing packages, starting daemons) it keeps waiting. Bounded by limit. Start adds
+// the head's log tail to the error.
 func (c *Cluster) waitReady(ctx context.Context, limit time.Duration) error {
 	ctx, cancel := context.WithTimeout(ctx, limit)
 	defer cancel()
@@ -543,16 +562,21 @@ func (c *Cluster) waitReady(ctx context.Context, limit time.Duration) error {
 			if last == nil {
 				return nil
 			}
-			if out, err := c.st.run(ctx, nil, "inspect", "--format", "{{.State.Running}}", c.Head); err == nil &&
-				strings.TrimSpace(out) != "true" {
-				return fmt.Errorf("wait for %s: head container stopped: %w", what, last)
+			running := true
+			if out, err := c.st.run(ctx, nil, "inspect", "--format", "{{.State.Running}}", c.Head); err == nil {
+				running = strings.TrimSpace(out) == "true"
 			}
-			if out, err := c.Exec(ctx, "slurm-elastic-head", "status"); err == nil && strings.Contains(out, daemon+" stopped") {
-				return fmt.Errorf("wait for %s: %s is not running: %w", what, daemon, last)
+			status, serr := "", error(nil)
+			if running {
+				status, serr = c.Exec(ctx, "slurm-elastic-head", "status")
+			}
+			if err := headFailure(running, status, serr, daemon); err != nil {
+				return fmt.Errorf("wait for %s: %w (last error: %v)", what, err, last)
 			}
 			select {
 			case <-ctx.Done():
-				return fmt.Errorf("wait for %s: %w (last error: %v)", what, ctx.Err(), last)
+				return fmt.Errorf("wait for %s: %w (last error: %v; head status: %s)", what, ctx.Err(), last,
+					strings.Join(strings.Fields(status), " "))
 			case <-time.After(250 * time.Millisecond):
 			}
 		}
@@ -578,6 +602,55 @@ func (c *Cluster) waitReady(ctx context.Context, limit time.Duration) error {
 		return err
 	}
 	c.logf("slurmrestd answers on %s", c.RESTURL)
+	return nil
+}
+
+// headPhase is the init phase `slurm-elastic-head status` prints on its first line.
+type headPhase struct {
+	state  string // starting, ready or failed
+	reason string // why, when failed
+}
+
+// parseHeadStatus reads the output of `slurm-elastic-head status`: "phase starting",
+// "phase ready" or "phase failed: REASON", then "NAME running|stopped" per daemon. No
+// phase line reads as starting (an image whose init predates phases never claims ready).
+func parseHeadStatus(out string) (headPhase, map[string]bool) {
+	ph := headPhase{state: "starting"}
+	daemons := map[string]bool{}
+	for _, line := range strings.Split(out, "\n") {
+		line = strings.TrimSpace(line)
+		if p, ok := strings.CutPrefix(line, "phase "); ok {
+			state, reason, _ := strings.Cut(p, ":")
+			ph = headPhase{state: strings.TrimSpace(state), reason: strings.TrimSpace(reason)}
+			continue
+		}
+		if name, st, ok := strings.Cut(line, " "); ok && (st == "running" || st == "stopped") {
+			daemons[name] = st == "running"
+		}
+	}
+	return ph, daemons
+}
+
+// headFailure decides, from one look at the head, whether waiting for daemon is hopeless:
+// the container stopped, init failed, or init said ready and daemon is not running. A
+// failed status call (statusErr) or an init still starting is no failure: nil means keep
+// waiting. It does not block.
+func headFailure(running bool, status string, statusErr error, daemon string) error {
+	if !running {
+		return errors.New("head container stopped")
+	}
+	if statusErr != nil {
+		return nil
+	}
+	ph, daemons := parseHeadStatus(status)
+	switch ph.state {
+	case "failed":
+		return fmt.Errorf("head init failed: %s", ph.reason)
+	case "ready":
+		if up, ok := daemons[daemon]; ok && !up {
+			return fmt.Errorf("%s is not running (it stopped after the head's init said ready)", daemon)
+		}
+	}
 	return nil
 }
 
@@ -700,15 +773,19 @@ func (c *Cluster) WriteFileInHead(ctx context.Context, path string, data []byte,
 	return nil
 }
 
-// headLogTail returns the head container's output and the tail of slurmctld.log and
-// slurmrestd.log, for error messages. Best effort.
+// headLogTail returns the head container's output, its init phase and daemons (`slurm-elastic-head
+// status`), and the tail of slurmctld.log and slurmrestd.log, for error messages. Best effort.
 func (c *Cluster) headLogTail() string {
 	var b strings.Builder
 	if c.st != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
-		if out, err := c.st.run(ctx, nil, "logs", "--tail", "30", c.Head); err == nil && strings.TrimSpace(out) != "" {
-			fmt.Fprintf(&b, "[podman logs %s]\n%s\n", c.Head, strings.TrimSpace(out))
+		// Both streams: the init's failure and dpkg's errors go to the container's stderr.
+		if out, err := c.st.cmd(ctx, "logs", "--tail", "30", c.Head).CombinedOutput(); err == nil && strings.TrimSpace(string(out)) != "" {
+			fmt.Fprintf(&b, "[podman logs %s]\n%s\n", c.Head, strings.TrimSpace(string(out)))
+		}
+		if out, err := c.st.run(ctx, nil, "exec", c.Head, "slurm-elastic-head", "status"); err == nil {
+			fmt.Fprintf(&b, "[slurm-elastic-head status]\n%s\n", strings.TrimSpace(out))
 		}
 	}
 	for _, f := range []string{"slurmctld.log", "slurmrestd.log"} {

@@ -14,6 +14,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/slurm-elastic/slurm-elastic/tests/hostdeps"
 )
 
 // probeEnv makes the test binary act as a tiny Podman API client (TestMain): the smoke test
@@ -59,19 +61,15 @@ func podmanProbe() int {
 	return 0
 }
 
-// requireTools fails (never skips) when a host tool the harness needs is missing.
+// requireTools fails (never skips) when a host tool of the one list (tests/hostdeps, what
+// `make deps` installs) is missing, naming each tool and its Debian package.
 func requireTools(t *testing.T) {
 	t.Helper()
 	if os.Geteuid() != 0 {
 		t.Fatal("the test cluster harness needs root (podman rootful, ip route, debootstrap)")
 	}
-	for tool, pkg := range map[string]string{
-		"podman": "podman", "runc": "runc", "debootstrap": "debootstrap", "ip": "iproute2",
-		"tar": "tar", "chroot": "coreutils", "iptables": "iptables", "/usr/lib/podman/netavark": "netavark",
-	} {
-		if _, err := exec.LookPath(tool); err != nil {
-			t.Fatalf("%s not found: install the Debian package %s", tool, pkg)
-		}
+	if err := hostdeps.Require("/"); err != nil {
+		t.Fatal(err)
 	}
 	if _, err := os.Stat(initPath()); err != nil {
 		t.Fatalf("%s not found: install the Debian package catatonit", initPath())
@@ -82,6 +80,9 @@ func requireTools(t *testing.T) {
 // CLI, runs jobs on it, pings slurmrestd over loopback, shows that the non-root SlurmUser
 // reaches the Podman API, and checks that Stop leaves nothing behind.
 func TestSmoke(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a Slurm cluster in Podman: not run with -short")
+	}
 	requireTools(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
 	defer cancel()

@@ -19,6 +19,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/slurm-elastic/slurm-elastic/tests/hostdeps"
 	"github.com/slurm-elastic/slurm-elastic/tests/image"
 )
 
@@ -219,11 +220,8 @@ func debianMirror() (string, error) {
 // the daemon users' ids in idsPath.
 func debootstrap(ctx context.Context, logw io.Writer, tarball, idsPath string) (rootfsIDs, error) {
 	var ids rootfsIDs
-	for _, tool := range []string{"debootstrap", "chroot", "tar"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			return ids, fmt.Errorf("%s not found (install the Debian package %s): %w", tool,
-				map[string]string{"debootstrap": "debootstrap", "chroot": "coreutils", "tar": "tar"}[tool], err)
-		}
+	if err := hostdeps.Require("/", "debootstrap", "chroot", "tar"); err != nil {
+		return ids, fmt.Errorf("build the image: %w", err)
 	}
 	mirror, err := debianMirror()
 	if err != nil {

@@ -3,6 +3,7 @@ package harness
 import (
 	"archive/tar"
 	"bytes"
+	"errors"
 	"io"
 	"strings"
 	"testing"
@@ -110,5 +111,67 @@ func TestAddScripts(t *testing.T) {
 	}
 	if got["."+image.HeadEntrypointPath] != string(image.HeadEntrypoint) {
 		t.Errorf("head entrypoint missing")
+	}
+}
+
+func TestHeadFailure(t *testing.T) {
+	const (
+		starting = "phase starting\nmunged stopped\nslurmctld stopped\nslurmrestd stopped\n"
+		midStart = "phase starting\nmunged running\nslurmctld stopped\nslurmrestd stopped\n"
+		ready    = "phase ready\nmunged running\nslurmctld running\nslurmrestd running\n"
+		ctldDied = "phase ready\nmunged running\nslurmctld stopped\nslurmrestd running\n"
+		failed   = "phase failed: line 31: `dpkg -i /run/slurm-elastic/pkgs/x.deb` exited 1\nmunged stopped\nslurmctld stopped\nslurmrestd stopped\n"
+		noPhase  = "munged stopped\nslurmctld stopped\nslurmrestd stopped\n" // init has not written its phase yet
+	)
+	for _, tc := range []struct {
+		name      string
+		running   bool
+		status    string
+		statusErr error
+		daemon    string
+		want      string // "" = keep waiting; else a substring of the error
+	}{
+		{"installing packages", true, starting, nil, "slurmctld", ""},
+		{"daemons starting", true, midStart, nil, "slurmctld", ""},
+		{"no phase yet", true, noPhase, nil, "slurmctld", ""},
+		{"status exec failed", true, "", errors.New("exec: container state improper"), "slurmctld", ""},
+		{"ready, answering soon", true, ready, nil, "slurmctld", ""},
+		{"ready, other daemon died", true, ctldDied, nil, "slurmrestd", ""},
+		{"daemon died after ready", true, ctldDied, nil, "slurmctld", "slurmctld is not running"},
+		{"init failed", true, failed, nil, "slurmctld", "head init failed: line 31: `dpkg -i"},
+		{"init failed, checked for slurmrestd", true, failed, nil, "slurmrestd", "head init failed"},
+		{"container stopped", false, "", nil, "slurmctld", "head container stopped"},
+		{"container stopped while starting", false, starting, nil, "slurmctld", "head container stopped"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			err := headFailure(tc.running, tc.status, tc.statusErr, tc.daemon)
+			switch {
+			case tc.want == "" && err != nil:
+				t.Fatalf("headFailure = %v, want nil (keep waiting)", err)
+			case tc.want != "" && err == nil:
+				t.Fatalf("headFailure = nil, want an error with %q", tc.want)
+			case tc.want != "" && !strings.Contains(err.Error(), tc.want):
+				t.Fatalf("headFailure = %q, want it to contain %q", err, tc.want)
+			}
+		})
+	}
+}
+
+// TestHeadScriptPhases keeps the head script and parseHeadStatus in step: the script
+// prints the phases the harness reads, and records "ready" only after its daemons run.
+func TestHeadScriptPhases(t *testing.T) {
+	s := string(image.HeadEntrypoint)
+	for _, want := range []string{`echo "phase $(cat "$phase_file")"`, `echo "phase starting"`,
+		"set_phase starting", "set_phase ready", `set_phase "failed: $*"`} {
+		if !strings.Contains(s, want) {
+			t.Errorf("slurm-elastic-head lacks %q", want)
+		}
+	}
+	if i, j := strings.Index(s, "\twait_running\n"), strings.Index(s, "\tset_phase ready\n"); i < 0 || j < i {
+		t.Errorf("slurm-elastic-head records ready before its daemons run (wait_running at %d, set_phase ready at %d)", i, j)
+	}
+	ph, d := parseHeadStatus("phase failed: dpkg: error: x\nmunged running\nslurmctld stopped\n")
+	if ph.state != "failed" || ph.reason != "dpkg: error: x" || !d["munged"] || d["slurmctld"] {
+		t.Errorf("parseHeadStatus = %+v %v", ph, d)
 	}
 }

@@ -95,9 +95,9 @@ func run(n int, latency time.Duration, apiRate, clientRate float64, concurrency 
 	cfg.Suspend.Concurrency, cfg.Suspend.Rate = concurrency, clientRate
 	cfg.Groups = []conf.Group{{
 		Name: "cloud", Nodes: expr, Runtime: "fake", CPUs: 1, RealMemoryMB: 500,
-		Template: runtime.Template{Image: "localhost/node:1", CPUs: 1, MemoryMB: 768, Network: "se-bench-net",
-			Env: map[string]string{"SLURM_CONF_SERVER": "10.222.0.2"}},
+		Template: runtime.Template{Image: "localhost/node:1", CPUs: 1, MemoryMB: 768, Network: "se-bench-net"},
 	}}
+	cfg.Slurm.ConfServer = "10.222.0.2"
 	cfg.ApplyDefaults()
 
 	names := make([]string, n)
