@@ -41,15 +41,25 @@ tidy: go-check
 # mounts bin/; tests/packaged (the admin's path from the shipped files) uses the same .deb.
 E2E_SHARD_A := ^(TestReconcileFailover|TestBadInput|TestReconcileCapacityCooldown|TestReconcileOrphan|TestNodeImage)$$
 
+# The other Slurm releases (SE_SLURM, see docs/operations.md "Slurm releases") get a smoke set
+# each, beside the shards, one cluster at a time per release: the internal/slurm integration
+# tests (both backends on real output), then power cycle, failed launch, failover, bad input.
+E2E_SMOKE   := ^(TestPowerCycle|TestBrokenGroupFailsFast|TestReconcileFailover|TestBadInput)$$
+SMOKE_SLURM := 22.05 26.05
+
 # tests/freshroot (`make deps` in a fresh Debian 12 root) waits on apt and dpkg, not the CPU:
 # it runs beside the others too.
-## test: unit + integration + e2e (real Slurm 24.11 and Podman); installs prerequisites itself
+## test: unit + integration + e2e (real Slurm 24.11 and Podman; smoke sets on 22.05 and 26.05); installs prerequisites itself
 test: go-check deps build build-health deb-head fmt vet tidy
 	@pkgs=$$(CGO_ENABLED=0 $(GO) list -tags "$(TAGS)" ./... | grep -v -e '/tests/e2e$$' -e '/tests/freshroot$$'); pids=""; \
 	SE_E2E_DEB=$(HEAD_DEB) $(GOTEST) -p 2 -timeout $(TEST_TIMEOUT) $$pkgs & pids="$$pids $$!"; \
 	$(GOTEST) -timeout $(TEST_TIMEOUT) ./tests/freshroot/ & pids="$$pids $$!"; \
 	SE_E2E_NAME=se-e2e-a $(GOTEST) -timeout $(TEST_TIMEOUT) -run '$(E2E_SHARD_A)' ./tests/e2e/ & pids="$$pids $$!"; \
 	SE_E2E_NAME=se-e2e-b SE_E2E_DEB=$(HEAD_DEB) $(GOTEST) -timeout $(TEST_TIMEOUT) -skip '$(E2E_SHARD_A)' ./tests/e2e/ & pids="$$pids $$!"; \
+	for v in $(SMOKE_SLURM); do \
+		{ SE_SLURM=$$v $(GOTEST) -timeout $(TEST_TIMEOUT) -run Integration ./internal/slurm/ && \
+		  SE_SLURM=$$v SE_E2E_NAME=se-e2e-$${v/./} $(GOTEST) -timeout $(TEST_TIMEOUT) -run '$(E2E_SMOKE)' ./tests/e2e/; } & pids="$$pids $$!"; \
+	done; \
 	rc=0; for p in $$pids; do wait $$p || rc=1; done; exit $$rc
 	$(MAKE) --no-print-directory test-health
 

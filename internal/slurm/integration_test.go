@@ -1,6 +1,7 @@
 package slurm
 
-// Integration tests: both backends against a real Slurm 24.11 cluster
+// Integration tests: both backends against a real Slurm cluster (24.11, or the release in
+// $SE_SLURM: 22.05, 26.05)
 // (tests/harness: slurmctld and slurmrestd in a Podman container). They run
 // with `make test` and are left out by -short.
 
@@ -39,7 +40,17 @@ SuspendTimeout=5
 ResumeTimeout=600
 `
 
-const clusterName = "se-slurmtest"
+// clusterName is se-slurmtest, with the release appended when $SE_SLURM names one, so
+// that runs on several releases at once do not replace each other's cluster.
+var clusterName = "se-slurmtest" + strings.ReplaceAll(os.Getenv(harness.EnvSlurm), ".", "")
+
+// wantParser is the data parser the REST backend must pick on each release's live
+// slurmrestd ("": none, Negotiate fails with ErrRESTUnsupported).
+var wantParser = map[string]string{"22.05": "", "24.11": "v0.0.42", "26.05": "v0.0.45"}
+
+// restWorks reports whether the REST backend can drive c's Slurm; on 22.05 it cannot
+// (TestIntegrationRESTParser proves the refusal).
+func restWorks(c *harness.Cluster) bool { return wantParser[c.Slurm] != "" }
 
 var (
 	clusterOnce sync.Once
@@ -67,7 +78,7 @@ func init() {
 func needCluster(t *testing.T) *harness.Cluster {
 	t.Helper()
 	if testing.Short() {
-		t.Skip("integration: needs the Slurm 24.11 test cluster; run without -short")
+		t.Skip("integration: needs the Slurm test cluster; run without -short")
 	}
 	clusterOnce.Do(func() {
 		var log bytes.Buffer
@@ -103,9 +114,36 @@ func backends(t *testing.T, c *harness.Cluster) []backend {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return []backend{
-		{name: "rest", client: r, a: "cloud1", b: "cloud2"},
-		{name: "scontrol", client: s, a: "cloud3", b: "cloud4"},
+	bes := []backend{{name: "scontrol", client: s, a: "cloud3", b: "cloud4"}}
+	if restWorks(c) {
+		bes = append(bes, backend{name: "rest", client: r, a: "cloud1", b: "cloud2"})
+	}
+	return bes
+}
+
+// The REST backend negotiates the newest data parser of the live slurmrestd: v0.0.45 on
+// 26.05, v0.0.42 on 24.11; on 22.05 (v0.0.36–v0.0.38, no node update) it refuses, naming
+// what slurmrestd serves.
+func TestIntegrationRESTParser(t *testing.T) {
+	c := needCluster(t)
+	want, ok := wantParser[c.Slurm]
+	if !ok {
+		t.Fatalf("no expected data parser for Slurm %s", c.Slurm)
+	}
+	r, err := NewREST(RESTOptions{URL: c.RESTURL, TokenFile: writeToken(t, c), User: "root", Timeout: 20 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := r.Negotiate(context.Background())
+	if want == "" {
+		if !errors.Is(err, ErrRESTUnsupported) || !strings.Contains(err.Error(), "v0.0.38") {
+			t.Fatalf("Slurm %s: Negotiate = %q, %v; want ErrRESTUnsupported naming v0.0.38", c.Slurm, v, err)
+		}
+		t.Logf("Slurm %s: %v", c.Slurm, err)
+		return
+	}
+	if err != nil || v != want {
+		t.Fatalf("Slurm %s: Negotiate = %q, %v; want %s", c.Slurm, v, err, want)
 	}
 }
 
@@ -312,6 +350,9 @@ func TestIntegrationBackends(t *testing.T) {
 // A rotated token file is used by the next request, no restart needed.
 func TestIntegrationTokenRotation(t *testing.T) {
 	c := needCluster(t)
+	if !restWorks(c) {
+		t.Skipf("Slurm %s: no REST backend (TestIntegrationRESTParser)", c.Slurm)
+	}
 	tokFile := writeToken(t, c)
 	r, err := NewREST(RESTOptions{URL: c.RESTURL, TokenFile: tokFile, User: "root"})
 	if err != nil {
@@ -431,9 +472,21 @@ func TestIntegrationNew(t *testing.T) {
 			t.Errorf("log shows a token: %s", logBuf.String())
 		}
 	}
-	check("", nil, true)
-	check("auto", nil, true)
-	check("rest", nil, true)
+	if restWorks(c) {
+		check("", nil, true)
+		check("auto", nil, true)
+		check("rest", nil, true)
+	} else {
+		check("auto", nil, false)
+		if !strings.Contains(logBuf.String(), "no data parser with a node update") {
+			t.Errorf("Slurm %s: auto's scontrol choice not logged with its reason: %s", c.Slurm, logBuf.String())
+		}
+		cfg := base
+		cfg.Backend = "rest"
+		if _, err := New(ctx, cfg, log); !errors.Is(err, ErrRESTUnsupported) || !strings.Contains(err.Error(), "slurm.backend rest") {
+			t.Errorf("Slurm %s: New(rest) = %v; want ErrRESTUnsupported naming slurm.backend rest", c.Slurm, err)
+		}
+	}
 	check("scontrol", nil, false)
 	check("auto", func(c *conf.SlurmConf) { c.RESTURL = "" }, false)
 	check("auto", func(c *conf.SlurmConf) { c.RESTURL = "http://127.0.0.1:1" }, false)

@@ -18,11 +18,16 @@ const (
 )
 
 // New builds the Client c asks for: "rest", "scontrol", or "auto" (the
-// default): REST when rest_url is set and a ping answers within the
-// timeout, else scontrol. Zero values get defaults (timeout 10s, scontrol
-// looked up in DefaultSearchPath, user = the user the process runs as).
-// The choice is logged. With "auto" and a rest_url it blocks for one ping;
-// otherwise it does not block.
+// default): REST when rest_url is set, slurmrestd speaks one of RESTParsers
+// with a node update (the newest both sides speak is used) and a ping
+// answers within the timeout, else scontrol (Slurm 22.05's slurmrestd, for
+// one, has no node update). "rest" against a slurmrestd without a parser
+// it speaks fails, naming what that slurmrestd serves. Zero values get
+// defaults (timeout 10s, scontrol looked up in DefaultSearchPath, user =
+// the user the process runs as). The choice and the data parser are
+// logged. With "rest" or with "auto" and a rest_url it blocks for the
+// negotiation (GET /openapi/v3) and, for "auto", a ping; "scontrol" does
+// not block.
 func New(ctx context.Context, c conf.SlurmConf, log *slog.Logger) (Client, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -50,7 +55,15 @@ func New(ctx context.Context, c conf.SlurmConf, log *slog.Logger) (Client, error
 		if err != nil {
 			return nil, err
 		}
-		log.Info("slurm backend: rest (configured)", "backend", BackendREST, "url", c.RESTURL, "user", c.User)
+		v, err := r.Negotiate(ctx)
+		switch {
+		case errors.Is(err, ErrRESTUnsupported):
+			return nil, fmt.Errorf("slurm.backend rest: %w", err)
+		case err != nil: // slurmrestd not answering now: negotiate on first use
+			log.Warn("slurm backend: rest (configured); data parser not negotiated yet", "backend", BackendREST, "url", c.RESTURL, "user", c.User, "err", err)
+		default:
+			log.Info("slurm backend: rest (configured)", "backend", BackendREST, "url", c.RESTURL, "user", c.User, "parser", v)
+		}
 		return r, nil
 	case BackendScontrol:
 		s, err := sctl()
@@ -67,7 +80,8 @@ func New(ctx context.Context, c conf.SlurmConf, log *slog.Logger) (Client, error
 				err = r.Ping(ctx)
 			}
 			if err == nil {
-				log.Info("slurm backend: rest (auto: slurmrestd answered)", "backend", BackendREST, "url", c.RESTURL, "user", c.User)
+				v, _ := r.Negotiate(ctx) // remembered by Ping
+				log.Info("slurm backend: rest (auto: slurmrestd answered)", "backend", BackendREST, "url", c.RESTURL, "user", c.User, "parser", v)
 				return r, nil
 			}
 			restErr = err
@@ -79,9 +93,12 @@ func New(ctx context.Context, c conf.SlurmConf, log *slog.Logger) (Client, error
 			}
 			return nil, fmt.Errorf("slurm backend auto: %w", err)
 		}
-		if restErr != nil {
+		switch {
+		case errors.Is(restErr, ErrRESTUnsupported):
+			log.Info("slurm backend: scontrol (auto: slurmrestd speaks no data parser with a node update that this backend supports)", "backend", BackendScontrol, "scontrol", s.Path(), "url", c.RESTURL, "err", restErr)
+		case restErr != nil:
 			log.Warn("slurm backend: scontrol (auto: slurmrestd unusable)", "backend", BackendScontrol, "scontrol", s.Path(), "url", c.RESTURL, "err", restErr)
-		} else {
+		default:
 			log.Info("slurm backend: scontrol (auto: no rest_url)", "backend", BackendScontrol, "scontrol", s.Path())
 		}
 		return s, nil

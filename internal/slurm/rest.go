@@ -1,26 +1,30 @@
 package slurm
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/url"
+	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"time"
-
-	api "github.com/SlinkyProject/slurm-client/api/v0042"
 )
 
-// The REST backend speaks slurmrestd's data parser v0.0.42 (Slurm 24.11
-// and later) through SchedMD's generated client in
-// github.com/SlinkyProject/slurm-client/api/v0042. The higher-level
-// slurm-client Client takes one token for its lifetime and reports errors
-// as bare status texts; the generated client lets every request carry the
-// current token and exposes status codes and Slurm error numbers, which
-// the error mapping below needs.
+// The REST backend speaks slurmrestd's data parsers v0.0.42 to v0.0.45 (Slurm 24.11 serves
+// v0.0.40–v0.0.42, 26.05 v0.0.42–v0.0.45), one code path for all: the objects it reads and
+// writes (node, node update message, ping, error) have the same fields in each, as the
+// clients SchedMD's OpenAPI generator makes for them show
+// (github.com/SlinkyProject/slurm-client/api/v0042–v0045; rest_test.go checks the state
+// names against every one of them). It picks the newest parser both sides speak from
+// slurmrestd's own description (GET /openapi/v3) on first use, and sends every request with
+// the current token, so it uses plain HTTP rather than a generated client per version.
 
 // Slurm error numbers (slurm/slurm_errno.h) the REST backend maps.
 const (
@@ -28,8 +32,13 @@ const (
 	slurmProtocolAuthError = 1007 // SLURM_PROTOCOL_AUTHENTICATION_ERROR
 )
 
-// restPathPrefix is the data parser path prefix used for messages.
-const restPathPrefix = "/slurm/v0.0.42"
+// RESTParsers are the slurmrestd data parsers the REST backend speaks, newest first.
+var RESTParsers = []string{"v0.0.45", "v0.0.44", "v0.0.43", "v0.0.42"}
+
+// ErrRESTUnsupported is wrapped by the error of a slurmrestd that serves none of
+// RESTParsers with a node update endpoint (Slurm older than 24.11, e.g. 22.05's
+// v0.0.36–v0.0.38, which cannot update nodes at all): use the scontrol backend there.
+var ErrRESTUnsupported = errors.New("slurmrestd speaks no data parser this backend supports")
 
 // restUpdateParallel bounds concurrent node updates (one request per node).
 const restUpdateParallel = 8
@@ -46,6 +55,9 @@ type RESTOptions struct {
 	User string
 	// Timeout bounds each request. Default DefaultTimeout.
 	Timeout time.Duration
+	// Parser is the data parser to speak, one of RESTParsers; "" = the newest one
+	// slurmrestd serves too, found on first use (Negotiate).
+	Parser string
 	// Transport replaces the HTTP transport (tests); nil builds one that
 	// dials URL directly and never uses a proxy.
 	Transport http.RoundTripper
@@ -53,11 +65,15 @@ type RESTOptions struct {
 
 // REST is the slurmrestd backend. Safe for concurrent use.
 type REST struct {
-	api     *api.ClientWithResponses
+	hc      *http.Client
+	server  string     // scheme://host[:port][/path] requests go to
 	token   *tokenFile // nil: no token header
 	user    string
 	timeout time.Duration
 	where   string // URL for messages
+
+	mu     sync.Mutex
+	parser string // "" until negotiated
 }
 
 var _ Client = (*REST)(nil)
@@ -67,6 +83,9 @@ var _ Client = (*REST)(nil)
 func NewREST(o RESTOptions) (*REST, error) {
 	if o.URL == "" {
 		return nil, errors.New("slurmrestd: no URL configured (slurm.rest_url)")
+	}
+	if o.Parser != "" && !slices.Contains(RESTParsers, o.Parser) {
+		return nil, fmt.Errorf("slurmrestd data parser %q: want one of %s", o.Parser, strings.Join(RESTParsers, ", "))
 	}
 	u, err := url.Parse(o.URL)
 	if err != nil {
@@ -106,43 +125,91 @@ func NewREST(o RESTOptions) (*REST, error) {
 		tr.MaxIdleConnsPerHost = restUpdateParallel
 		rt = tr
 	}
-	r := &REST{user: o.User, where: o.URL, timeout: o.Timeout}
+	r := &REST{hc: &http.Client{Transport: rt}, server: server, user: o.User, where: o.URL,
+		timeout: o.Timeout, parser: o.Parser}
 	if r.timeout <= 0 {
 		r.timeout = DefaultTimeout
 	}
 	if o.TokenFile != "" {
 		r.token = newTokenFile(o.TokenFile)
 	}
-	c, err := api.NewClientWithResponses(server,
-		api.WithHTTPClient(&http.Client{Transport: rt}),
-		api.WithRequestEditorFn(r.authorize))
-	if err != nil {
-		return nil, fmt.Errorf("slurmrestd client for %s: %w", o.URL, err)
-	}
-	r.api = c
 	return r, nil
 }
 
-// authorize adds the user name and the current token to a request.
-func (r *REST) authorize(_ context.Context, req *http.Request) error {
-	if r.token != nil {
-		tok, err := r.token.Get()
-		if err != nil {
-			return err
+// parserPathRE finds the data parser in an OpenAPI path.
+var parserPathRE = regexp.MustCompile(`^/slurm/(v[0-9]+\.[0-9]+\.[0-9]+)/`)
+
+// Negotiate returns the data parser the backend speaks: the one set in RESTOptions, or
+// the newest of RESTParsers whose node update (POST /slurm/VERSION/node/{node_name})
+// slurmrestd describes in GET /openapi/v3, remembered after the first success. A
+// slurmrestd with none wraps ErrRESTUnsupported and names the parsers it serves. It blocks
+// for one request the first time; idempotent.
+func (r *REST) Negotiate(ctx context.Context) (string, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.parser != "" {
+		return r.parser, nil
+	}
+	const path = "/openapi/v3"
+	var spec struct {
+		Paths map[string]map[string]json.RawMessage `json:"paths"`
+	}
+	if err := r.call(ctx, http.MethodGet, path, nil, &spec); err != nil {
+		return "", fmt.Errorf("slurmrestd data parser: %w", err)
+	}
+	served := map[string]bool{}
+	for p := range spec.Paths {
+		if m := parserPathRE.FindStringSubmatch(p); m != nil {
+			served[m[1]] = true
 		}
-		req.Header.Set("X-SLURM-USER-TOKEN", tok)
 	}
-	if r.user != "" {
-		req.Header.Set("X-SLURM-USER-NAME", r.user)
+	for _, v := range RESTParsers {
+		if _, ok := spec.Paths["/slurm/"+v+"/node/{node_name}"]["post"]; ok {
+			r.parser = v
+			return v, nil
+		}
 	}
-	return nil
+	have := slices.Sorted(func(yield func(string) bool) {
+		for v := range served {
+			if !yield(v) {
+				return
+			}
+		}
+	})
+	return "", fmt.Errorf("%w: %s serves %s without one of %s with a node update (POST /slurm/VERSION/node/{node_name}; Slurm 24.11 or later): use slurm.backend scontrol",
+		ErrRESTUnsupported, r.where, orNone(have), strings.Join(RESTParsers, ", "))
+}
+
+func orNone(s []string) string {
+	if len(s) == 0 {
+		return "no data parser"
+	}
+	return "data parsers " + strings.Join(s, ", ")
+}
+
+// prefix is /slurm/PARSER, negotiating first when needed.
+func (r *REST) prefix(ctx context.Context) (string, error) {
+	v, err := r.Negotiate(ctx)
+	if err != nil {
+		return "", err
+	}
+	return "/slurm/" + v, nil
+}
+
+// RESTErrorEntry is one entry of the "errors" list slurmrestd answers with (the same
+// object in every data parser).
+type RESTErrorEntry struct {
+	Description *string `json:"description,omitempty"`
+	Error       *string `json:"error,omitempty"`
+	ErrorNumber *int32  `json:"error_number,omitempty"`
+	Source      *string `json:"source,omitempty"`
 }
 
 // RESTError is a request slurmrestd answered with an error.
 type RESTError struct {
 	Method, Path string
 	Status       int
-	Errors       []api.V0042OpenapiError
+	Errors       []RESTErrorEntry
 }
 
 // Error names the method, path and HTTP status, then Slurm's messages and
@@ -190,12 +257,17 @@ func deref[T any](p *T) T {
 	return *p
 }
 
-// call runs one request bounded by the timeout and names the endpoint in a
-// transport error.
-func (r *REST) call(ctx context.Context, method, path string, do func(ctx context.Context) error) error {
+// maxRESTBody bounds what is read of one answer (a node listing of thousands of nodes
+// fits).
+const maxRESTBody = 64 << 20
+
+// call sends one request (in, when not nil, as the JSON body) bounded by the timeout and
+// decodes a 200 answer into out (when not nil). Another status is a *RESTError carrying
+// Slurm's errors; a transport error names the endpoint.
+func (r *REST) call(ctx context.Context, method, path string, in, out any) error {
 	ctx, cancel := context.WithTimeout(ctx, r.timeout)
 	defer cancel()
-	err := do(ctx)
+	err := r.do(ctx, method, path, in, out)
 	if err == nil {
 		return nil
 	}
@@ -209,6 +281,61 @@ func (r *REST) call(ctx context.Context, method, path string, do func(ctx contex
 	return fmt.Errorf("slurmrestd %s %s at %s: %w", method, path, r.where, unwrapURLError(err))
 }
 
+func (r *REST) do(ctx context.Context, method, path string, in, out any) error {
+	var body io.Reader
+	if in != nil {
+		b, err := json.Marshal(in)
+		if err != nil {
+			return err
+		}
+		body = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, r.server+path, body)
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Accept", "application/json")
+	if in != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if r.token != nil {
+		tok, err := r.token.Get()
+		if err != nil {
+			return err
+		}
+		req.Header.Set("X-SLURM-USER-TOKEN", tok)
+	}
+	if r.user != "" {
+		req.Header.Set("X-SLURM-USER-NAME", r.user)
+	}
+	res, err := r.hc.Do(req)
+	if err != nil {
+		return err
+	}
+	defer res.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(res.Body, maxRESTBody))
+	if err != nil {
+		return err
+	}
+	if res.StatusCode != http.StatusOK {
+		e := &RESTError{Method: method, Path: path, Status: res.StatusCode}
+		var errs struct {
+			Errors []RESTErrorEntry `json:"errors"`
+		}
+		if json.Unmarshal(b, &errs) == nil {
+			e.Errors = errs.Errors
+		}
+		return e
+	}
+	if out == nil {
+		return nil
+	}
+	if err := json.Unmarshal(b, out); err != nil {
+		return fmt.Errorf("answer: %w", err)
+	}
+	return nil
+}
+
 // unwrapURLError drops net/url's repetition of method and URL.
 func unwrapURLError(err error) error {
 	var ue *url.Error
@@ -218,16 +345,23 @@ func unwrapURLError(err error) error {
 	return err
 }
 
-// check turns a non-200 answer into a *RESTError.
-func check(method, path string, status int, errs *api.V0042OpenapiErrors) error {
-	if status == http.StatusOK {
-		return nil
-	}
-	e := &RESTError{Method: method, Path: path, Status: status}
-	if errs != nil {
-		e.Errors = *errs
-	}
-	return e
+// restNode is the part of a node object (v0.0.42–v0.0.45) the backend reads.
+type restNode struct {
+	Name       string   `json:"name"`
+	State      []string `json:"state"`
+	Reason     string   `json:"reason"`
+	Address    string   `json:"address"`
+	Hostname   string   `json:"hostname"`
+	Features   []string `json:"features"`
+	Gres       string   `json:"gres"`
+	RealMemory int64    `json:"real_memory"`
+	Cpus       int      `json:"cpus"`
+	Partitions []string `json:"partitions"`
+}
+
+// restNodes is the answer of GET /nodes/ and GET /node/{name}.
+type restNodes struct {
+	Nodes []restNode `json:"nodes"`
 }
 
 // Nodes returns the named nodes in the order given, or all nodes when
@@ -235,34 +369,25 @@ func check(method, path string, status int, errs *api.V0042OpenapiErrors) error 
 // listing (powered-down CLOUD nodes without PrivateData=cloud) are fetched
 // one by one. Unknown names give an error wrapping ErrNodeNotFound,
 // returned together with the nodes that were found. Blocks for one request
-// (plus one per name missing from the listing); read-only.
+// (plus one per name missing from the listing, and the negotiation on first
+// use); read-only.
 func (r *REST) Nodes(ctx context.Context, names ...string) ([]Node, error) {
 	if err := validateNames(names); err != nil {
 		return nil, fmt.Errorf("slurmrestd nodes: %w", err)
 	}
 	names = dedupe(names)
-	const path = restPathPrefix + "/nodes/"
-	var all []Node
-	err := r.call(ctx, http.MethodGet, path, func(ctx context.Context) error {
-		flags := api.SlurmV0042GetNodesParamsFlagsFUTURE
-		res, err := r.api.SlurmV0042GetNodesWithResponse(ctx, &api.SlurmV0042GetNodesParams{Flags: &flags})
-		if err != nil {
-			return err
-		}
-		if res.JSON200 == nil {
-			var errs *api.V0042OpenapiErrors
-			if res.JSONDefault != nil {
-				errs = res.JSONDefault.Errors
-			}
-			return check(http.MethodGet, path, nonOK(res.StatusCode()), errs)
-		}
-		for _, n := range res.JSON200.Nodes {
-			all = append(all, fromREST(n))
-		}
-		return nil
-	})
+	pre, err := r.prefix(ctx)
 	if err != nil {
 		return nil, err
+	}
+	path := pre + "/nodes/"
+	var res restNodes
+	if err := r.call(ctx, http.MethodGet, path+"?flags=FUTURE", nil, &res); err != nil {
+		return nil, err
+	}
+	var all []Node
+	for _, n := range res.Nodes {
+		all = append(all, fromREST(n))
 	}
 	if len(names) == 0 {
 		return all, nil
@@ -276,7 +401,7 @@ func (r *REST) Nodes(ctx context.Context, names ...string) ([]Node, error) {
 		if have[name] {
 			continue
 		}
-		n, err := r.node(ctx, name)
+		n, err := r.node(ctx, pre, name)
 		switch {
 		case errors.Is(err, ErrNodeNotFound):
 			missing = append(missing, name)
@@ -294,38 +419,18 @@ func (r *REST) Nodes(ctx context.Context, names ...string) ([]Node, error) {
 }
 
 // node fetches one node by name.
-func (r *REST) node(ctx context.Context, name string) (Node, error) {
-	path := restPathPrefix + "/node/" + name
-	var out Node
-	err := r.call(ctx, http.MethodGet, path, func(ctx context.Context) error {
-		res, err := r.api.SlurmV0042GetNodeWithResponse(ctx, name, &api.SlurmV0042GetNodeParams{})
-		if err != nil {
-			return err
-		}
-		if res.JSON200 == nil {
-			var errs *api.V0042OpenapiErrors
-			if res.JSONDefault != nil {
-				errs = res.JSONDefault.Errors
-			}
-			return notFoundOr(name, check(http.MethodGet, path, nonOK(res.StatusCode()), errs))
-		}
-		for _, n := range res.JSON200.Nodes {
-			if deref(n.Name) == name {
-				out = fromREST(n)
-				return nil
-			}
-		}
-		return fmt.Errorf("slurmrestd GET %s: %w", path, notFound([]string{name}))
-	})
-	return out, err
-}
-
-// nonOK keeps a status that produced no 200 body from reading as success.
-func nonOK(status int) int {
-	if status == http.StatusOK {
-		return http.StatusBadGateway
+func (r *REST) node(ctx context.Context, pre, name string) (Node, error) {
+	path := pre + "/node/" + name
+	var res restNodes
+	if err := r.call(ctx, http.MethodGet, path, nil, &res); err != nil {
+		return Node{}, notFoundOr(name, err)
 	}
-	return status
+	for _, n := range res.Nodes {
+		if n.Name == name {
+			return fromREST(n), nil
+		}
+	}
+	return Node{}, fmt.Errorf("slurmrestd GET %s: %w", path, notFound([]string{name}))
 }
 
 // notFoundOr maps Slurm's "invalid node name" answers to ErrNodeNotFound.
@@ -337,25 +442,21 @@ func notFoundOr(name string, err error) error {
 	return err
 }
 
-// fromREST converts a v0.0.42 node.
-func fromREST(n api.V0042Node) Node {
-	var words []string
-	for _, s := range deref(n.State) {
-		words = append(words, string(s))
-	}
-	base, flags := splitState(words)
+// fromREST converts a node object.
+func fromREST(n restNode) Node {
+	base, flags := splitState(n.State)
 	return Node{
-		Name:         deref(n.Name),
+		Name:         n.Name,
 		State:        base,
 		Flags:        flags,
-		Reason:       deref(n.Reason),
-		Addr:         deref(n.Address),
-		Hostname:     deref(n.Hostname),
-		Features:     nonEmpty(deref(n.Features)),
-		Gres:         deref(n.Gres),
-		RealMemoryMB: deref(n.RealMemory),
-		CPUs:         int(deref(n.Cpus)),
-		Partitions:   nonEmpty(deref(n.Partitions)),
+		Reason:       n.Reason,
+		Addr:         n.Address,
+		Hostname:     n.Hostname,
+		Features:     nonEmpty(n.Features),
+		Gres:         n.Gres,
+		RealMemoryMB: n.RealMemory,
+		CPUs:         n.Cpus,
+		Partitions:   nonEmpty(n.Partitions),
 	}
 }
 
@@ -369,51 +470,59 @@ func nonEmpty(in []string) []string {
 	return out
 }
 
-// restStates maps an UpdateState to v0.0.42 state flags, as scontrol does
-// (POWER_DOWN_ASAP = POWER_DOWN+POWER_DRAIN, POWER_DOWN_FORCE =
-// POWER_DOWN+POWERED_DOWN).
-var restStates = map[UpdateState][]api.V0042UpdateNodeMsgState{
-	SetDown:           {api.V0042UpdateNodeMsgStateDOWN},
-	SetDrain:          {api.V0042UpdateNodeMsgStateDRAIN},
-	SetResume:         {api.V0042UpdateNodeMsgStateRESUME},
-	SetIdle:           {api.V0042UpdateNodeMsgStateIDLE},
-	SetPowerDown:      {api.V0042UpdateNodeMsgStatePOWERDOWN},
-	SetPowerDownAsap:  {api.V0042UpdateNodeMsgStatePOWERDOWN, api.V0042UpdateNodeMsgStatePOWERDRAIN},
-	SetPowerDownForce: {api.V0042UpdateNodeMsgStatePOWERDOWN, api.V0042UpdateNodeMsgStatePOWEREDDOWN},
-	SetPowerUp:        {api.V0042UpdateNodeMsgStatePOWERUP},
-	SetUndrain:        {api.V0042UpdateNodeMsgStateUNDRAIN},
+// restStates maps an UpdateState to the node update message's state flags, as scontrol
+// does (POWER_DOWN_ASAP = POWER_DOWN+POWER_DRAIN, POWER_DOWN_FORCE =
+// POWER_DOWN+POWERED_DOWN; v0.0.45 also has POWER_DOWN_ASAP and POWER_DOWN_FORCE as names,
+// the combinations are valid in every parser).
+var restStates = map[UpdateState][]string{
+	SetDown:           {"DOWN"},
+	SetDrain:          {"DRAIN"},
+	SetResume:         {"RESUME"},
+	SetIdle:           {"IDLE"},
+	SetPowerDown:      {"POWER_DOWN"},
+	SetPowerDownAsap:  {"POWER_DOWN", "POWER_DRAIN"},
+	SetPowerDownForce: {"POWER_DOWN", "POWERED_DOWN"},
+	SetPowerUp:        {"POWER_UP"},
+	SetUndrain:        {"UNDRAIN"},
+}
+
+// restUpdate is the node update message (v0.0.42–v0.0.45) the backend sends.
+type restUpdate struct {
+	Address  []string `json:"address,omitempty"`
+	Hostname []string `json:"hostname,omitempty"`
+	Reason   string   `json:"reason,omitempty"`
+	State    []string `json:"state,omitempty"`
 }
 
 // updateMsg builds the request body for u.
-func updateMsg(u NodeUpdate) api.V0042UpdateNodeMsg {
-	var m api.V0042UpdateNodeMsg
-	if st, ok := restStates[u.State]; ok {
-		m.State = &st
-	}
-	if u.Reason != "" {
-		m.Reason = &u.Reason
-	}
+func updateMsg(u NodeUpdate) restUpdate {
+	m := restUpdate{State: restStates[u.State], Reason: u.Reason}
 	if u.Addr != "" {
-		m.Address = &api.V0042HostlistString{u.Addr}
+		m.Address = []string{u.Addr}
 	}
 	if u.Hostname != "" {
-		m.Hostname = &api.V0042HostlistString{u.Hostname}
+		m.Hostname = []string{u.Hostname}
 	}
 	return m
 }
 
-// Update applies u to each named node with POST /slurm/v0.0.42/node/{name},
+// Update applies u to each named node with POST /slurm/PARSER/node/{name},
 // up to 8 requests at a time; the failures of all nodes are joined. Empty
 // fields are left alone; an update with no field set does nothing.
 // Idempotent for a given u, except that Slurm refuses RESUME for a node
 // that is neither DOWN nor drained (error 2028, "Invalid node state
-// specified"). Blocks for one request per node.
+// specified"). Blocks for one request per node (and the negotiation on
+// first use).
 func (r *REST) Update(ctx context.Context, names []string, u NodeUpdate) error {
 	if err := validateUpdate(names, u); err != nil {
 		return fmt.Errorf("slurmrestd %w", err)
 	}
 	if emptyUpdate(u) {
 		return nil
+	}
+	pre, err := r.prefix(ctx)
+	if err != nil {
+		return err
 	}
 	names = dedupe(names)
 	body := updateMsg(u)
@@ -425,54 +534,39 @@ func (r *REST) Update(ctx context.Context, names []string, u NodeUpdate) error {
 		sem <- struct{}{}
 		go func() {
 			defer func() { <-sem; wg.Done() }()
-			errs[i] = r.updateOne(ctx, name, body)
+			errs[i] = notFoundOr(name, r.call(ctx, http.MethodPost, pre+"/node/"+name, body, nil))
 		}()
 	}
 	wg.Wait()
 	return errors.Join(errs...)
 }
 
-func (r *REST) updateOne(ctx context.Context, name string, body api.V0042UpdateNodeMsg) error {
-	path := restPathPrefix + "/node/" + name
-	return r.call(ctx, http.MethodPost, path, func(ctx context.Context) error {
-		res, err := r.api.SlurmV0042PostNodeWithResponse(ctx, name, body)
-		if err != nil {
-			return err
-		}
-		if res.StatusCode() == http.StatusOK {
+// Ping asks slurmrestd to ping the controllers and succeeds when one
+// responds. Blocks for one request (and the negotiation on first use);
+// read-only.
+func (r *REST) Ping(ctx context.Context) error {
+	pre, err := r.prefix(ctx)
+	if err != nil {
+		return err
+	}
+	path := pre + "/ping/"
+	var res struct {
+		Pings []struct {
+			Hostname   string `json:"hostname"`
+			Pinged     string `json:"pinged"` // v0.0.42–v0.0.44
+			Status     string `json:"status"` // v0.0.45
+			Responding bool   `json:"responding"`
+		} `json:"pings"`
+	}
+	if err := r.call(ctx, http.MethodGet, path, nil, &res); err != nil {
+		return err
+	}
+	var seen []string
+	for _, p := range res.Pings {
+		if p.Responding || p.Pinged == "UP" {
 			return nil
 		}
-		var errs *api.V0042OpenapiErrors
-		if res.JSONDefault != nil {
-			errs = res.JSONDefault.Errors
-		}
-		return notFoundOr(name, check(http.MethodPost, path, res.StatusCode(), errs))
-	})
-}
-
-// Ping asks slurmrestd to ping the controllers and succeeds when one
-// responds. Blocks for one request; read-only.
-func (r *REST) Ping(ctx context.Context) error {
-	const path = restPathPrefix + "/ping/"
-	return r.call(ctx, http.MethodGet, path, func(ctx context.Context) error {
-		res, err := r.api.SlurmV0042GetPingWithResponse(ctx)
-		if err != nil {
-			return err
-		}
-		if res.JSON200 == nil {
-			var errs *api.V0042OpenapiErrors
-			if res.JSONDefault != nil {
-				errs = res.JSONDefault.Errors
-			}
-			return check(http.MethodGet, path, nonOK(res.StatusCode()), errs)
-		}
-		var seen []string
-		for _, p := range res.JSON200.Pings {
-			if p.Responding || deref(p.Pinged) == "UP" {
-				return nil
-			}
-			seen = append(seen, deref(p.Hostname)+" "+deref(p.Pinged))
-		}
-		return fmt.Errorf("slurmrestd GET %s: no controller responding (%s)", path, strings.Join(seen, ", "))
-	})
+		seen = append(seen, strings.TrimSpace(p.Hostname+" "+p.Pinged+p.Status))
+	}
+	return fmt.Errorf("slurmrestd GET %s: no controller responding (%s)", path, strings.Join(seen, ", "))
 }

@@ -16,6 +16,11 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	v0042 "github.com/SlinkyProject/slurm-client/api/v0042"
+	v0043 "github.com/SlinkyProject/slurm-client/api/v0043"
+	v0044 "github.com/SlinkyProject/slurm-client/api/v0044"
+	v0045 "github.com/SlinkyProject/slurm-client/api/v0045"
 )
 
 // These units use an httptest server only for what a real slurmrestd
@@ -88,7 +93,7 @@ func TestRESTTokenReread(t *testing.T) {
 		}
 	}
 	write("tokenA\n")
-	r, err := NewREST(RESTOptions{URL: url, TokenFile: tokFile, User: "slurm"})
+	r, err := NewREST(RESTOptions{URL: url, TokenFile: tokFile, User: "slurm", Parser: "v0.0.42"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -213,7 +218,7 @@ func newTestREST(t *testing.T, url string) *REST {
 	if err := os.WriteFile(tokFile, []byte(secretToken), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	r, err := NewREST(RESTOptions{URL: url, TokenFile: tokFile, User: "root", Timeout: 5 * time.Second})
+	r, err := NewREST(RESTOptions{URL: url, TokenFile: tokFile, User: "root", Timeout: 5 * time.Second, Parser: "v0.0.42"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -372,8 +377,18 @@ func TestRESTUpdate(t *testing.T) {
 	}
 }
 
-// Every UpdateState maps to v0.0.42 states the way scontrol maps it.
+// Every UpdateState maps to states the way scontrol maps it, valid in every data parser
+// the backend speaks (the enums of slurm-client's generated clients).
 func TestRESTStates(t *testing.T) {
+	valid := map[string]func(string) bool{
+		"v0.0.42": func(s string) bool { return v0042.V0042UpdateNodeMsgState(s).Valid() },
+		"v0.0.43": func(s string) bool { return v0043.V0043UpdateNodeMsgState(s).Valid() },
+		"v0.0.44": func(s string) bool { return v0044.V0044UpdateNodeMsgState(s).Valid() },
+		"v0.0.45": func(s string) bool { return v0045.V0045UpdateNodeMsgState(s).Valid() },
+	}
+	if len(valid) != len(RESTParsers) {
+		t.Fatalf("RESTParsers %v: check each against its generated client", RESTParsers)
+	}
 	for st := range knownStates {
 		if st == SetNone {
 			continue
@@ -382,8 +397,10 @@ func TestRESTStates(t *testing.T) {
 			t.Errorf("state %s has no REST mapping", st)
 		}
 		for _, s := range restStates[st] {
-			if !s.Valid() {
-				t.Errorf("state %s maps to invalid %q", st, s)
+			for _, v := range RESTParsers {
+				if !valid[v](s) {
+					t.Errorf("state %s maps to %q, invalid in %s", st, s, v)
+				}
 			}
 		}
 	}
@@ -412,7 +429,7 @@ func TestRESTUnreachable(t *testing.T) {
 	defer hang.Close()
 	tokFile := filepath.Join(t.TempDir(), "token")
 	os.WriteFile(tokFile, []byte(secretToken), 0o600)
-	r, err = NewREST(RESTOptions{URL: "http://" + hang.Addr().String(), TokenFile: tokFile, Timeout: 200 * time.Millisecond})
+	r, err = NewREST(RESTOptions{URL: "http://" + hang.Addr().String(), TokenFile: tokFile, Timeout: 200 * time.Millisecond, Parser: "v0.0.42"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -439,5 +456,66 @@ func TestNewRESTOptions(t *testing.T) {
 	}
 	if _, err := NewREST(RESTOptions{URL: "unix:///run/slurmrestd.sock"}); err != nil {
 		t.Errorf("unix socket without token (rest_auth/local): %v", err)
+	}
+}
+
+// The parser is the newest one with a node update that slurmrestd describes; a slurmrestd
+// without one (22.05: v0.0.36–v0.0.38, no node update) is refused naming what it serves.
+func TestRESTNegotiate(t *testing.T) {
+	spec := func(paths ...string) string {
+		m := map[string]map[string]any{}
+		for _, p := range paths {
+			method, path, _ := strings.Cut(p, " ")
+			if m[path] == nil {
+				m[path] = map[string]any{}
+			}
+			m[path][strings.ToLower(method)] = map[string]any{}
+		}
+		b, _ := json.Marshal(map[string]any{"openapi": "3.0.2", "paths": m})
+		return string(b)
+	}
+	tests := []struct {
+		name, spec, want, wantErr string
+	}{
+		{"26.05", spec("GET /slurm/v0.0.42/ping/", "POST /slurm/v0.0.42/node/{node_name}",
+			"POST /slurm/v0.0.44/node/{node_name}", "POST /slurm/v0.0.45/node/{node_name}", "GET /slurm/v0.0.45/ping/"), "v0.0.45", ""},
+		{"24.11", spec("POST /slurm/v0.0.40/node/{node_name}", "POST /slurm/v0.0.41/node/{node_name}",
+			"POST /slurm/v0.0.42/node/{node_name}"), "v0.0.42", ""},
+		{"22.05", spec("GET /slurm/v0.0.36/node/{node_name}", "GET /slurm/v0.0.38/node/{node_name}", "GET /slurm/v0.0.38/ping/"),
+			"", "serves data parsers v0.0.36, v0.0.38 without one of v0.0.45, v0.0.44, v0.0.43, v0.0.42 with a node update"},
+		{"a v0.0.45 without node update", spec("GET /slurm/v0.0.45/node/{node_name}", "POST /slurm/v0.0.43/node/{node_name}"), "v0.0.43", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var got seen
+			url := serveUnix(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				got.add(r)
+				if r.URL.Path != "/openapi/v3" {
+					writeJSON(w, 404, `{}`)
+					return
+				}
+				writeJSON(w, 200, tt.spec)
+			}))
+			r, err := NewREST(RESTOptions{URL: url})
+			if err != nil {
+				t.Fatal(err)
+			}
+			v, err := r.Negotiate(context.Background())
+			if tt.wantErr != "" {
+				if !errors.Is(err, ErrRESTUnsupported) || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("Negotiate: %q, %v; want ErrRESTUnsupported with %q", v, err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil || v != tt.want {
+				t.Fatalf("Negotiate: %q, %v; want %q", v, err, tt.want)
+			}
+			if v, err := r.Negotiate(context.Background()); err != nil || v != tt.want || len(got.tokens) != 1 {
+				t.Errorf("second Negotiate: %q, %v after %d requests; want %q remembered", v, err, len(got.tokens), tt.want)
+			}
+		})
+	}
+	if _, err := NewREST(RESTOptions{URL: "unix:///x.sock", Parser: "v0.0.38"}); err == nil || !strings.Contains(err.Error(), `"v0.0.38"`) {
+		t.Errorf("NewREST with parser v0.0.38: %v", err)
 	}
 }

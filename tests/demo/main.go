@@ -54,7 +54,7 @@ func demo(ctx context.Context) error {
 	if deb != "" {
 		s.Debs = []string{deb}
 	}
-	step("Starting a Slurm 24.11 head (slurmctld + slurmrestd) in Podman; the first run builds the image (about a minute)")
+	step("Starting a Slurm head (slurmctld + slurmrestd; 24.11, or the release in $SE_SLURM) in Podman; the first run builds the image (about a minute)")
 	cl, err := elastic.Start(ctx, s, binDir, os.Stdout)
 	if err != nil {
 		return err

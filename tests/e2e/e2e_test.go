@@ -1,22 +1,26 @@
-// Package e2e drives a real elastic Slurm 24.11 cluster: slurmctld calls
+// Package e2e drives a real elastic Slurm cluster (24.11, or the release in $SE_SLURM:
+// 22.05, 26.05): slurmctld calls
 // slurm-elastic's hooks as SlurmUser, the hooks start node containers
 // through a real Podman API service, and jobs run in them. No fakes.
 package e2e
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/slurm-elastic/slurm-elastic/internal/hostlist"
+	"github.com/slurm-elastic/slurm-elastic/internal/slurm"
 	"github.com/slurm-elastic/slurm-elastic/tests/elastic"
 	"github.com/slurm-elastic/slurm-elastic/tests/harness"
 )
@@ -138,26 +142,40 @@ func hook(t *testing.T, name string, args ...string) int {
 	return -1
 }
 
+// slurmNode is a node as the tests look at it: State holds the base state and the flags.
 type slurmNode struct {
-	Name     string   `json:"name"`
-	State    []string `json:"state"`
-	Reason   string   `json:"reason"`
-	Address  string   `json:"address"`
-	Hostname string   `json:"hostname"`
+	Name     string
+	State    []string
+	Reason   string
+	Address  string
+	Hostname string
 }
 
 func (n slurmNode) has(s string) bool { return slices.Contains(n.State, s) }
 
+// nodes reads the nodes of the hostlist expression names through slurm-elastic's own
+// scontrol backend (text output, which every release has: 22.05's scontrol has no
+// --json), run in head through the cluster's wrapper.
 func nodes(t *testing.T, names string) []slurmNode {
 	t.Helper()
-	var v struct {
-		Nodes []slurmNode `json:"nodes"`
+	list, err := hostlist.Expand(names)
+	if err != nil {
+		t.Fatal(err)
 	}
-	out := run(t, "scontrol", "--json", "show", "node", names)
-	if err := json.Unmarshal([]byte(out), &v); err != nil {
-		t.Fatalf("scontrol --json show node %s: %v\n%s", names, err, out)
+	sc, err := slurm.NewScontrol(slurm.ScontrolOptions{Path: cl.ScontrolWrapper(), Timeout: time.Minute})
+	if err != nil {
+		t.Fatal(err)
 	}
-	return v.Nodes
+	ns, err := sc.Nodes(ctxT(t, time.Minute), list...)
+	if err != nil {
+		t.Fatalf("scontrol show node %s: %v", names, err)
+	}
+	var out []slurmNode
+	for _, n := range ns {
+		out = append(out, slurmNode{Name: n.Name, State: append([]string{n.State}, n.Flags...),
+			Reason: n.Reason, Address: n.Addr, Hostname: n.Hostname})
+	}
+	return out
 }
 
 func node(t *testing.T, name string) slurmNode {
@@ -170,23 +188,47 @@ func node(t *testing.T, name string) slurmNode {
 }
 
 type job struct {
-	ID       int      `json:"job_id"`
-	State    []string `json:"job_state"`
-	Nodes    string   `json:"nodes"`
-	Restarts int      `json:"restart_cnt"`
-	Reason   string   `json:"state_reason"`
+	ID       int
+	State    []string // JobState
+	Nodes    string   // NodeList ("" when none)
+	Restarts int
+	Reason   string
 }
 
+// getJob reads `scontrol -o show job ID` (text: 22.05's scontrol has no --json).
 func getJob(t *testing.T, id string) job {
 	t.Helper()
-	var v struct {
-		Jobs []job `json:"jobs"`
+	out := run(t, "scontrol", "-o", "show", "job", id)
+	j, err := parseJob(out)
+	if err != nil {
+		t.Fatalf("scontrol -o show job %s: %v\n%s", id, err, out)
 	}
-	out := run(t, "scontrol", "--json", "show", "job", id)
-	if err := json.Unmarshal([]byte(out), &v); err != nil || len(v.Jobs) != 1 {
-		t.Fatalf("scontrol --json show job %s: %v\n%s", id, err, out)
+	return j
+}
+
+// parseJob reads the fields job needs from one line of `scontrol -o show job`.
+func parseJob(line string) (job, error) {
+	var j job
+	kv := map[string]string{}
+	for _, f := range strings.Fields(line) {
+		if k, v, ok := strings.Cut(f, "="); ok {
+			if _, dup := kv[k]; !dup {
+				kv[k] = v
+			}
+		}
 	}
-	return v.Jobs[0]
+	var err1, err2 error
+	j.ID, err1 = strconv.Atoi(kv["JobId"])
+	j.Restarts, err2 = strconv.Atoi(kv["Restarts"])
+	if err := errors.Join(err1, err2); err != nil || kv["JobState"] == "" {
+		return j, fmt.Errorf("no JobId, JobState or Restarts: %v", err)
+	}
+	j.State = []string{kv["JobState"]}
+	if j.Nodes = kv["NodeList"]; j.Nodes == "(null)" {
+		j.Nodes = ""
+	}
+	j.Reason = kv["Reason"]
+	return j, nil
 }
 
 // sbatch submits a job as an ordinary user would and returns its id.
@@ -314,9 +356,16 @@ func configure(t *testing.T, s elastic.Settings) {
 
 // TestPowerCycle: a two-node job on powered-down CLOUD nodes completes, its
 // output names both nodes, and after SuspendTime the containers are gone
-// and the nodes are idle~ again — once through each Slurm backend.
+// and the nodes are idle~ again — once through each Slurm backend the release
+// has. On 22.05, whose slurmrestd has no node update, the second round is
+// "auto", which must choose scontrol and say why.
 func TestPowerCycle(t *testing.T) {
-	for _, backend := range []string{"scontrol", "rest"} {
+	backends := map[string]string{"scontrol": "scontrol", "rest": "rest"} // configured: used
+	if cl.Slurm == "22.05" {
+		backends = map[string]string{"scontrol": "scontrol", "auto": "scontrol"}
+	}
+	for _, backend := range slices.Sorted(maps.Keys(backends)) {
+		used := backends[backend]
 		t.Run(backend, func(t *testing.T) {
 			reset(t)
 			configure(t, elastic.Settings{Backend: backend})
@@ -342,8 +391,14 @@ func TestPowerCycle(t *testing.T) {
 					t.Errorf("hook log lacks the launch of %s:\n%s", h, log)
 				}
 			}
-			if !strings.Contains(log, `"backend":"`+backend+`"`) {
-				t.Errorf("hook log does not show backend %s in use:\n%s", backend, log)
+			if !strings.Contains(log, `"backend":"`+used+`"`) {
+				t.Errorf("hook log does not show backend %s in use:\n%s", used, log)
+			}
+			if p := restParser[cl.Slurm]; used == "rest" && !strings.Contains(log, `"parser":"`+p+`"`) {
+				t.Errorf("Slurm %s: hook log does not show data parser %s in use:\n%s", cl.Slurm, p, log)
+			}
+			if backend == "auto" && !strings.Contains(log, "no data parser with a node update") {
+				t.Errorf("Slurm %s: auto's choice of scontrol is not logged with its reason:\n%s", cl.Slurm, log)
 			}
 			waitCloudIdle(t, 2*time.Minute)
 			log = hookLog(t)[logStart:]
@@ -355,6 +410,10 @@ func TestPowerCycle(t *testing.T) {
 		})
 	}
 }
+
+// restParser is the newest slurmrestd data parser both the release and the REST backend
+// speak (22.05: none).
+var restParser = map[string]string{"24.11": "v0.0.42", "26.05": "v0.0.45"}
 
 // TestBrokenGroupFailsFast: the spill partition prefers the broken group
 // (lower Weight) whose image does not exist. Its node must go DOWN with our

@@ -1,5 +1,5 @@
 // Package elastic starts a real elastic Slurm cluster for the e2e tests and
-// `make demo`: the harness's Slurm 24.11 head with slurm-elastic's hooks as
+// `make demo`: the harness's Slurm head (24.11, or $SE_SLURM) with slurm-elastic's hooks as
 // its power-save programs, configured from one slurm-elastic config file
 // whose `slurm-elastic conf slurm` output is the cluster's node and
 // power-save lines.

@@ -1,4 +1,4 @@
-// Package harness runs a real Slurm 24.11 test cluster in Podman on this machine: a private
+// Package harness runs a real Slurm test cluster (22.05, 24.11 or 26.05) in Podman on this machine: a private
 // Podman store and API service, a project network with an explicit subnet in 10.222.0.0/16
 // guarded by an unreachable route, and a head container with munged, slurmctld (SlurmUser
 // slurm, not root) and slurmrestd (JWT, published on 127.0.0.1 only). Node containers are
@@ -72,6 +72,9 @@ type Options struct {
 	Config    string // content of /etc/slurm-elastic/config.yaml in head (mode 0640 root:slurm); "" = none
 	SlurmConf string // extra slurm.conf lines appended to the base (NodeName/PartitionName/power-save lines)
 	RESTPort  int    // 127.0.0.1 port published for slurmrestd; 0 = pick a free one
+	// Slurm is the Slurm release, "22.05", "24.11" or "26.05" (an image from the Debian
+	// suite that ships it, see tests/image); "" = $SE_SLURM, else 24.11.
+	Slurm string
 	// Log receives progress lines of Start and Stop; nil discards them.
 	Log io.Writer
 }
@@ -85,7 +88,9 @@ type Cluster struct {
 	PodmanSocketInHead    string   // the same socket's path inside head (/run/podman/podman.sock)
 	StateDir              string   // host dir: munge.key, jwt key, logs, scontrol wrapper
 	LogDir                string   // host dir mounted at /var/log/slurm-elastic in head (hook logs land here), writable by slurm
-	Image                 string   // the Slurm 24.11 image reference
+	Image                 string   // the Slurm image reference (localhost/slurm-elastic-slurm:<Slurm>-<hash>)
+	Slurm                 string   // the Slurm release: 22.05, 24.11 or 26.05
+	RESTParser            string   // the newest data parser its slurmrestd serves (v0.0.38, v0.0.42, v0.0.45)
 	Env                   []string // CONTAINERS_CONF / CONTAINERS_STORAGE_CONF for podman CLI calls on the private store
 
 	Head        string // head container name (<Name>-head), also its hostname
@@ -121,8 +126,8 @@ func dirsOf(name string) (stateDir, runD string) {
 }
 
 // Start removes what an earlier cluster of the same Name left, then builds (or reuses) the
-// image and starts a cluster, and returns once `scontrol ping` answers in head and
-// slurmrestd answers GET /slurm/v0.0.42/ping with a token. It blocks (tens of seconds; more
+// image of o.Slurm and starts a cluster, and returns once `scontrol ping` answers in head
+// and slurmrestd answers GET /slurm/<RESTParser>/ping with a token. It blocks (tens of seconds; more
 // on a cold image) and honours ctx; readiness waits are bounded. On failure it removes
 // everything it made and returns an error carrying the head's log tail. Not idempotent: a
 // second Start of the same Name replaces the first cluster.
@@ -171,9 +176,14 @@ func Start(ctx context.Context, o Options) (_ *Cluster, err error) {
 		PodmanSocket:       filepath.Join(runD, "podman.sock"),
 		logw:               logw,
 	}
-	c.logf("starting cluster")
+	recipe, err := SlurmRecipe(o.Slurm)
+	if err != nil {
+		return nil, fmt.Errorf("start cluster %s: %w", o.Name, err)
+	}
+	c.Slurm, c.RESTParser = recipe.Slurm, recipe.RESTParser
+	c.logf("starting cluster (Slurm %s)", c.Slurm)
 
-	info, err := buildImage(ctx, logw)
+	info, err := buildImage(ctx, recipe, logw)
 	if err != nil {
 		return nil, fmt.Errorf("start cluster %s: %w", o.Name, err)
 	}
@@ -654,9 +664,9 @@ func headFailure(running bool, status string, statusErr error, daemon string) er
 	return nil
 }
 
-// RESTPing sends GET /slurm/v0.0.42/ping to slurmrestd with a fresh root token and returns
-// nil when it answers 200 with the controller "UP" (24.11 answers 200 with "DOWN" when it
-// cannot authenticate). It blocks for one exec and one request (5 s at most).
+// RESTPing sends GET /slurm/<RESTParser>/ping to slurmrestd with a fresh root token and
+// returns nil when it answers 200 with the controller "UP" (24.11 answers 200 with "DOWN"
+// when it cannot authenticate). It blocks for one exec and one request (5 s at most).
 func (c *Cluster) RESTPing(ctx context.Context) error {
 	tok, err := c.Token(ctx, "root", time.Minute)
 	if err != nil {
@@ -666,7 +676,11 @@ func (c *Cluster) RESTPing(ctx context.Context) error {
 }
 
 func (c *Cluster) restPing(ctx context.Context, tok string) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.RESTURL+"/slurm/v0.0.42/ping", nil)
+	parser := c.RESTParser
+	if parser == "" { // a cluster.json written before there were several releases
+		parser = "v0.0.42"
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.RESTURL+"/slurm/"+parser+"/ping", nil)
 	if err != nil {
 		return fmt.Errorf("rest ping: %w", err)
 	}
@@ -682,10 +696,13 @@ func (c *Cluster) restPing(ctx context.Context, tok string) error {
 		return fmt.Errorf("rest ping: %s: %s", resp.Status, strings.TrimSpace(string(body)))
 	}
 	// 24.11 answers 200 even when slurmrestd could not authenticate to slurmctld; the
-	// controller's state is in the body ("pinged": "DOWN" then).
+	// controller's state is in the body ("pinged": "DOWN" then; v0.0.38 calls it "ping";
+	// v0.0.45 has neither, only "responding" and "status").
 	var ping struct {
 		Pings []struct {
-			Pinged string `json:"pinged"`
+			Pinged     string `json:"pinged"`
+			Ping       string `json:"ping"`
+			Responding bool   `json:"responding"`
 		} `json:"pings"`
 		Errors []struct {
 			Description string `json:"description"`
@@ -698,7 +715,7 @@ func (c *Cluster) restPing(ctx context.Context, tok string) error {
 	if len(ping.Errors) > 0 {
 		return fmt.Errorf("rest ping: %s %s", ping.Errors[0].Error, ping.Errors[0].Description)
 	}
-	if len(ping.Pings) == 0 || ping.Pings[0].Pinged != "UP" {
+	if len(ping.Pings) == 0 || !(ping.Pings[0].Responding || ping.Pings[0].Pinged == "UP" || ping.Pings[0].Ping == "UP") {
 		return fmt.Errorf("rest ping: controller not UP: %s", strings.Join(strings.Fields(string(body)), " "))
 	}
 	return nil

@@ -90,13 +90,13 @@ func TestSmoke(t *testing.T) {
 
 	// Image: the first call may build (cold), the second is the cached fast path.
 	t0 := time.Now()
-	ref, err := BuildImage(ctx, logw)
+	ref, err := BuildImage(ctx, "", logw)
 	if err != nil {
 		t.Fatal(err)
 	}
 	first := time.Since(t0)
 	t0 = time.Now()
-	if ref2, err := BuildImage(ctx, logw); err != nil || ref2 != ref {
+	if ref2, err := BuildImage(ctx, "", logw); err != nil || ref2 != ref {
 		t.Fatalf("second BuildImage: %q, %v; want %q", ref2, err, ref)
 	}
 	t.Logf("MEASURE image: first BuildImage %s, cached BuildImage %s (%s)", first.Round(time.Millisecond),

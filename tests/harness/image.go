@@ -46,22 +46,46 @@ type imageInfo struct {
 	SlurmGID int
 }
 
-// rootfsIDs are the ids read from the root file system, kept next to the cached tarball.
+// rootfsIDs are the ids read from the root file system, kept next to the cached tarball,
+// and the Slurm release it carries ("" in files written before there were several: 24.11).
 type rootfsIDs struct {
 	Users  map[string]int `json:"users"`
 	Groups map[string]int `json:"groups"`
+	Slurm  string         `json:"slurm,omitempty"`
 }
 
-// BuildImage builds the Slurm 24.11 test image (Debian trixie, see package
-// tests/image) into the harness's image store and returns its reference
-// localhost/slurm-elastic-slurm:24.11-<hash>, where hash covers the package list, the
-// setup steps and the scripts. It blocks: cold (debootstrap, download) it takes minutes; when
-// the tag exists it returns in about a second. The debootstrap result is cached as a
-// tarball under /var/cache/slurm-elastic-test, so a script change only re-imports.
-// Concurrent callers (other processes too) serialise on a lock file. Idempotent. Progress
-// goes to logw (nil: discarded).
-func BuildImage(ctx context.Context, logw io.Writer) (string, error) {
-	info, err := buildImage(ctx, logw)
+// EnvSlurm names the environment variable that picks the Slurm release of a cluster whose
+// Options.Slurm is empty: 22.05, 24.11 or 26.05 (unset: image.DefaultSlurm).
+const EnvSlurm = "SE_SLURM"
+
+// SlurmRecipe returns the image recipe of the Slurm release v, or, when v is "", of the
+// release in $SE_SLURM, or image.DefaultSlurm. The error names the valid releases. It does
+// not block.
+func SlurmRecipe(v string) (image.Recipe, error) {
+	if v == "" {
+		v = os.Getenv(EnvSlurm)
+	}
+	r, err := image.For(v)
+	if err != nil && os.Getenv(EnvSlurm) == v {
+		return r, fmt.Errorf("%s: %w", EnvSlurm, err)
+	}
+	return r, err
+}
+
+// BuildImage builds the test image of the Slurm release slurm ("" = $SE_SLURM or 24.11;
+// Debian suite and packages from package tests/image) into the harness's image store and
+// returns its reference localhost/slurm-elastic-slurm:<release>-<hash>, where hash covers
+// the package list, the setup steps and the scripts. It blocks: cold (debootstrap,
+// download) it takes minutes; when the tag exists it returns in about a second. The
+// debootstrap result is cached as a tarball under /var/cache/slurm-elastic-test, so a
+// script change only re-imports. Concurrent callers (other processes too) serialise on a
+// lock file. Idempotent. Progress goes to logw (nil: discarded).
+func BuildImage(ctx context.Context, slurm string, logw io.Writer) (string, error) {
+	r, err := SlurmRecipe(slurm)
+	if err != nil {
+		return "", fmt.Errorf("build image: %w", err)
+	}
+	info, err := buildImage(ctx, r, logw)
 	if err != nil {
 		return "", err
 	}
@@ -74,13 +98,16 @@ func buildStore() (*store, error) {
 		filepath.Join(runDir, "build", "libpod"), filepath.Join(b, "networks"), filepath.Join(b, "volumes"))
 }
 
-func rootfsKey() string {
+// rootfsKey covers what makes r's root file system (for 24.11 the same key as before
+// there were several releases, so its cached tarball stays valid).
+func rootfsKey(r image.Recipe) string {
 	h := sha256.New()
-	fmt.Fprintf(h, "%s\n%s\n%q\n%q\n", recipeVersion, image.Suite, image.Packages, image.Setup)
+	fmt.Fprintf(h, "%s\n%s\n%q\n%q\n", recipeVersion, r.Suite, r.Packages, r.Setup)
 	return hex.EncodeToString(h.Sum(nil))
 }
 
-func imageTag(rootfs string) string {
+// imageTag is ImageRepo:<release>-<hash of the root file system key and the scripts>.
+func imageTag(r image.Recipe, rootfs string) string {
 	h := sha256.New()
 	fmt.Fprintf(h, "%s\n%s\n", rootfs, importVersion)
 	for _, b := range [][]byte{image.NodeEntrypoint, image.HeadEntrypoint} {
@@ -91,17 +118,17 @@ func imageTag(rootfs string) string {
 		fmt.Fprintf(h, "%s %d\n", name, len(replaced[name]))
 		h.Write(replaced[name])
 	}
-	return ImageRepo + ":24.11-" + hex.EncodeToString(h.Sum(nil))[:12]
+	return ImageRepo + ":" + r.Slurm + "-" + hex.EncodeToString(h.Sum(nil))[:12]
 }
 
-func buildImage(ctx context.Context, logw io.Writer) (imageInfo, error) {
+func buildImage(ctx context.Context, r image.Recipe, logw io.Writer) (imageInfo, error) {
 	logw = orDiscard(logw)
 	st, err := buildStore()
 	if err != nil {
 		return imageInfo{}, fmt.Errorf("build image: %w", err)
 	}
-	key := rootfsKey()
-	ref := imageTag(key)
+	key := rootfsKey(r)
+	ref := imageTag(r, key)
 	if info, ok := inspectImage(ctx, st, ref); ok {
 		return info, nil
 	}
@@ -118,7 +145,7 @@ func buildImage(ctx context.Context, logw io.Writer) (imageInfo, error) {
 	idsPath := tarball + ".ids.json"
 	ids, err := readIDs(idsPath)
 	if _, serr := os.Stat(tarball); serr != nil || err != nil {
-		if ids, err = debootstrap(ctx, logw, tarball, idsPath); err != nil {
+		if ids, err = debootstrap(ctx, logw, r, tarball, idsPath); err != nil {
 			return imageInfo{}, fmt.Errorf("build image: %w", err)
 		}
 	} else {
@@ -132,19 +159,21 @@ func buildImage(ctx context.Context, logw io.Writer) (imageInfo, error) {
 		return imageInfo{}, fmt.Errorf("build image: %s missing after import", ref)
 	}
 	fmt.Fprintf(logw, "harness: image %s ready in %s\n", ref, time.Since(t0).Round(time.Millisecond))
-	pruneImages(ctx, logw, st, ref)
+	pruneImages(ctx, logw, st, r.Slurm, ref)
 	return info, nil
 }
 
-// pruneImages removes the other tags of ImageRepo (older recipes, ~300 MB each). An image
-// that a container still uses (any cluster: they share the storage) is kept. Best effort.
-func pruneImages(ctx context.Context, logw io.Writer, st *store, keep string) {
+// pruneImages removes the other tags of ImageRepo of the same Slurm release (older
+// recipes, ~300 MB each): other releases' images are never touched, since other test runs
+// use them at the same time. An image that a container still uses (any cluster: they
+// share the storage) is kept. Best effort.
+func pruneImages(ctx context.Context, logw io.Writer, st *store, slurm, keep string) {
 	out, err := st.run(ctx, nil, "images", "--format", "{{.Repository}}:{{.Tag}}", "--filter", "reference="+ImageRepo)
 	if err != nil {
 		return
 	}
 	for _, ref := range strings.Fields(out) {
-		if ref == keep || !strings.HasPrefix(ref, ImageRepo+":") {
+		if ref == keep || !strings.HasPrefix(ref, ImageRepo+":"+slurm+"-") {
 			continue
 		}
 		if _, err := st.run(ctx, nil, "rmi", ref); err == nil {
@@ -218,8 +247,8 @@ func debianMirror() (string, error) {
 
 // debootstrap makes the root file system and archives it to tarball (atomically), with
 // the daemon users' ids in idsPath.
-func debootstrap(ctx context.Context, logw io.Writer, tarball, idsPath string) (rootfsIDs, error) {
-	var ids rootfsIDs
+func debootstrap(ctx context.Context, logw io.Writer, r image.Recipe, tarball, idsPath string) (rootfsIDs, error) {
+	ids := rootfsIDs{Slurm: r.Slurm}
 	if err := hostdeps.Require("/", "debootstrap", "chroot", "tar"); err != nil {
 		return ids, fmt.Errorf("build the image: %w", err)
 	}
@@ -227,7 +256,7 @@ func debootstrap(ctx context.Context, logw io.Writer, tarball, idsPath string) (
 	if err != nil {
 		return ids, err
 	}
-	debs := filepath.Join(cacheDir, "debs")
+	debs := filepath.Join(cacheDir, "debs") // shared by the suites: .deb file names carry the version
 	if err := os.MkdirAll(debs, 0o755); err != nil {
 		return ids, fmt.Errorf("create %s: %w", debs, err)
 	}
@@ -238,14 +267,14 @@ func debootstrap(ctx context.Context, logw io.Writer, tarball, idsPath string) (
 	defer os.RemoveAll(work)
 	root := filepath.Join(work, "root")
 	t0 := time.Now()
-	fmt.Fprintf(logw, "harness: debootstrap %s from %s (minutes when cold)\n", image.Suite, mirror)
+	fmt.Fprintf(logw, "harness: debootstrap %s for Slurm %s from %s (minutes when cold)\n", r.Suite, r.Slurm, mirror)
 	args := []string{"--variant=minbase", "--cache-dir=" + debs,
-		"--include=" + strings.Join(image.Packages, ","), image.Suite, root, mirror}
+		"--include=" + strings.Join(r.Packages, ","), r.Suite, root, mirror}
 	if out, err := exec.CommandContext(ctx, "debootstrap", args...).CombinedOutput(); err != nil {
 		return ids, fmt.Errorf("debootstrap %s: %w: %s", strings.Join(args, " "), err, tail(out, 3000))
 	}
 	fmt.Fprintf(logw, "harness: debootstrap done in %s\n", time.Since(t0).Round(time.Second))
-	for _, argv := range image.Setup {
+	for _, argv := range r.Setup {
 		c := exec.CommandContext(ctx, "chroot", append([]string{root}, argv...)...)
 		c.Env = []string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "LC_ALL=C"}
 		if out, err := c.CombinedOutput(); err != nil {
@@ -278,14 +307,30 @@ func debootstrap(ctx context.Context, logw io.Writer, tarball, idsPath string) (
 	if err := os.Rename(tmp, tarball); err != nil {
 		return ids, fmt.Errorf("cache %s: %w", tarball, err)
 	}
-	// Older root file systems (another package list) are not needed any more.
-	old, _ := filepath.Glob(filepath.Join(cacheDir, "rootfs-*.tar*"))
-	for _, p := range old {
-		if p != tarball && p != idsPath {
-			os.Remove(p)
-		}
-	}
+	pruneRootfs(r.Slurm, tarball)
 	return ids, nil
+}
+
+// pruneRootfs removes the cached root file systems of older recipes of the same Slurm
+// release (another package list); other releases' tarballs stay. Best effort.
+func pruneRootfs(slurm, keep string) {
+	old, _ := filepath.Glob(filepath.Join(cacheDir, "rootfs-*.tar"))
+	for _, p := range old {
+		if p == keep {
+			continue
+		}
+		var ids rootfsIDs
+		if b, err := os.ReadFile(p + ".ids.json"); err == nil && json.Unmarshal(b, &ids) == nil {
+			if ids.Slurm == "" {
+				ids.Slurm = "24.11" // written before there were several releases
+			}
+			if ids.Slurm != slurm {
+				continue
+			}
+		}
+		os.Remove(p)
+		os.Remove(p + ".ids.json")
+	}
 }
 
 // readIDFile maps names to the third field of a passwd or group file.

@@ -175,3 +175,40 @@ func TestHeadScriptPhases(t *testing.T) {
 		t.Errorf("parseHeadStatus = %+v %v", ph, d)
 	}
 }
+
+// Each release gets its own image tag prefix (pruning keys on it), the 24.11 root file
+// system keeps the cache key it had before there were several releases, and a bad
+// release is refused naming the good ones.
+func TestSlurmRecipes(t *testing.T) {
+	keys := map[string]bool{}
+	for _, v := range image.Versions() {
+		r, err := SlurmRecipe(v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		key := rootfsKey(r)
+		if keys[key] {
+			t.Errorf("Slurm %s: root file system key shared with another release", v)
+		}
+		keys[key] = true
+		if tag := imageTag(r, key); !strings.HasPrefix(tag, ImageRepo+":"+v+"-") {
+			t.Errorf("Slurm %s: tag %s", v, tag)
+		}
+	}
+	r, _ := SlurmRecipe("24.11")
+	if k := rootfsKey(r)[:16]; k != "7ed0c3002d28c024" {
+		t.Errorf("24.11 root file system key %s: the cached tarball rootfs-7ed0c3002d28c024.tar would be rebuilt", k)
+	}
+	t.Setenv(EnvSlurm, "")
+	if r, err := SlurmRecipe(""); err != nil || r.Slurm != image.DefaultSlurm {
+		t.Errorf("default: %+v, %v", r, err)
+	}
+	t.Setenv(EnvSlurm, "26.05")
+	if r, err := SlurmRecipe(""); err != nil || r.Slurm != "26.05" || r.Suite != "sid" {
+		t.Errorf("SE_SLURM=26.05: %+v, %v", r, err)
+	}
+	t.Setenv(EnvSlurm, "23.02")
+	if _, err := SlurmRecipe(""); err == nil || !strings.Contains(err.Error(), "SE_SLURM") || !strings.Contains(err.Error(), "22.05, 24.11, 26.05") {
+		t.Errorf("SE_SLURM=23.02: %v", err)
+	}
+}

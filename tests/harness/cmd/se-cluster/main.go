@@ -1,12 +1,12 @@
 // Command se-cluster starts, inspects and removes a slurm-elastic test cluster (package
 // tests/harness) from the shell, for `make demo` and for debugging:
 //
-//	se-cluster up   [-name N] [-subnet S] [-bindir DIR] [-config FILE] [-slurm-conf FILE] [-rest-port P]
+//	se-cluster up   [-name N] [-subnet S] [-bindir DIR] [-config FILE] [-slurm-conf FILE] [-rest-port P] [-slurm V]
 //	se-cluster env  [-name N]            print the cluster's facts as KEY=VALUE lines
 //	se-cluster exec [-name N] [-user U] -- ARGV...   run ARGV in head (no shell)
 //	se-cluster diag [-name N]            print logs and states that explain a failure
 //	se-cluster down [-name N]            remove everything the cluster made
-//	se-cluster image                     build (or reuse) the image and print its reference
+//	se-cluster image [-slurm V]          build (or reuse) the image and print its reference
 //
 // up prints the env lines once the cluster answers and leaves it running (its Podman
 // service outlives this process). Must run as root.
@@ -54,10 +54,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (int, err
 		config := fs.String("config", "", "file installed as /etc/slurm-elastic/config.yaml in head")
 		slurmConf := fs.String("slurm-conf", "", "file of extra slurm.conf lines")
 		port := fs.Int("rest-port", 0, "127.0.0.1 port for slurmrestd (0: a free one)")
+		slurm := fs.String("slurm", "", "Slurm release: 22.05, 24.11 or 26.05 (default $SE_SLURM, else 24.11)")
 		if err := fs.Parse(args); err != nil {
 			return 2, nil
 		}
-		o := harness.Options{Name: *name, Subnet: *subnet, BinDir: *binDir, RESTPort: *port, Log: stderr}
+		o := harness.Options{Name: *name, Subnet: *subnet, BinDir: *binDir, RESTPort: *port, Slurm: *slurm, Log: stderr}
 		for _, f := range []struct {
 			path string
 			dst  *string
@@ -118,10 +119,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (int, err
 		}
 		return 0, nil
 	case "image":
+		slurm := fs.String("slurm", "", "Slurm release: 22.05, 24.11 or 26.05 (default $SE_SLURM, else 24.11)")
 		if err := fs.Parse(args); err != nil {
 			return 2, nil
 		}
-		ref, err := harness.BuildImage(ctx, stderr)
+		ref, err := harness.BuildImage(ctx, *slurm, stderr)
 		if err != nil {
 			return 1, err
 		}
@@ -139,6 +141,7 @@ func printEnv(w io.Writer, c *harness.Cluster) {
 		{"SE_NETWORK", c.Network},
 		{"SE_SUBNET", c.Subnet},
 		{"SE_IMAGE", c.Image},
+		{"SE_SLURM", c.Slurm},
 		{"SE_REST_URL", c.RESTURL},
 		{"SE_PODMAN_SOCKET", c.PodmanSocket},
 		{"SE_PODMAN_SOCKET_IN_HEAD", c.PodmanSocketInHead},
