@@ -10,13 +10,6 @@ import (
 	"github.com/slurm-elastic/slurm-elastic/conf"
 )
 
-// Backend names accepted in slurm.backend.
-const (
-	BackendAuto     = "auto"
-	BackendREST     = "rest"
-	BackendScontrol = "scontrol"
-)
-
 // New builds the Client c asks for: "rest", "scontrol", or "auto" (the
 // default): REST when rest_url is set and a ping answers within the
 // timeout, else scontrol. Zero values get defaults (timeout 10s, scontrol
@@ -31,7 +24,7 @@ func New(ctx context.Context, c conf.SlurmConf, log *slog.Logger) (Client, error
 		c.Timeout = DefaultTimeout
 	}
 	if c.Backend == "" {
-		c.Backend = BackendAuto
+		c.Backend = conf.BackendAuto
 	}
 	if c.User == "" {
 		if u, err := user.Current(); err == nil {
@@ -45,21 +38,21 @@ func New(ctx context.Context, c conf.SlurmConf, log *slog.Logger) (Client, error
 		return NewScontrol(ScontrolOptions{Path: c.Scontrol, Timeout: c.Timeout})
 	}
 	switch c.Backend {
-	case BackendREST:
+	case conf.BackendREST:
 		r, err := rest()
 		if err != nil {
 			return nil, err
 		}
-		log.Info("slurm backend: rest (configured)", "backend", BackendREST, "url", c.RESTURL, "user", c.User)
+		log.Info("slurm backend: rest (configured)", "backend", conf.BackendREST, "url", c.RESTURL, "user", c.User)
 		return r, nil
-	case BackendScontrol:
+	case conf.BackendScontrol:
 		s, err := sctl()
 		if err != nil {
 			return nil, err
 		}
-		log.Info("slurm backend: scontrol (configured)", "backend", BackendScontrol, "scontrol", s.Path())
+		log.Info("slurm backend: scontrol (configured)", "backend", conf.BackendScontrol, "scontrol", s.Path())
 		return s, nil
-	case BackendAuto:
+	case conf.BackendAuto:
 		var restErr error
 		if c.RESTURL != "" {
 			r, err := rest()
@@ -67,7 +60,7 @@ func New(ctx context.Context, c conf.SlurmConf, log *slog.Logger) (Client, error
 				err = r.Ping(ctx)
 			}
 			if err == nil {
-				log.Info("slurm backend: rest (auto: slurmrestd answered)", "backend", BackendREST, "url", c.RESTURL, "user", c.User)
+				log.Info("slurm backend: rest (auto: slurmrestd answered)", "backend", conf.BackendREST, "url", c.RESTURL, "user", c.User)
 				return r, nil
 			}
 			restErr = err
@@ -80,9 +73,9 @@ func New(ctx context.Context, c conf.SlurmConf, log *slog.Logger) (Client, error
 			return nil, fmt.Errorf("slurm backend auto: %w", err)
 		}
 		if restErr != nil {
-			log.Warn("slurm backend: scontrol (auto: slurmrestd unusable)", "backend", BackendScontrol, "scontrol", s.Path(), "url", c.RESTURL, "err", restErr)
+			log.Warn("slurm backend: scontrol (auto: slurmrestd unusable)", "backend", conf.BackendScontrol, "scontrol", s.Path(), "url", c.RESTURL, "error", restErr)
 		} else {
-			log.Info("slurm backend: scontrol (auto: no rest_url)", "backend", BackendScontrol, "scontrol", s.Path())
+			log.Info("slurm backend: scontrol (auto: no rest_url)", "backend", conf.BackendScontrol, "scontrol", s.Path())
 		}
 		return s, nil
 	default:
