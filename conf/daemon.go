@@ -29,15 +29,12 @@ type DaemonConf struct {
 	// nodes are drained this long so Slurm places jobs elsewhere, then
 	// re-enabled. 0 = off. Default 5m.
 	CapacityCooldown time.Duration `mapstructure:"capacity_cooldown"`
-	// BreakerThreshold: after this many consecutive bootstrap failures in
-	// a group (launch failures other than Capacity, resume timeouts), its
-	// circuit breaker opens: the resume hook launches nothing for the group
-	// until it is re-armed. 0 = off. Default 5.
-	BreakerThreshold int `mapstructure:"breaker_threshold"`
-	// BreakerReset: an open breaker is re-armed (half-open: one more
-	// failure opens it again) after this long. 0 = only by
-	// `slurm-elastic breaker reset`. Default 30m.
-	BreakerReset time.Duration `mapstructure:"breaker_reset"`
+	// Concurrency: the daemon's runtime calls (orphan removals) in flight
+	// at once. Default 32.
+	Concurrency int `mapstructure:"concurrency"`
+	// Rate: the daemon's runtime calls started per second; 0 = unlimited
+	// (default).
+	Rate float64 `mapstructure:"rate"`
 	// HoldPrefix: a drained node whose reason contains this text anywhere
 	// is held for debugging and never replaced. Default "hold:".
 	HoldPrefix string `mapstructure:"hold_prefix"`
@@ -59,8 +56,7 @@ func defaultDaemon() DaemonConf {
 		OrphanGrace: 60 * time.Second,
 		// PowerUpLimit: derived from power_save.resume_timeout.
 		CapacityCooldown: 5 * time.Minute,
-		BreakerThreshold: 5,
-		BreakerReset:     30 * time.Minute,
+		Concurrency:      32,
 		HoldPrefix:       "hold:",
 		Events:           1000,
 	}
@@ -77,12 +73,10 @@ func (c *Config) validateDaemon(p *problems) {
 	if d.CapacityCooldown < 0 {
 		p.add("daemon.capacity_cooldown", "%v: must not be negative (0 = off)", d.CapacityCooldown)
 	}
-	if d.BreakerThreshold < 0 {
-		p.add("daemon.breaker_threshold", "%d: must not be negative (0 = off)", d.BreakerThreshold)
+	if d.Concurrency < 1 {
+		p.add("daemon.concurrency", "%d: must be at least 1", d.Concurrency)
 	}
-	if d.BreakerReset < 0 {
-		p.add("daemon.breaker_reset", "%v: must not be negative (0 = only by command)", d.BreakerReset)
-	}
+	nonNegative(p, "daemon.rate", d.Rate)
 	if d.HoldPrefix == "" {
 		p.add("daemon.hold_prefix", "must not be empty (default \"hold:\")")
 	}

@@ -20,12 +20,6 @@ const RuntimePodman = "podman"
 // on each Podman host.
 const DefaultMungeKey = "/etc/munge/munge.key"
 
-// Values of LogConf.File that are not paths.
-const (
-	LogStderr   = "stderr"
-	LogJournald = "journald"
-)
-
 // Default returns the configuration used for every key the file and the
 // environment leave unset, with the derived defaults (see ApplyDefaults)
 // worked out from the other defaults: resume.timeout 90s, suspend.timeout
@@ -64,8 +58,9 @@ func baseDefault() Config {
 			ResumeRate:     300,
 			SuspendRate:    60,
 		},
-		Health: defaultHealth(),
-		Daemon: defaultDaemon(),
+		Health:  defaultHealth(),
+		Daemon:  defaultDaemon(),
+		Breaker: defaultBreaker(),
 	}
 }
 

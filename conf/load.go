@@ -204,6 +204,13 @@ func loadWith(path string, data []byte, defaults Config) (*Config, error) {
 
 type unknownKey struct{ path, msg string }
 
+// movedKeys maps keys that moved to another section to their new name: an
+// old key is an error that names the new one.
+var movedKeys = map[string]string{
+	"daemon.breaker_threshold": "breaker.threshold",
+	"daemon.breaker_reset":     "breaker.reset",
+}
+
 // unknownKeys returns the keys of m (recursively) that t has no field for.
 func unknownKeys(t reflect.Type, m map[string]any, prefix string) []unknownKey {
 	type field struct {
@@ -234,7 +241,9 @@ func unknownKeys(t reflect.Type, m map[string]any, prefix string) []unknownKey {
 				names[j] = f.name
 			}
 			msg := "unknown key"
-			if s := closest(strings.ToLower(k), names); s != "" {
+			if to, ok := movedKeys[strings.ToLower(path)]; ok {
+				msg += fmt.Sprintf(" (moved: write %s instead)", to)
+			} else if s := closest(strings.ToLower(k), names); s != "" {
 				msg += fmt.Sprintf(" (did you mean %q?)", s)
 			}
 			out = append(out, unknownKey{path, msg})

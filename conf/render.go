@@ -27,7 +27,7 @@ const (
 // when a group's nodes do not expand or w fails. Blocks on w only;
 // idempotent.
 func RenderSlurm(w io.Writer, c *Config) error {
-	ix := c.nodeIndex()
+	ix := c.Inventory()
 	for i, err := range ix.errs {
 		if err != nil {
 			return fmt.Errorf("render slurm.conf: groups[%d] (%s) nodes %q: %w", i, c.Groups[i].Name, c.Groups[i].Nodes, err)
@@ -156,9 +156,10 @@ func gresTypes(groups []Group) []string {
 // makes sure each group's nodes compress to one range); "" = none.
 func warmExc(c *Config) string {
 	var out []string
+	ix := c.Inventory()
 	for i := range c.Groups {
 		if g := &c.Groups[i]; g.Warm.Idle > 0 {
-			out = append(out, fmt.Sprintf("%s:%d", hostlist.Compress(c.GroupNodes(g)), g.Warm.Idle))
+			out = append(out, fmt.Sprintf("%s:%d", hostlist.Compress(ix.GroupNodes(g)), g.Warm.Idle))
 		}
 	}
 	return strings.Join(out, ",")

@@ -5,8 +5,6 @@ package conf
 
 import (
 	"time"
-
-	"github.com/slurm-elastic/slurm-elastic/runtime"
 )
 
 // DefaultPath is where the config file lives unless --config or
@@ -29,13 +27,13 @@ type Config struct {
 	PowerSave PowerSaveConf `mapstructure:"power_save"`
 	Health    HealthConf    `mapstructure:"health"`
 	Daemon    DaemonConf    `mapstructure:"daemon"`
+	Breaker   BreakerConf   `mapstructure:"breaker"`
 
 	// File is the path the config was loaded from ("" when none). Not a key.
 	File string `mapstructure:"-"`
 
-	// index maps node names to groups for GroupOf and GroupNodes; built by
-	// Validate or on first lookup (see lookup.go). Not a key.
-	index *nodeIndex
+	// inventory is the node inventory Validate built (see Inventory). Not a key.
+	inventory *Inventory
 	// derived records the values ApplyDefaults derived (defaults.go). Not a key.
 	derived derivedValues
 }
@@ -99,11 +97,11 @@ type Group struct {
 	// Partition the group's nodes are rendered into by `conf slurm`.
 	Partition string `mapstructure:"partition"`
 	// Slurm node attributes for the NodeName line.
-	CPUs         int              `mapstructure:"cpus"`
-	RealMemoryMB int64            `mapstructure:"real_memory_mb"`
-	Gres         string           `mapstructure:"gres"`
-	Weight       int              `mapstructure:"weight"`
-	Template     runtime.Template `mapstructure:"template"`
+	CPUs         int      `mapstructure:"cpus"`
+	RealMemoryMB int64    `mapstructure:"real_memory_mb"`
+	Gres         string   `mapstructure:"gres"`
+	Weight       int      `mapstructure:"weight"`
+	Template     Template `mapstructure:"template"`
 	// Warm keeps idle nodes powered up ahead of demand (the daemon powers
 	// them up; `conf slurm` keeps Slurm from suspending them). Default off.
 	Warm WarmConf `mapstructure:"warm"`

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/slurm-elastic/slurm-elastic/internal/hostlist"
+	"github.com/slurm-elastic/slurm-elastic/internal/logging"
 	"github.com/slurm-elastic/slurm-elastic/runtime"
 )
 
@@ -64,7 +65,7 @@ func (p *problems) uniqueName(key, list, name string, i int, seen map[string]int
 // once (errors.Join of *FieldError, each naming c.File and the key path,
 // e.g. "/etc/slurm-elastic/config.yaml: groups[1].template.image:
 // required"), or nil. It stats the token and SSH identity files, expands
-// every group's hostlist and (re)builds the node index used by GroupOf.
+// every group's hostlist and builds the config's Inventory.
 // Blocks only on those stats; idempotent.
 func (c *Config) Validate() error {
 	p := &problems{file: c.File}
@@ -85,6 +86,7 @@ func (c *Config) Validate() error {
 	c.validatePowerSave(p)
 	c.validateHealth(p)
 	c.validateDaemon(p)
+	c.validateBreaker(p)
 	return errors.Join(p.errs...)
 }
 
@@ -234,10 +236,8 @@ func (c *Config) validatePodman(p *problems) {
 const maxListed = 10
 
 func (c *Config) validateGroups(p *problems) {
-	indexMu.Lock()
-	c.index = buildIndex(c.Groups)
-	ix := c.index
-	indexMu.Unlock()
+	c.inventory = NewInventory(c.Groups)
+	ix := c.inventory
 
 	if len(c.Groups) == 0 {
 		p.add("groups", "at least one node group required")
@@ -375,7 +375,7 @@ func validateTemplate(p *problems, key string, g *Group) {
 
 func (c *Config) validateLog(p *problems) {
 	switch f := c.Log.File; {
-	case f == LogStderr, f == LogJournald:
+	case f == logging.Stderr, f == logging.Journald:
 	case f == "" || !filepath.IsAbs(f):
 		p.add("log.file", "%q: must be stderr, journald or an absolute path", f)
 	}

@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/slurm-elastic/slurm-elastic/conf"
-	"github.com/slurm-elastic/slurm-elastic/runtime"
 )
 
 const testFile = "/etc/slurm-elastic/config.yaml"
@@ -23,12 +22,12 @@ func validConfig() *conf.Config {
 	c.Slurm.ConfServer = "head"
 	c.Podman.Hosts = []conf.PodmanHost{{Name: "local", URI: "unix:///run/podman/podman.sock"}}
 	c.Groups = []conf.Group{
-		{Name: "cpu", Nodes: "cpu[1-4]", CPUs: 2, RealMemoryMB: 1024, Template: runtime.Template{
+		{Name: "cpu", Nodes: "cpu[1-4]", CPUs: 2, RealMemoryMB: 1024, Template: conf.Template{
 			Image: "localhost/node:1", Network: "slurm",
-			Mounts: []runtime.Mount{{Source: "/etc/slurm", Destination: "/etc/slurm", ReadOnly: true}},
+			Mounts: []conf.Mount{{Source: "/etc/slurm", Destination: "/etc/slurm", ReadOnly: true}},
 			Env:    map[string]string{"TZ": "UTC"}, Features: []string{"cpu"},
 		}},
-		{Name: "gpu", Nodes: "gpu[1-2]", Gres: "gpu:1", Template: runtime.Template{
+		{Name: "gpu", Nodes: "gpu[1-2]", Gres: "gpu:1", Template: conf.Template{
 			Image: "localhost/node:1", Network: "slurm", GPUs: []string{"nvidia.com/gpu=0"},
 		}},
 	}
@@ -75,7 +74,7 @@ func TestValidateOK(t *testing.T) {
 		"conf server max port": func(c *conf.Config) { c.Slurm.ConfServer = "10.0.0.2:65535" },
 		"munge key elsewhere":  func(c *conf.Config) { c.Podman.MungeKey = "/srv/keys/munge.key" },
 		"mount below the key's dir": func(c *conf.Config) {
-			c.Groups[0].Template.Mounts = append(c.Groups[0].Template.Mounts, runtime.Mount{Source: "/srv/x", Destination: "/run/slurm-elastic/other"})
+			c.Groups[0].Template.Mounts = append(c.Groups[0].Template.Mounts, conf.Mount{Source: "/srv/x", Destination: "/run/slurm-elastic/other"})
 		},
 	} {
 		t.Run(name, func(t *testing.T) {
@@ -158,7 +157,7 @@ func TestValidateErrors(t *testing.T) {
 			[]string{`groups[1].template.env["SLURM_ELASTIC_NODE"]`}, "node's name"},
 		{"template mounts the munge key", func(c *conf.Config) {
 			c.Groups[0].Template.Mounts = append(c.Groups[0].Template.Mounts,
-				runtime.Mount{Source: "/etc/munge/munge.key", Destination: "/run/slurm-elastic//munge.key/", ReadOnly: true})
+				conf.Mount{Source: "/etc/munge/munge.key", Destination: "/run/slurm-elastic//munge.key/", ReadOnly: true})
 		}, []string{"groups[0].template.mounts[1].destination"}, "podman.munge_key"},
 		{"no groups", func(c *conf.Config) { c.Groups = nil }, []string{"groups"}, "at least one"},
 		{"no groups, no hosts", func(c *conf.Config) { c.Groups, c.Podman.Hosts = nil, nil }, []string{"groups"}, "at least one"},
@@ -185,7 +184,7 @@ func TestValidateErrors(t *testing.T) {
 		}, []string{"groups[0].template.cpus", "groups[0].template.memory_mb"}, "negative"},
 		{"network required", func(c *conf.Config) { c.Groups[0].Template.Network = " " }, []string{"groups[0].template.network"}, "required"},
 		{"mount relative", func(c *conf.Config) {
-			c.Groups[0].Template.Mounts = append(c.Groups[0].Template.Mounts, runtime.Mount{Source: "data", Destination: "data"})
+			c.Groups[0].Template.Mounts = append(c.Groups[0].Template.Mounts, conf.Mount{Source: "data", Destination: "data"})
 		}, []string{"groups[0].template.mounts[1].destination", "groups[0].template.mounts[1].source"}, "absolute"},
 		{"gpu not CDI", func(c *conf.Config) { c.Groups[1].Template.GPUs = []string{"nvidia.com/gpu=0", "gpu0"} }, []string{"groups[1].template.gpus[1]"}, "vendor.com/class=name"},
 		{"gpu without name", func(c *conf.Config) { c.Groups[1].Template.GPUs = []string{"nvidia.com/gpu"} }, []string{"groups[1].template.gpus[0]"}, "CDI"},

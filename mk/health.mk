@@ -18,7 +18,7 @@ build-health: go-check
 
 ## test-health: the health packages with cgo (NVML mock tests included)
 test-health: go-check
-	$(HEALTH_CGO) $(GO) test -tags "$(HEALTH_TAGS)" ./nodehealth/... ./cmd/slurm-elastic-health/
+	$(HEALTH_CGO) $(GO) test -tags "$(HEALTH_TAGS)" ./nodehealth/... ./cmd/internal/healthcmd/ ./cmd/slurm-elastic-health/
 
 ## bench-health: docs/benchmarks.md section 4 (node health), about 10 minutes:
 ##   a. go test -bench (cgo): one check round, and the Xid event -> DRAIN
@@ -32,9 +32,9 @@ HEALTH_BENCH_OUT  ?= /tmp/se-bench-health
 bench-health: deps build build-health
 	@mkdir -p $(HEALTH_BENCH_OUT)
 	@echo "bench-health: load average $$(cut -d' ' -f1-3 /proc/loadavg), $$(nproc) CPUs; results in $(HEALTH_BENCH_OUT)"
-	$(HEALTH_CGO) $(GO) test -tags "$(HEALTH_TAGS)" -run '^$$' -bench . -benchmem ./nodehealth/host/ ./nodehealth/healthd/
+	$(HEALTH_CGO) $(GO) test -tags "$(HEALTH_TAGS)" -run '^$$' -bench . -benchmem ./nodehealth/host/ ./cmd/internal/healthcmd/
 	SE_HEALTH_BIN=$(BIN)/slurm-elastic-health SE_HEALTH_FOOTPRINT=$(HEALTH_FOOTPRINT) SE_BENCH_OUT=$(HEALTH_BENCH_OUT) \
-		$(HEALTH_CGO) $(GO) test -tags "$(HEALTH_TAGS)" -count=1 -timeout 30m -run '^TestFootprint$$' -v ./nodehealth/healthd/
+		$(HEALTH_CGO) $(GO) test -tags "$(HEALTH_TAGS)" -count=1 -timeout 30m -run '^TestFootprint$$' -v ./cmd/internal/healthcmd/
 	SE_BENCH_HEALTH=1 SE_BENCH_OUT=$(HEALTH_BENCH_OUT) SE_E2E_NAME=$${SE_E2E_NAME:-se-e2e-health-bench} \
 		$(GOTEST) -count=1 -timeout 30m -run '^TestHealthLatency$$' -v ./tests/e2e/
 

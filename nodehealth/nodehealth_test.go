@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/slurm-elastic/slurm-elastic/internal/slurm"
-	"github.com/slurm-elastic/slurm-elastic/internal/slurmfake"
+	"github.com/slurm-elastic/slurm-elastic/internal/slurm/slurmfake"
 )
 
 // scripted is a check returning the next scripted round on each Run (the
@@ -315,10 +315,10 @@ func TestRunNotifyAndMetrics(t *testing.T) {
 	}
 }
 
-func TestExitCodeAndString(t *testing.T) {
+func TestSummaryAndString(t *testing.T) {
 	w := Finding{Check: "gpu", Component: "gpu0", Status: Fail, Action: ActionWatch, Message: "sbe"}
-	if ExitCode([]Finding{w}) != 0 || ExitCode(unknown) != 2 || ExitCode(append(slices.Clone(unknown), fail...)) != 1 {
-		t.Fatal("exit codes")
+	if Summary([]Finding{w}) != OK || Summary(unknown) != Unknown || Summary(append(slices.Clone(unknown), fail...)) != Fail {
+		t.Fatal("summaries")
 	}
 	if s := fail[0]; (Finding{Check: "disk", Component: s.Component, Status: s.Status, Message: s.Message}).String() !=
 		"FAIL disk /scratch: 1.0% free, want >= 5% (drain)" {

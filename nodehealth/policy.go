@@ -3,18 +3,13 @@ package nodehealth
 import (
 	"slices"
 	"strconv"
-	"strings"
 
+	"github.com/slurm-elastic/slurm-elastic/internal/reason"
 	"github.com/slurm-elastic/slurm-elastic/internal/slurm"
 )
 
-// ReasonPrefix starts every reason the health daemon sets. It differs from
-// slurm.ReasonPrefix ("slurm-elastic:"), so the power hooks never clear a
-// health drain and the health daemon never clears theirs.
-const ReasonPrefix = "slurm-elastic-health:"
-
 // Reason formats the drain reason `slurm-elastic-health: <check>: <finding>`
-// on one line, at most 240 bytes.
+// on one line, at most 240 bytes (reason.FormatHealth).
 func Reason(f Finding) string {
 	what := oneLine(f.Message)
 	if f.Component != "" && f.Component != f.Check {
@@ -23,18 +18,14 @@ func Reason(f Finding) string {
 	if a := f.action(); a != ActionDrain {
 		what += " (" + string(a) + ")"
 	}
-	return slurm.FitReason(ReasonPrefix + " " + f.Check + ": " + what)
+	return reason.FormatHealth(f.Check, what)
 }
 
-// OwnReason reports whether reason was set by the health daemon and, if
-// so, the check it names.
-func OwnReason(reason string) (check string, ok bool) {
-	rest, ok := strings.CutPrefix(reason, ReasonPrefix)
-	if !ok {
-		return "", false
-	}
-	check, _, _ = strings.Cut(strings.TrimSpace(rest), ":")
-	return check, true
+// OwnReason reports whether r was set by the health daemon (its owner in
+// the reason registry) and, if so, the check it names.
+func OwnReason(r string) (check string, ok bool) {
+	p := reason.Parse(r)
+	return p.Check, p.Owner == reason.Health
 }
 
 // Op is what a Decision does to the node.

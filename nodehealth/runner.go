@@ -312,7 +312,7 @@ func (r *Runner) decideAndAct(ctx context.Context, refetch bool) (Decision, erro
 	}
 	if err := r.Slurm.Update(ctx, []string{r.Node}, u); err != nil {
 		r.Metrics.slurmError()
-		log.Warn("health decision not applied: slurm update failed; will retry", "err", err)
+		log.Warn("health decision not applied: slurm update failed; will retry", "error", err)
 		return d, fmt.Errorf("node %s: %s: %w", r.Node, d.Op, err)
 	}
 	r.Metrics.action(d.Op)
@@ -371,7 +371,7 @@ func (r *Runner) Run(ctx context.Context) error {
 			return
 		}
 		backoff = min(max(backoff*2, rmin), rmax)
-		r.log().Warn("slurm unreachable; findings kept, retrying", "node", r.Node, "retry_in", backoff.String(), "err", err)
+		r.log().Warn("slurm unreachable; findings kept, retrying", "node", r.Node, "retry_in", backoff.String(), "error", err)
 		retry = time.After(backoff)
 	}
 	r.log().Info("health daemon started", "node", r.Node, "checks", len(r.Checks), "interval", interval.String(), "dry_run", r.DryRun)
@@ -395,18 +395,18 @@ func (r *Runner) Run(ctx context.Context) error {
 	}
 }
 
-// ExitCode maps findings to the one-shot exit code: 0 all OK (or failures
-// that do not drain), 1 a draining failure, 2 Unknown without a draining
-// failure.
-func ExitCode(findings []Finding) int {
-	code := 0
+// Summary is the one-shot verdict of findings: Fail for a draining
+// failure, else Unknown when any finding is Unknown, else OK (failures
+// that do not drain included). The command maps it to an exit code.
+func Summary(findings []Finding) Status {
+	s := OK
 	for _, f := range findings {
 		switch {
 		case f.Drains():
-			return 1
+			return Fail
 		case f.Status == Unknown:
-			code = 2
+			s = Unknown
 		}
 	}
-	return code
+	return s
 }

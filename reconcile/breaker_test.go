@@ -8,14 +8,16 @@ import (
 	"testing"
 	"time"
 
+	"github.com/slurm-elastic/slurm-elastic/internal/reason"
+
 	"github.com/slurm-elastic/slurm-elastic/internal/breaker"
 	"github.com/slurm-elastic/slurm-elastic/internal/slurm"
 	"github.com/slurm-elastic/slurm-elastic/runtime"
 )
 
 func TestDecideBreaker(t *testing.T) {
-	own := slurm.Reason(breaker.Code, "group g launches stopped")
-	config := slurm.Reason("Config", "image not found")
+	own := reason.Format(reason.BreakerOpen, "group g launches stopped")
+	config := reason.Format(reason.Config, "image not found")
 	tests := []struct {
 		name string
 		e    Entry
@@ -30,7 +32,7 @@ func TestDecideBreaker(t *testing.T) {
 		{"open: powering down", Entry{Group: "g", BreakerOpen: true, Node: withReason(node("DOWN", "POWERED_DOWN", "POWERING_DOWN"), config)}, ""},
 		{"open: busy node left alone", Entry{Group: "g", BreakerOpen: true, Node: node("ALLOCATED"), Inst: inst(runtime.StateRunning, time.Hour)}, ""},
 		{"open: admin's drain left alone", Entry{Group: "g", BreakerOpen: true, Node: withReason(node("IDLE", "POWERED_DOWN", "DRAIN"), "psu")}, ""},
-		{"open: capacity node is the cooldown's", Entry{Group: "g", BreakerOpen: true, Node: withReason(node("DOWN", "POWERED_DOWN"), slurm.Reason("Capacity", "x"))}, KindCapacity},
+		{"open: capacity node is the cooldown's", Entry{Group: "g", BreakerOpen: true, Node: withReason(node("DOWN", "POWERED_DOWN"), reason.Format(reason.Capacity, "x"))}, KindCapacity},
 		{"closed: DOWN with BreakerOpen", Entry{Group: "g", Node: withReason(node("DOWN", "POWERED_DOWN"), own)}, KindBreakerEnd},
 		{"closed: DRAIN with BreakerOpen", Entry{Group: "g", Node: withReason(node("IDLE", "POWERED_DOWN", "DRAIN"), own)}, KindBreakerEnd},
 		{"closed: idle~ with a stale BreakerOpen reason", Entry{Group: "g", Node: withReason(node("IDLE", "POWERED_DOWN"), own)}, ""},
@@ -60,7 +62,7 @@ func TestDecideBreaker(t *testing.T) {
 // launch counts.
 func TestRoundBreaker(t *testing.T) {
 	w := newWorld(t, "c[1-4]", "c1", "c2", "c3", "c4")
-	w.cfg.Daemon.BreakerThreshold = 2
+	w.cfg.Breaker.Threshold = 2
 	r, err := New(Deps{Config: w.cfg, Runtimes: map[string]runtime.Runtime{"fake": w.rt}, Slurm: w.sc, Now: w.clock.Now,
 		StateDir: w.cfg.StateDir, Lock: func(ctx context.Context) (func(), error) { w.locks.Add(1); return func() {}, nil }})
 	if err != nil {
@@ -79,14 +81,14 @@ func TestRoundBreaker(t *testing.T) {
 	}
 	// c1 was set DOWN by the failed resume; c2 is DOWN with BreakerOpen
 	// (the hook refused it); c3, c4 idle~.
-	w.sc.Update(context.Background(), []string{"c1"}, slurm.NodeUpdate{State: slurm.SetDown, Reason: slurm.Reason("Config", "image not found")})
-	w.sc.Update(context.Background(), []string{"c2"}, slurm.NodeUpdate{State: slurm.SetDown, Reason: slurm.Reason(breaker.Code, "refused")})
+	w.sc.Update(context.Background(), []string{"c1"}, slurm.NodeUpdate{State: slurm.SetDown, Reason: reason.Format(reason.Config, "image not found")})
+	w.sc.Update(context.Background(), []string{"c2"}, slurm.NodeUpdate{State: slurm.SetDown, Reason: reason.Format(reason.BreakerOpen, "refused")})
 	if got := kinds(w.round(t)); got != "c1:breaker c3:breaker c4:breaker" {
 		t.Fatalf("round 1: %q", got)
 	}
 	for _, n := range []string{"c1", "c3", "c4"} {
 		sn := w.node(t, n)
-		if !hasCode(sn.Reason, breaker.Code) || !strings.Contains(sn.Reason, "slurm-elastic breaker reset g") {
+		if !reason.Has(sn.Reason, reason.BreakerOpen) || !strings.Contains(sn.Reason, "slurm-elastic breaker reset g") {
 			t.Errorf("%s: %+v", n, sn)
 		}
 	}
@@ -156,8 +158,8 @@ func TestRoundBreaker(t *testing.T) {
 // daemon.breaker_reset and logs it as an event.
 func TestRoundBreakerTimeout(t *testing.T) {
 	w := newWorld(t, "c[1-2]", "c1", "c2")
-	w.cfg.Daemon.BreakerThreshold = 1
-	w.cfg.Daemon.BreakerReset = 10 * time.Minute
+	w.cfg.Breaker.Threshold = 1
+	w.cfg.Breaker.Reset = 10 * time.Minute
 	r, err := New(Deps{Config: w.cfg, Runtimes: map[string]runtime.Runtime{"fake": w.rt}, Slurm: w.sc, Now: w.clock.Now, StateDir: w.cfg.StateDir})
 	if err != nil {
 		t.Fatal(err)

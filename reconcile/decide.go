@@ -18,28 +18,9 @@ import (
 	"time"
 
 	"github.com/slurm-elastic/slurm-elastic/conf"
-	"github.com/slurm-elastic/slurm-elastic/internal/breaker"
+	"github.com/slurm-elastic/slurm-elastic/internal/reason"
 	"github.com/slurm-elastic/slurm-elastic/internal/slurm"
 	"github.com/slurm-elastic/slurm-elastic/runtime"
-)
-
-// HealthReasonPrefix starts the reason of every drain set by the node
-// health daemon (slurm-elastic-health). Such a drain on an idle node makes
-// the node unhealthy: it is powered down so the next job gets a fresh one.
-const HealthReasonPrefix = "slurm-elastic-health:"
-
-// Reason codes the reconciler sets (slurm.Reason(code, ...)). A node
-// powered down with one of them is re-enabled (RESUME) once it is down.
-const (
-	CodeDeadNode     = "DeadNode"
-	CodeStuckPowerUp = "StuckPowerUp"
-	CodeUnhealthy    = "Unhealthy"
-	// CodeCooldown marks the nodes of a group cooling down after a
-	// Capacity-class launch failure; lifted when the cooldown ends.
-	CodeCooldown = "Cooldown"
-	// CodeCapacity is the resume hook's reason code for a Capacity-class
-	// launch failure (runtime.ClassCapacity); it starts a cooldown.
-	CodeCapacity = string(runtime.ClassCapacity)
 )
 
 // Kind is what the reconciler decided for one node.
@@ -175,7 +156,8 @@ func Decide(now time.Time, p Policy, e Entry) (Action, bool) {
 	if e.Group == "" || n == nil {
 		return Action{}, false
 	}
-	if n.Reason != "" && !slurm.OwnReason(n.Reason) && !strings.HasPrefix(n.Reason, HealthReasonPrefix) {
+	why := reason.Parse(n.Reason)
+	if n.Reason != "" && why.Owner == reason.Other {
 		return Action{}, false // an admin's reason: never ours to change
 	}
 	if e.Held || (p.HoldPrefix != "" && strings.Contains(n.Reason, p.HoldPrefix)) {
@@ -185,25 +167,25 @@ func Decide(now time.Time, p Policy, e Entry) (Action, bool) {
 	if p.CapacityCooldown > 0 {
 		cooling := now.Before(e.CoolingUntil)
 		switch {
-		case hasCode(n.Reason, CodeCapacity) && outOfService(n):
+		case why.Family == reason.CapacityFailure && outOfService(n):
 			return act(KindCapacity, "node %s after a capacity failure: %s", StateOf(n), n.Reason)
 		case cooling && n.Has(slurm.FlagPoweredDown) && !n.Has(slurm.FlagPoweringUp) && !n.Has(slurm.FlagPoweringDown) &&
-			n.State == slurm.StateIdle && !n.Has(slurm.FlagDrain) && (n.Reason == "" || slurm.OwnReason(n.Reason)) && in == nil:
+			n.State == slurm.StateIdle && !n.Has(slurm.FlagDrain) && (n.Reason == "" || why.Code != "") && in == nil:
 			return act(KindCoolDrain, "node %s, group %s cooling down until %s", StateOf(n), e.Group, e.CoolingUntil.UTC().Format(time.RFC3339))
 		}
 	}
-	if !now.Before(e.CoolingUntil) && hasCode(n.Reason, CodeCooldown) && !n.Has(slurm.FlagPoweringUp) &&
+	if !now.Before(e.CoolingUntil) && why.Code == reason.Cooldown && !n.Has(slurm.FlagPoweringUp) &&
 		(n.State == slurm.StateDown || n.Has(slurm.FlagDrain)) {
 		return act(KindCoolEnd, "node %s, group %s cooldown over", StateOf(n), e.Group)
 	}
 	steady := !n.Has(slurm.FlagPoweringUp) && !n.Has(slurm.FlagPoweringDown)
 	switch {
 	case e.BreakerOpen && steady && in == nil && n.Has(slurm.FlagPoweredDown) && n.State == slurm.StateIdle &&
-		!n.Has(slurm.FlagDrain) && (n.Reason == "" || slurm.OwnReason(n.Reason)):
+		!n.Has(slurm.FlagDrain) && (n.Reason == "" || why.Code != ""):
 		return act(KindBreaker, "node %s, group %s circuit breaker open", StateOf(n), e.Group)
-	case e.BreakerOpen && steady && in == nil && n.State == slurm.StateDown && hookFailure(n.Reason):
+	case e.BreakerOpen && steady && in == nil && n.State == slurm.StateDown && why.Family == reason.LaunchFailure:
 		return act(KindBreaker, "node %s after a failed launch, group %s circuit breaker open: %s", StateOf(n), e.Group, n.Reason)
-	case !e.BreakerOpen && hasCode(n.Reason, breaker.Code) && !n.Has(slurm.FlagPoweringUp) &&
+	case !e.BreakerOpen && why.Code == reason.BreakerOpen && !n.Has(slurm.FlagPoweringUp) &&
 		(n.State == slurm.StateDown || n.Has(slurm.FlagDrain)):
 		return act(KindBreakerEnd, "node %s, group %s circuit breaker re-armed", StateOf(n), e.Group)
 	}
@@ -218,18 +200,18 @@ func Decide(now time.Time, p Policy, e Entry) (Action, bool) {
 	}
 	// Our DOWN whose power down did not take (or was lost): again.
 	if n.State == slurm.StateDown && !powering && !n.Has(slurm.FlagPowerDown) &&
-		(hasCode(n.Reason, CodeDeadNode) || hasCode(n.Reason, CodeStuckPowerUp)) {
+		(why.Code == reason.DeadNode || why.Code == reason.StuckPowerUp) {
 		return act(KindDead, "node %s with our reason %q, not powering down", StateOf(n), n.Reason)
 	}
 	if n.Has(slurm.FlagPoweringUp) && in == nil && !e.PoweringUpSince.IsZero() && now.Sub(e.PoweringUpSince) >= p.PowerUpLimit {
 		return act(KindStuck, "node %s for %s, no instance", StateOf(n), now.Sub(e.PoweringUpSince).Round(time.Second))
 	}
-	if n.Has(slurm.FlagDrain) && (strings.HasPrefix(n.Reason, HealthReasonPrefix) || hasCode(n.Reason, CodeUnhealthy)) &&
+	if n.Has(slurm.FlagDrain) && (why.Owner == reason.Health || why.Code == reason.Unhealthy) &&
 		n.State == slurm.StateIdle && !n.Has(slurm.FlagCompleting) && !powering && !n.Has(slurm.FlagPowerDown) {
 		return act(KindUnhealthy, "node %s drained by health: %s", StateOf(n), n.Reason)
 	}
 	if n.Has(slurm.FlagPoweredDown) && !n.Has(slurm.FlagPoweringUp) && !n.Has(slurm.FlagPoweringDown) && in == nil &&
-		(n.State == slurm.StateDown || n.Has(slurm.FlagDrain)) && reconcilerReason(n.Reason) {
+		(n.State == slurm.StateDown || n.Has(slurm.FlagDrain)) && why.Family == reason.Failover {
 		return act(KindReenable, "node %s, reason %q", StateOf(n), n.Reason)
 	}
 	return Action{}, false
@@ -242,25 +224,6 @@ func Decide(now time.Time, p Policy, e Entry) (Action, bool) {
 func outOfService(n *slurm.Node) bool {
 	return !n.Has(slurm.FlagPoweringUp) &&
 		(n.State == slurm.StateDown || n.Has(slurm.FlagPoweredDown) || n.Has(slurm.FlagPoweringDown))
-}
-
-// hookFailure reports whether reason is one a power hook set on a failure
-// other than Capacity (Config, Transient, SlurmUpdate, ResumeTimeout,
-// SlurmUnreachable, ...): ours, and none of the reconciler's, the
-// cooldown's or the breaker's codes.
-func hookFailure(reason string) bool {
-	return slurm.OwnReason(reason) && !reconcilerReason(reason) && !hasCode(reason, CodeCapacity) &&
-		!hasCode(reason, CodeCooldown) && !hasCode(reason, breaker.Code)
-}
-
-// reconcilerReason reports whether reason was set by the reconciler.
-func reconcilerReason(reason string) bool {
-	return hasCode(reason, CodeDeadNode) || hasCode(reason, CodeStuckPowerUp) || hasCode(reason, CodeUnhealthy)
-}
-
-// hasCode reports whether reason is slurm.Reason(code, ...).
-func hasCode(reason, code string) bool {
-	return strings.HasPrefix(reason, slurm.ReasonPrefix+" (Code:"+code+")")
 }
 
 // StateOf summarises a Slurm node's state for logs, events and metrics:

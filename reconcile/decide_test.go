@@ -1,12 +1,12 @@
 package reconcile
 
 import (
-	"strings"
 	"testing"
 	"time"
 
+	"github.com/slurm-elastic/slurm-elastic/internal/reason"
+
 	"github.com/slurm-elastic/slurm-elastic/internal/slurm"
-	"github.com/slurm-elastic/slurm-elastic/nodehealth"
 	"github.com/slurm-elastic/slurm-elastic/runtime"
 )
 
@@ -27,11 +27,11 @@ func inst(s runtime.State, age time.Duration) *runtime.Instance {
 func TestDecide(t *testing.T) {
 	health := "slurm-elastic-health: gpu3 XID 79"
 	admin := "replacing the PSU"
-	deadReason := slurm.Reason(CodeDeadNode, "x")
-	unhealthyReason := slurm.Reason(CodeUnhealthy, "replaced: gpu3")
-	resumeFail := slurm.Reason("Config", "image not found")
-	capacity := slurm.Reason("Capacity", "node c1: launch: no host with room")
-	cooldown := slurm.Reason(CodeCooldown, "group g paused until ...")
+	deadReason := reason.Format(reason.DeadNode, "x")
+	unhealthyReason := reason.Format(reason.Unhealthy, "replaced: gpu3")
+	resumeFail := reason.Format(reason.Config, "image not found")
+	capacity := reason.Format(reason.Capacity, "node c1: launch: no host with room")
+	cooldown := reason.Format(reason.Cooldown, "group g paused until ...")
 	cooling, cooled := t0.Add(time.Minute), t0.Add(-time.Second)
 	tests := []struct {
 		name string
@@ -139,24 +139,5 @@ func TestStateOf(t *testing.T) {
 		if got := StateOf(n); got != want {
 			t.Errorf("StateOf(%+v) = %q, want %q", n, got, want)
 		}
-	}
-}
-
-func TestReasonsAreOwned(t *testing.T) {
-	for _, c := range []string{CodeDeadNode, CodeStuckPowerUp, CodeUnhealthy} {
-		r := slurm.Reason(c, "why")
-		if !slurm.OwnReason(r) || !reconcilerReason(r) || !strings.Contains(r, c) {
-			t.Errorf("reason %q not recognised as ours", r)
-		}
-	}
-	if reconcilerReason(slurm.Reason("Capacity", "x")) || reconcilerReason("DeadNode") {
-		t.Error("a reason of the hooks or an admin taken for the reconciler's")
-	}
-}
-
-// The health daemon's drains are what KindUnhealthy looks for.
-func TestHealthPrefixMatchesTheHealthDaemon(t *testing.T) {
-	if HealthReasonPrefix != nodehealth.ReasonPrefix {
-		t.Fatalf("HealthReasonPrefix %q, nodehealth.ReasonPrefix %q", HealthReasonPrefix, nodehealth.ReasonPrefix)
 	}
 }

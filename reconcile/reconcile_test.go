@@ -12,11 +12,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/slurm-elastic/slurm-elastic/internal/reason"
+
 	"github.com/slurm-elastic/slurm-elastic/conf"
 	"github.com/slurm-elastic/slurm-elastic/internal/slurm"
-	"github.com/slurm-elastic/slurm-elastic/internal/slurmfake"
+	"github.com/slurm-elastic/slurm-elastic/internal/slurm/slurmfake"
 	"github.com/slurm-elastic/slurm-elastic/runtime"
-	"github.com/slurm-elastic/slurm-elastic/runtime/fake"
+	"github.com/slurm-elastic/slurm-elastic/runtime/runtimefake"
 )
 
 // clock is a settable test clock.
@@ -30,7 +32,7 @@ func (c *clock) Add(d time.Duration) { c.mu.Lock(); c.t = c.t.Add(d); c.mu.Unloc
 
 type world struct {
 	cfg   *conf.Config
-	rt    *fake.Fake
+	rt    *runtimefake.Fake
 	sc    *slurmfake.Fake
 	clock *clock
 	r     *Reconciler
@@ -42,11 +44,11 @@ func newWorld(t testing.TB, nodes string, names ...string) *world {
 	cfg := conf.Default()
 	cfg.Cluster = "t"
 	cfg.StateDir = t.TempDir()
-	cfg.Groups = []conf.Group{{Name: "g", Nodes: nodes, Runtime: "fake", Template: runtime.Template{Image: "img"}}}
+	cfg.Groups = []conf.Group{{Name: "g", Nodes: nodes, Runtime: "fake", Template: conf.Template{Image: "img"}}}
 	cfg.Daemon.OrphanGrace = time.Minute
 	cfg.Daemon.PowerUpLimit = 3 * time.Minute
 	cfg.ApplyDefaults()
-	w := &world{cfg: &cfg, rt: fake.New(fake.Options{Cluster: "t"}), sc: slurmfake.New(names...), clock: &clock{t: time.Now()}}
+	w := &world{cfg: &cfg, rt: runtimefake.New(runtimefake.Options{Cluster: "t"}), sc: slurmfake.New(names...), clock: &clock{t: time.Now()}}
 	r, err := New(Deps{
 		Config: w.cfg, Runtimes: map[string]runtime.Runtime{"fake": w.rt}, Slurm: w.sc, Now: w.clock.Now,
 		Lock: func(ctx context.Context) (func(), error) { w.locks.Add(1); return func() {}, nil },
@@ -133,11 +135,11 @@ func TestRoundsHeal(t *testing.T) {
 	// Slurm 24.11 (and the fake) leave a powered-down node IDLE, the
 	// reason kept as a record.
 	c2 := w.node(t, "c2")
-	if !c2.Has(slurm.FlagPoweredDown) || !hasCode(c2.Reason, CodeDeadNode) {
+	if !c2.Has(slurm.FlagPoweredDown) || !reason.Has(c2.Reason, reason.DeadNode) {
 		t.Fatalf("c2 after round 1: %+v", c2)
 	}
 	c4 := w.node(t, "c4")
-	if !c4.Has(slurm.FlagDrain) || !c4.Has(slurm.FlagPoweredDown) || !hasCode(c4.Reason, CodeUnhealthy) || !strings.Contains(c4.Reason, "gpu0 XID 79") {
+	if !c4.Has(slurm.FlagDrain) || !c4.Has(slurm.FlagPoweredDown) || !reason.Has(c4.Reason, reason.Unhealthy) || !strings.Contains(c4.Reason, "gpu0 XID 79") {
 		t.Fatalf("c4 after round 1: %+v", c4)
 	}
 	if w.locks.Load() != 1 {
@@ -161,7 +163,7 @@ func TestRoundsHeal(t *testing.T) {
 	}
 	for _, n := range []string{"c2", "c3", "c4", "c6"} {
 		sn := w.node(t, n)
-		if sn.State != slurm.StateIdle || !sn.Has(slurm.FlagPoweredDown) || sn.Has(slurm.FlagDrain) || (sn.Reason != "" && !reconcilerReason(sn.Reason)) || w.hasInstance(n) {
+		if sn.State != slurm.StateIdle || !sn.Has(slurm.FlagPoweredDown) || sn.Has(slurm.FlagDrain) || (sn.Reason != "" && reason.Parse(sn.Reason).Family != reason.Failover) || w.hasInstance(n) {
 			t.Errorf("%s not idle~ and clean: %+v instance=%v", n, sn, w.hasInstance(n))
 		}
 	}
@@ -217,7 +219,7 @@ func TestSkipWhenRuntimeUnreachable(t *testing.T) {
 	w := newWorld(t, "c[1-2]", "c1", "c2")
 	w.up("c1", slurm.StateAllocated) // would look dead with no instance listed
 	w.rt.SetFault(func(op, _ string) error {
-		if op == fake.OpList {
+		if op == runtimefake.OpList {
 			return runtime.Errorf(runtime.ClassTransient, "podman: connection refused")
 		}
 		return nil
@@ -283,7 +285,7 @@ func TestOneBadNodeDoesNotHideOthers(t *testing.T) {
 		t.Fatalf("acts %q err %v", kinds(acts), err)
 	}
 	for _, n := range []string{"c1", "c3"} {
-		if sn := w.node(t, n); !hasCode(sn.Reason, CodeDeadNode) || !sn.Has(slurm.FlagPoweredDown) {
+		if sn := w.node(t, n); !reason.Has(sn.Reason, reason.DeadNode) || !sn.Has(slurm.FlagPoweredDown) {
 			t.Errorf("%s not failed over: %+v", n, sn)
 		}
 	}
@@ -432,7 +434,7 @@ func TestCapacityCooldown(t *testing.T) {
 	// What the resume hook does when the runtime says Capacity: DOWN with
 	// the reason (jobs requeued), then POWER_DOWN_FORCE, which returns the
 	// node to the pool as IDLE~ with the reason kept.
-	w.sc.Update(context.Background(), []string{"c1"}, slurm.NodeUpdate{State: slurm.SetDown, Reason: slurm.Reason("Capacity", "node c1: launch: capacity exhausted")})
+	w.sc.Update(context.Background(), []string{"c1"}, slurm.NodeUpdate{State: slurm.SetDown, Reason: reason.Format(reason.Capacity, "node c1: launch: capacity exhausted")})
 	w.sc.Update(context.Background(), []string{"c1"}, slurm.NodeUpdate{State: slurm.SetPowerDownForce})
 	if got := kinds(w.round(t)); got != "c1:capacity c2:cooldown" {
 		t.Fatalf("round 1: %q", got)
@@ -442,7 +444,7 @@ func TestCapacityCooldown(t *testing.T) {
 		t.Fatalf("cooling: %v", w.r.Cooling())
 	}
 	for _, n := range []string{"c1", "c2"} {
-		if sn := w.node(t, n); !hasCode(sn.Reason, CodeCooldown) || !strings.Contains(sn.Reason, until.UTC().Format(time.RFC3339)) {
+		if sn := w.node(t, n); !reason.Has(sn.Reason, reason.Cooldown) || !strings.Contains(sn.Reason, until.UTC().Format(time.RFC3339)) {
 			t.Errorf("%s: %+v", n, sn)
 		}
 	}

@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/slurm-elastic/slurm-elastic/internal/reason"
+
 	"github.com/slurm-elastic/slurm-elastic/conf"
 	"github.com/slurm-elastic/slurm-elastic/internal/slurm"
 	"github.com/slurm-elastic/slurm-elastic/runtime"
@@ -46,7 +48,7 @@ func TestWarm(t *testing.T) {
 		{"drained idle is not warm; drained down is no candidate", conf.WarmConf{Idle: 1},
 			group(up("IDLE", "DRAIN"), withReason(node("IDLE", "POWERED_DOWN", "DRAIN"), "x"), idleDown()), nil, "c3"},
 		{"a node with any reason is no candidate", conf.WarmConf{Idle: 1},
-			group(withReason(idleDown(), slurm.Reason("Capacity", "stockout")), withReason(node("DOWN", "POWERED_DOWN"), "admin")), nil, ""},
+			group(withReason(idleDown(), reason.Format(reason.Capacity, "stockout")), withReason(node("DOWN", "POWERED_DOWN"), "admin")), nil, ""},
 		{"a node with an action this round is no candidate", conf.WarmConf{Idle: 1}, group(idleDown(), idleDown()), map[string]bool{"c1": true}, "c2"},
 		{"powering down is neither warm nor a candidate", conf.WarmConf{Idle: 1}, group(up("IDLE", "POWERED_DOWN", "POWERING_DOWN"), idleDown()), nil, "c2"},
 		{"no warm pool", conf.WarmConf{}, group(idleDown()), nil, ""},

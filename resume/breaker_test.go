@@ -6,9 +6,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/slurm-elastic/slurm-elastic/internal/reason"
+
 	"github.com/slurm-elastic/slurm-elastic/internal/breaker"
 	"github.com/slurm-elastic/slurm-elastic/internal/slurm"
-	"github.com/slurm-elastic/slurm-elastic/runtime/fake"
+	"github.com/slurm-elastic/slurm-elastic/runtime/runtimefake"
 )
 
 // TestBreakerOpensAndRefuses: the ghost group (its image unknown) fails
@@ -16,8 +18,8 @@ import (
 // from then on resume launches nothing for the group and sets its nodes
 // DOWN with the BreakerOpen reason. Other groups launch on.
 func TestBreakerOpensAndRefuses(t *testing.T) {
-	e := newEnv(t, fake.Options{})
-	e.d.Config.Daemon.BreakerThreshold = 3
+	e := newEnv(t, runtimefake.Options{})
+	e.d.Config.Breaker.Threshold = 3
 	e.d.Breaker = breaker.New()
 	ctx := context.Background()
 	for i := range 3 {
@@ -68,8 +70,8 @@ func TestBreakerOpensAndRefuses(t *testing.T) {
 // TestBreakerIgnoresCapacity: Capacity failures are the cooldown's
 // business: counted by class, never toward the breaker.
 func TestBreakerIgnoresCapacity(t *testing.T) {
-	e := newEnv(t, fake.Options{Capacity: 1})
-	e.d.Config.Daemon.BreakerThreshold = 1
+	e := newEnv(t, runtimefake.Options{Capacity: 1})
+	e.d.Config.Breaker.Threshold = 1
 	e.d.Breaker = breaker.New()
 	Resume(context.Background(), e.d, []string{"cloud1", "cloud2", "cloud3"}, nil)
 	if e.d.Breaker.IsOpen("cloud") || e.d.Breaker.Get("cloud").Failures != 0 {
@@ -83,9 +85,9 @@ func TestBreakerIgnoresCapacity(t *testing.T) {
 // TestBreakerTimedRearm: an open breaker past daemon.breaker_reset is
 // re-armed by the next resume, which launches again.
 func TestBreakerTimedRearm(t *testing.T) {
-	e := newEnv(t, fake.Options{})
-	e.d.Config.Daemon.BreakerThreshold = 1
-	e.d.Config.Daemon.BreakerReset = time.Minute
+	e := newEnv(t, runtimefake.Options{})
+	e.d.Config.Breaker.Threshold = 1
+	e.d.Config.Breaker.Reset = time.Minute
 	e.d.Breaker = breaker.New()
 	e.d.Breaker.Failure("cloud", "cloud4", "Config", "x", time.Now().Add(-2*time.Minute), 1, 0)
 	if err := Resume(context.Background(), e.d, []string{"cloud1"}, nil); err != nil {
@@ -100,10 +102,10 @@ func TestBreakerTimedRearm(t *testing.T) {
 // bootstrap failure; one our resume had already failed (its own reason
 // kept) is not counted twice.
 func TestResumeFailCountsTimeouts(t *testing.T) {
-	e := newEnv(t, fake.Options{})
-	e.d.Config.Daemon.BreakerThreshold = 5
+	e := newEnv(t, runtimefake.Options{})
+	e.d.Config.Breaker.Threshold = 5
 	e.d.Breaker = breaker.New()
-	e.sc.Update(context.Background(), []string{"cloud2"}, slurm.NodeUpdate{State: slurm.SetDown, Reason: slurm.Reason("Config", "image gone")})
+	e.sc.Update(context.Background(), []string{"cloud2"}, slurm.NodeUpdate{State: slurm.SetDown, Reason: reason.Format(reason.Config, "image gone")})
 	if err := ResumeFail(context.Background(), e.d, []string{"cloud1", "cloud2"}); err != nil {
 		t.Fatal(err)
 	}

@@ -6,90 +6,18 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"time"
 
-	"github.com/slurm-elastic/slurm-elastic/conf"
+	"maps"
+	"slices"
+
 	"github.com/slurm-elastic/slurm-elastic/internal/breaker"
 	"github.com/slurm-elastic/slurm-elastic/internal/pool"
+	"github.com/slurm-elastic/slurm-elastic/internal/reason"
 	"github.com/slurm-elastic/slurm-elastic/internal/slurm"
+	"github.com/slurm-elastic/slurm-elastic/power"
 	"github.com/slurm-elastic/slurm-elastic/runtime"
 )
-
-// Reason codes beside the runtime failure classes.
-const (
-	CodeUnknownNode   = "UnknownNode"
-	CodeSlurm         = "SlurmUpdate"
-	CodeResumeTimeout = "ResumeTimeout"
-)
-
-// Deps are what a run uses. Runtimes maps a group's runtime name to its
-// implementation.
-type Deps struct {
-	Config   *conf.Config
-	Runtimes map[string]runtime.Runtime
-	Slurm    slurm.Client
-	Log      *slog.Logger
-	// Breaker, when set, is the breaker state (internal/breaker) the run
-	// consults and updates in memory: open groups are not launched,
-	// failures and launches are counted. The caller holds power.lock and
-	// saves it afterwards. nil = no breaker, no counts.
-	Breaker *breaker.State
-}
-
-// Target is one node with its group and runtime resolved.
-type Target struct {
-	Name    string
-	Group   *conf.Group
-	Runtime runtime.Runtime
-}
-
-// Resolve maps node names to their groups and runtimes. Nodes that belong
-// to no group, or whose group's runtime is not configured, come back in
-// unknown with the reason why. It does not block and is idempotent.
-func Resolve(d Deps, names []string) (targets []Target, unknown map[string]string) {
-	unknown = map[string]string{}
-	for _, n := range names {
-		g, ok := d.Config.GroupOf(n)
-		if !ok {
-			unknown[n] = fmt.Sprintf("node %s is in no node group of %s", n, d.Config.File)
-			continue
-		}
-		rt := d.Runtimes[g.Runtime]
-		if rt == nil {
-			unknown[n] = fmt.Sprintf("node %s: group %s: runtime %q is not available", n, g.Name, g.Runtime)
-			continue
-		}
-		targets = append(targets, Target{Name: n, Group: g, Runtime: rt})
-	}
-	return targets, unknown
-}
-
-// PoolOptions are the pacing for runtime calls from a hook's config:
-// transient failures are retried while the run's deadline allows.
-func PoolOptions(h conf.HookConf) pool.Options {
-	return pool.Options{
-		Concurrency: h.Concurrency,
-		Rate:        h.Rate,
-		// Six tries over about four seconds: enough to ride out API
-		// throttling (retries go through the same rate limiter, jittered
-		// so throttled calls do not return together) while a host that is
-		// really down still fails the node within seconds.
-		Attempts:   6,
-		Backoff:    250 * time.Millisecond,
-		MaxBackoff: 2 * time.Second,
-		Jitter:     true,
-		Retry:      func(err error) bool { return runtime.ClassOf(err) == runtime.ClassTransient },
-	}
-}
-
-// slurmRetry is the pacing for Slurm updates: every error but an unknown
-// node is worth another try.
-var slurmRetry = pool.Options{
-	Attempts: 3,
-	Backoff:  200 * time.Millisecond,
-	Retry:    func(err error) bool { return !errors.Is(err, slurm.ErrNodeNotFound) },
-}
 
 // Resume launches an instance for every node, tells Slurm each started
 // node's address, and sets each node that cannot be started DOWN with a
@@ -101,23 +29,23 @@ var slurmRetry = pool.Options{
 // or ctx ends (nodes not done by then are failed the same way). It is
 // idempotent: a node whose instance already runs is re-addressed, never
 // launched twice. The error joins one error per failed node.
-func Resume(ctx context.Context, d Deps, names []string, jobs *ResumeFile) error {
+func Resume(ctx context.Context, d power.Deps, names []string, jobs *ResumeFile) error {
 	start := time.Now()
 	if jobs != nil {
 		for _, j := range jobs.Jobs {
 			d.Log.Info("job waits for nodes", "job", j.JobID, "nodes", j.Nodes, "partition", j.Partition, "features", j.Features)
 		}
 	}
-	targets, unknown := Resolve(d, names)
+	targets, unknown := power.Resolve(d, names)
 	var errs []error
-	for n, why := range unknown {
-		d.Log.Error("cannot resume node: marking it DOWN", "node", n, "error", why)
-		errs = append(errs, errors.New(why))
-		markDown(ctx, d, n, CodeUnknownNode, why)
+	for _, n := range slices.Sorted(maps.Keys(unknown)) {
+		d.Log.Error("cannot resume node: marking it DOWN", "node", n, "error", unknown[n])
+		errs = append(errs, errors.New(unknown[n]))
+		power.Fail(ctx, d.Log, d.Slurm, []string{n}, reason.UnknownNode, unknown[n])
 	}
-	targets, errs = refuseOpen(ctx, d, targets, errs)
+	targets, errs = gate(ctx, d, targets, errs)
 
-	opts := PoolOptions(d.Config.Resume)
+	opts := power.PoolOptions(d.Config.Resume)
 	retry := opts.Retry
 	opts.Retry = func(err error) bool {
 		// address already retried Slurm and removed the instance: launching
@@ -127,7 +55,7 @@ func Resume(ctx context.Context, d Deps, names []string, jobs *ResumeFile) error
 	}
 	results := pool.Run(ctx, len(targets), opts, func(ctx context.Context, i int) error {
 		t := targets[i]
-		spec := runtime.NodeSpec{Name: t.Name, Group: t.Group.Name, Template: t.Group.Template}
+		spec := runtime.NodeSpec{Name: t.Name, Group: t.Group.Name, Template: t.Group.Template.Runtime()}
 		r := t.Runtime.Launch(ctx, []runtime.NodeSpec{spec})[0]
 		if r.Err != nil {
 			return r.Err
@@ -135,15 +63,30 @@ func Resume(ctx context.Context, d Deps, names []string, jobs *ResumeFile) error
 		return address(ctx, d, t, r.Instance)
 	})
 
+	// One record after the launches.
+	outs := make([]breaker.Outcome, len(targets))
+	for i, err := range results {
+		t := targets[i]
+		outs[i] = breaker.Outcome{Group: t.Group.Name, Node: t.Name, Launch: true}
+		if err == nil {
+			continue
+		}
+		code := reason.Code(runtime.ClassOf(err))
+		var ae *addrError
+		if errors.As(err, &ae) {
+			code = reason.SlurmUpdate
+		}
+		outs[i].Class, outs[i].Msg = string(code), err.Error()
+		outs[i].Bootstrap = code != reason.Capacity
+	}
+	verdicts := record(d, outs)
+
 	launched := 0
 	brokenGroups := map[string]error{}
 	for i, err := range results {
 		t := targets[i]
 		if err == nil {
 			launched++
-			if d.Breaker != nil {
-				d.Breaker.CountLaunch(t.Group.Name, true, "")
-			}
 			continue
 		}
 		if runtime.ClassOf(err) == runtime.ClassConfig {
@@ -152,28 +95,20 @@ func Resume(ctx context.Context, d Deps, names []string, jobs *ResumeFile) error
 			}
 		}
 		errs = append(errs, err) // runtime and address errors name the node
-		code := string(runtime.ClassOf(err))
-		var ae *addrError
-		if errors.As(err, &ae) {
-			code = CodeSlurm
-		}
-		d.Log.Error("resume failed: marking node DOWN so its jobs are requeued", "node", t.Name, "group", t.Group.Name, "class", code, "error", err)
-		if d.Breaker != nil {
-			d.Breaker.CountLaunch(t.Group.Name, false, code)
-		}
-		if code != string(runtime.ClassCapacity) && failure(d, t.Group.Name, t.Name, code, err.Error()) {
+		code := reason.Code(outs[i].Class)
+		d.Log.Error("resume failed: marking node DOWN so its jobs are requeued", "node", t.Name, "group", t.Group.Name, "class", string(code), "error", err)
+		if v := verdicts[i]; v.Open {
 			// The breaker is open: the node says so (and how to re-arm),
 			// and is powered down at once rather than kept for the admin.
-			markDown(context.WithoutCancel(ctx), d, t.Name, breaker.Code,
-				breaker.Message(t.Group.Name, d.Breaker.Get(t.Group.Name), d.Config.Daemon.BreakerReset))
+			power.Fail(ctx, d.Log, d.Slurm, []string{t.Name}, reason.BreakerOpen, breaker.Message(t.Group.Name, v.Breaker, d.Config.Breaker.Reset))
 			continue
 		}
-		markDown(context.WithoutCancel(ctx), d, t.Name, code, err.Error())
+		power.Fail(ctx, d.Log, d.Slurm, []string{t.Name}, code, err.Error())
 	}
 	for g, err := range brokenGroups {
-		code, msg := string(runtime.ClassConfig), fmt.Sprintf("group %s cannot start nodes: %v", g, err)
+		code, msg := reason.Config, fmt.Sprintf("group %s cannot start nodes: %v", g, err)
 		if d.Breaker != nil && d.Breaker.IsOpen(g) {
-			code, msg = breaker.Code, breaker.Message(g, d.Breaker.Get(g), d.Config.Daemon.BreakerReset)
+			code, msg = reason.BreakerOpen, breaker.Message(g, d.Breaker.Get(g), d.Config.Breaker.Reset)
 		}
 		downIdleSiblings(ctx, d, g, names, code, msg)
 	}
@@ -181,59 +116,65 @@ func Resume(ctx context.Context, d Deps, names []string, jobs *ResumeFile) error
 	return errors.Join(errs...)
 }
 
-// refuseOpen re-arms the breakers whose daemon.breaker_reset is over,
-// then takes the targets of groups whose breaker is open out of the run:
-// each is set DOWN with the BreakerOpen reason and powered down (Slurm
-// requeues its jobs at once and the node leaves POWERING_UP), and nothing
-// is launched for it. It returns the targets left to launch.
-func refuseOpen(ctx context.Context, d Deps, targets []Target, errs []error) ([]Target, []error) {
+// gate asks the breaker once which targets may launch: it re-arms the
+// breakers whose breaker.reset is over, then takes the targets of groups
+// whose breaker is open out of the run: each is failed with the
+// BreakerOpen reason (DOWN, powered down: Slurm requeues its jobs at once
+// and the node leaves POWERING_UP), and nothing is launched for it. It
+// returns the targets left to launch.
+func gate(ctx context.Context, d power.Deps, targets []power.Target, errs []error) ([]power.Target, []error) {
 	if d.Breaker == nil {
 		return targets, errs
 	}
-	dc := d.Config.Daemon
-	for _, g := range d.Breaker.Expire(time.Now(), dc.BreakerReset, dc.BreakerThreshold) {
-		d.Log.Warn("circuit breaker re-armed after daemon.breaker_reset (half-open: one more failure opens it again)",
-			"group", g, "breaker_reset", dc.BreakerReset.String())
+	p := power.BreakerPolicy(d.Config)
+	want := map[string]int{}
+	for _, t := range targets {
+		want[t.Group.Name]++
+	}
+	gt := d.Breaker.Admit(time.Now(), p, want)
+	for _, g := range gt.Rearmed {
+		d.Log.Warn("circuit breaker re-armed after breaker.reset (half-open: one more failure opens it again)",
+			"group", g, "breaker_reset", p.Reset.String())
 	}
 	kept := targets[:0:0]
 	refused := map[string][]string{}
 	for _, t := range targets {
-		if !d.Breaker.IsOpen(t.Group.Name) {
+		if _, no := gt.Refused[t.Group.Name]; !no {
 			kept = append(kept, t)
 			continue
 		}
 		refused[t.Group.Name] = append(refused[t.Group.Name], t.Name)
 	}
-	for g, ns := range refused {
-		b := d.Breaker.Get(g)
-		msg := breaker.Message(g, b, dc.BreakerReset)
+	for _, g := range slices.Sorted(maps.Keys(refused)) {
+		ns, b := refused[g], gt.Refused[g]
 		d.Log.Error("circuit breaker open: nodes not launched, set DOWN so their jobs go elsewhere",
 			"group", g, "nodes", ns, "failures", b.Failures, "opened_at", b.OpenedAt.UTC().Format(time.RFC3339), "last_failure", b.LastFailure,
 			"rearm", "slurm-elastic breaker reset "+g)
-		d.Breaker.CountRefused(g, len(ns))
 		for _, n := range ns {
 			errs = append(errs, fmt.Errorf("node %s: group %s: circuit breaker open, not launched", n, g))
-			markDown(context.WithoutCancel(ctx), d, n, breaker.Code, msg)
 		}
+		power.Fail(ctx, d.Log, d.Slurm, ns, reason.BreakerOpen, breaker.Message(g, b, p.Reset))
 	}
 	return kept, errs
 }
 
-// failure records a bootstrap failure of node in group in the breaker,
-// says so loudly when it opens the breaker, and reports whether the
-// breaker is open.
-func failure(d Deps, group, node, class, msg string) (open bool) {
+// record is the one record after a run: it records outs in the breaker
+// (when there is one), says so loudly for each breaker it opens, and
+// returns one verdict per outcome (all closed without a breaker).
+func record(d power.Deps, outs []breaker.Outcome) []breaker.Verdict {
 	if d.Breaker == nil {
-		return false
+		return make([]breaker.Verdict, len(outs))
 	}
-	dc := d.Config.Daemon
-	if d.Breaker.Failure(group, node, class, msg, time.Now(), dc.BreakerThreshold, dc.BreakerReset) {
-		b := d.Breaker.Get(group)
-		d.Log.Error("circuit breaker opened: the group's launches are stopped until it is re-armed",
-			"group", group, "failures", b.Failures, "last_failure", b.LastFailure, "breaker_reset", dc.BreakerReset.String(),
-			"rearm", "slurm-elastic breaker reset "+group)
+	p := power.BreakerPolicy(d.Config)
+	vs := d.Breaker.Record(time.Now(), p, outs)
+	for i, v := range vs {
+		if v.Opened {
+			d.Log.Error("circuit breaker opened: the group's launches are stopped until it is re-armed",
+				"group", outs[i].Group, "failures", v.Breaker.Failures, "last_failure", v.Breaker.LastFailure, "breaker_reset", p.Reset.String(),
+				"rearm", "slurm-elastic breaker reset "+outs[i].Group)
+		}
 	}
-	return d.Breaker.IsOpen(group)
+	return vs
 }
 
 // addrError marks a node that started but whose address Slurm did not take.
@@ -247,14 +188,12 @@ func (e *addrError) Unwrap() error { return e.err }
 
 // address tells Slurm where a started node is. When Slurm does not take
 // it, the instance is removed again: a node Slurm cannot reach is a leak.
-func address(ctx context.Context, d Deps, t Target, inst runtime.Instance) error {
+func address(ctx context.Context, d power.Deps, t power.Target, inst runtime.Instance) error {
 	u := slurm.NodeUpdate{Addr: inst.Addr, Hostname: t.Name}
 	if u.Addr == "" {
 		u.Addr = t.Name
 	}
-	err := pool.Run(ctx, 1, slurmRetry, func(ctx context.Context, _ int) error {
-		return d.Slurm.Update(ctx, []string{t.Name}, u)
-	})[0]
+	err := slurm.UpdateEach(ctx, d.Slurm, []string{t.Name}, u)[t.Name]
 	if err == nil {
 		d.Log.Info("node launched and addressed", "node", t.Name, "group", t.Group.Name, "host", inst.Host, "addr", u.Addr, "instance", inst.ID)
 		return nil
@@ -268,61 +207,21 @@ func address(ctx context.Context, d Deps, t Target, inst runtime.Instance) error
 	return &addrError{node: t.Name, err: err}
 }
 
-// markDown sets one node DOWN with an owned reason, which makes Slurm
-// requeue its jobs at once. For failures that may pass (Transient,
-// Capacity, SlurmUpdate) the node is then powered down as well: in Slurm
-// 23.11+ that ends POWERING_UP at once and returns the node to the pool
-// (IDLE~, the reason kept as a record) after SuspendTimeout, so a later job
-// tries again. Config and unknown-node failures stay DOWN — retrying cannot
-// help until an admin acts. Failures to update are logged: the node then
-// falls back to Slurm's own ResumeTimeout handling.
-func markDown(ctx context.Context, d Deps, node, code, msg string) {
-	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
-	defer cancel()
-	reason := slurm.Reason(code, msg)
-	update := func(u slurm.NodeUpdate) error {
-		return pool.Run(ctx, 1, slurmRetry, func(ctx context.Context, _ int) error {
-			return d.Slurm.Update(ctx, []string{node}, u)
-		})[0]
-	}
-	if err := update(slurm.NodeUpdate{State: slurm.SetDown, Reason: reason}); err != nil {
-		d.Log.Error("could not set node DOWN; Slurm will fail it after ResumeTimeout", "node", node, "reason", reason, "error", err)
-		return
-	}
-	if !retryable(code) {
-		d.Log.Info("node set DOWN until an admin resumes it", "node", node, "reason", reason)
-		return
-	}
-	if err := update(slurm.NodeUpdate{State: slurm.SetPowerDownForce}); err != nil {
-		d.Log.Error("node set DOWN but not powered down; it returns after ResumeTimeout", "node", node, "reason", reason, "error", err)
-		return
-	}
-	d.Log.Info("node set DOWN and powered down: it returns to the pool after SuspendTimeout", "node", node, "reason", reason)
-}
-
-// retryable reports whether a failure of this code may pass by itself.
-func retryable(code string) bool {
-	switch code {
-	case string(runtime.ClassTransient), string(runtime.ClassCapacity), CodeSlurm, breaker.Code:
-		return true
-	}
-	return false
-}
-
 // downIdleSiblings handles a group whose template cannot start (a Config
 // failure): every other node of the group that is powered down and idle
 // would fail the same way, and each failure costs the job a requeue and
 // Slurm's requeue delay. They are set DOWN with the same Config reason so
 // Slurm places jobs on other groups at once. Nodes that run or are being
 // resumed are left alone. Best effort: failures are logged.
-func downIdleSiblings(ctx context.Context, d Deps, group string, resumed []string, code, msg string) {
-	g, ok := d.Config.Group(group)
+func downIdleSiblings(ctx context.Context, d power.Deps, group string, resumed []string, code reason.Code, msg string) {
+	inv := d.Config.Inventory()
+	g, ok := inv.Group(group)
 	if !ok {
 		return
 	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 15*time.Second)
 	defer cancel()
-	nodes, err := d.Slurm.Nodes(ctx, d.Config.GroupNodes(g)...)
+	nodes, err := d.Slurm.Nodes(ctx, inv.GroupNodes(g)...)
 	if err != nil && len(nodes) == 0 {
 		d.Log.Warn("cannot list the broken group's nodes to take them out of scheduling", "group", group, "error", err)
 		return
@@ -340,10 +239,10 @@ func downIdleSiblings(ctx context.Context, d Deps, group string, resumed []strin
 	if len(idle) == 0 {
 		return
 	}
-	reason := slurm.Reason(code, msg)
-	if err := d.Slurm.Update(ctx, idle, slurm.NodeUpdate{State: slurm.SetDown, Reason: reason}); err != nil {
+	why := reason.Format(code, msg)
+	if err := d.Slurm.Update(ctx, idle, slurm.NodeUpdate{State: slurm.SetDown, Reason: why}); err != nil {
 		d.Log.Error("could not take the broken group's idle nodes out of scheduling", "group", group, "nodes", len(idle), "error", err)
 		return
 	}
-	d.Log.Warn("group template cannot start: its idle powered-down nodes set DOWN so jobs go elsewhere", "group", group, "nodes", idle, "reason", reason)
+	d.Log.Warn("group template cannot start: its idle powered-down nodes set DOWN so jobs go elsewhere", "group", group, "nodes", idle, "reason", why)
 }

@@ -12,9 +12,10 @@ import (
 
 	"github.com/slurm-elastic/slurm-elastic/conf"
 	"github.com/slurm-elastic/slurm-elastic/internal/slurm"
-	"github.com/slurm-elastic/slurm-elastic/internal/slurmfake"
+	"github.com/slurm-elastic/slurm-elastic/internal/slurm/slurmfake"
+	"github.com/slurm-elastic/slurm-elastic/power"
 	"github.com/slurm-elastic/slurm-elastic/runtime"
-	"github.com/slurm-elastic/slurm-elastic/runtime/fake"
+	"github.com/slurm-elastic/slurm-elastic/runtime/runtimefake"
 )
 
 // testConfig has a working group cloud[1-4] and a group ghost[1-2] whose
@@ -25,32 +26,32 @@ func testConfig() *conf.Config {
 	c.File = "/etc/slurm-elastic/config.yaml"
 	c.Resume.Concurrency = 8
 	c.Groups = []conf.Group{
-		{Name: "cloud", Nodes: "cloud[1-4]", Template: runtime.Template{Image: "node:1", Network: "net"}},
-		{Name: "ghost", Nodes: "ghost[1-2]", Template: runtime.Template{Image: "missing:1", Network: "net"}},
+		{Name: "cloud", Nodes: "cloud[1-4]", Template: conf.Template{Image: "node:1", Network: "net"}},
+		{Name: "ghost", Nodes: "ghost[1-2]", Template: conf.Template{Image: "missing:1", Network: "net"}},
 	}
 	c.ApplyDefaults()
 	return &c
 }
 
 type env struct {
-	d  Deps
-	rt *fake.Fake
+	d  power.Deps
+	rt *runtimefake.Fake
 	sc *slurmfake.Fake
 }
 
-func newEnv(t *testing.T, o fake.Options) env {
+func newEnv(t *testing.T, o runtimefake.Options) env {
 	t.Helper()
 	o.Cluster = "t"
 	if o.Images == nil {
 		o.Images = []string{"node:1"}
 	}
-	rt := fake.New(o)
+	rt := runtimefake.New(o)
 	sc := slurmfake.New("cloud1", "cloud2", "cloud3", "cloud4", "ghost1", "ghost2", "stray1")
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	if testing.Verbose() {
 		log = slog.New(slog.NewTextHandler(testWriter{t}, nil))
 	}
-	return env{d: Deps{Config: testConfig(), Runtimes: map[string]runtime.Runtime{"podman": rt}, Slurm: sc, Log: log}, rt: rt, sc: sc}
+	return env{d: power.Deps{Config: testConfig(), Runtimes: map[string]runtime.Runtime{"podman": rt}, Slurm: sc, Log: log}, rt: rt, sc: sc}
 }
 
 type testWriter struct{ t *testing.T }
@@ -86,7 +87,7 @@ func (e env) instances(t *testing.T) map[string]runtime.Instance {
 }
 
 func TestResumeLaunchesAndAddresses(t *testing.T) {
-	e := newEnv(t, fake.Options{})
+	e := newEnv(t, runtimefake.Options{})
 	ctx := context.Background()
 	names := []string{"cloud1", "cloud2", "cloud3"}
 	if err := Resume(ctx, e.d, names, nil); err != nil {
@@ -118,7 +119,7 @@ func TestResumeLaunchesAndAddresses(t *testing.T) {
 }
 
 func TestResumeMarksFailuresDownWithClass(t *testing.T) {
-	e := newEnv(t, fake.Options{Capacity: 2})
+	e := newEnv(t, runtimefake.Options{Capacity: 2})
 	err := Resume(context.Background(), e.d, []string{"cloud1", "ghost1", "stray1", "cloud2", "cloud3"}, nil)
 	if err == nil {
 		t.Fatal("want an error for the failed nodes")
@@ -165,7 +166,7 @@ func TestResumeMarksFailuresDownWithClass(t *testing.T) {
 }
 
 func TestResumeRetriesTransientFailures(t *testing.T) {
-	e := newEnv(t, fake.Options{})
+	e := newEnv(t, runtimefake.Options{})
 	var fails atomic.Int32
 	e.rt.SetFault(func(op, node string) error {
 		if op == "launch" && node == "cloud2" && fails.Add(1) <= 2 {
@@ -185,7 +186,7 @@ func TestResumeRetriesTransientFailures(t *testing.T) {
 }
 
 func TestResumeRemovesInstanceSlurmCannotAddress(t *testing.T) {
-	e := newEnv(t, fake.Options{})
+	e := newEnv(t, runtimefake.Options{})
 	e.sc.SetFault(func(op string, names []string, u slurm.NodeUpdate) error {
 		if op == "update" && u.Addr != "" && names[0] == "cloud3" {
 			return errors.New("slurmctld: Unable to contact slurm controller")
@@ -212,7 +213,7 @@ func TestResumeRemovesInstanceSlurmCannotAddress(t *testing.T) {
 }
 
 func TestResumeBoundedByContext(t *testing.T) {
-	e := newEnv(t, fake.Options{Latency: time.Hour})
+	e := newEnv(t, runtimefake.Options{Latency: time.Hour})
 	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
 	defer cancel()
 	err := Resume(ctx, e.d, []string{"cloud1", "cloud2"}, nil)
@@ -230,7 +231,7 @@ func TestResumeBoundedByContext(t *testing.T) {
 }
 
 func TestResumeFailRemovesAndRecords(t *testing.T) {
-	e := newEnv(t, fake.Options{})
+	e := newEnv(t, runtimefake.Options{})
 	ctx := context.Background()
 	if err := Resume(ctx, e.d, []string{"cloud1"}, nil); err != nil {
 		t.Fatal(err)
@@ -251,7 +252,7 @@ func TestResumeFailRemovesAndRecords(t *testing.T) {
 }
 
 func TestResumeFailKeepsOurEarlierReason(t *testing.T) {
-	e := newEnv(t, fake.Options{})
+	e := newEnv(t, runtimefake.Options{})
 	ctx := context.Background()
 	_ = Resume(ctx, e.d, []string{"ghost1"}, nil)
 	before := e.node(t, "ghost1").Reason

@@ -6,9 +6,14 @@ import (
 	"fmt"
 	"time"
 
+	"maps"
+	"slices"
+
 	"github.com/slurm-elastic/slurm-elastic/internal/breaker"
 	"github.com/slurm-elastic/slurm-elastic/internal/pool"
+	"github.com/slurm-elastic/slurm-elastic/internal/reason"
 	"github.com/slurm-elastic/slurm-elastic/internal/slurm"
+	"github.com/slurm-elastic/slurm-elastic/power"
 	"github.com/slurm-elastic/slurm-elastic/runtime"
 )
 
@@ -20,14 +25,14 @@ import (
 //
 // ResumeFail blocks until every node is handled or ctx ends. It is
 // idempotent: a node with nothing left is only re-marked.
-func ResumeFail(ctx context.Context, d Deps, names []string) error {
+func ResumeFail(ctx context.Context, d power.Deps, names []string) error {
 	start := time.Now()
-	targets, unknown := Resolve(d, names)
+	targets, unknown := power.Resolve(d, names)
 	var errs []error
-	for n, why := range unknown {
-		d.Log.Error("resume-fail for a node slurm-elastic does not manage", "node", n, "error", why)
-		errs = append(errs, errors.New(why))
-		markDown(ctx, d, n, CodeUnknownNode, why)
+	for _, n := range slices.Sorted(maps.Keys(unknown)) {
+		d.Log.Error("resume-fail for a node slurm-elastic does not manage", "node", n, "error", unknown[n])
+		errs = append(errs, errors.New(unknown[n]))
+		power.Fail(ctx, d.Log, d.Slurm, []string{n}, reason.UnknownNode, unknown[n])
 	}
 
 	// One List per runtime says what each node had when it timed out.
@@ -61,15 +66,20 @@ func ResumeFail(ctx context.Context, d Deps, names []string) error {
 			d.Log.Warn("cannot read the nodes' reasons", "error", err)
 		}
 		for _, n := range nodes {
-			if n.Has(slurm.StateDown) && slurm.OwnReason(n.Reason) {
+			if n.Has(slurm.StateDown) && reason.Parse(n.Reason).Code != "" {
 				ownDown[n.Name] = n.Reason
 			}
 		}
 	}
 
-	results := pool.Run(ctx, len(targets), PoolOptions(d.Config.Resume), func(ctx context.Context, i int) error {
+	results := pool.Run(ctx, len(targets), power.PoolOptions(d.Config.Resume), func(ctx context.Context, i int) error {
 		return targets[i].Runtime.Terminate(ctx, []string{targets[i].Name})[0].Err
 	})
+	type timedOut struct {
+		t   power.Target
+		msg string
+	}
+	var failed []timedOut
 	for i, err := range results {
 		t := targets[i]
 		found := "no instance was found"
@@ -86,15 +96,20 @@ func ResumeFail(ctx context.Context, d Deps, names []string) error {
 			continue
 		}
 		d.Log.Warn("resume timed out: instance removed, node set DOWN", "node", t.Name, "group", t.Group.Name, "found", found, "error", err)
-		if d.Breaker != nil {
-			d.Breaker.CountFailure(t.Group.Name, CodeResumeTimeout)
-		}
-		if failure(d, t.Group.Name, t.Name, CodeResumeTimeout, msg) {
-			msg = breaker.Message(t.Group.Name, d.Breaker.Get(t.Group.Name), d.Config.Daemon.BreakerReset)
-			markDown(context.WithoutCancel(ctx), d, t.Name, breaker.Code, msg)
+		failed = append(failed, timedOut{t, msg})
+	}
+	// One record after the removals, then the one fail path.
+	outs := make([]breaker.Outcome, len(failed))
+	for i, f := range failed {
+		outs[i] = breaker.Outcome{Group: f.t.Group.Name, Node: f.t.Name, Class: string(reason.ResumeTimeout), Msg: f.msg, Bootstrap: true}
+	}
+	for i, v := range record(d, outs) {
+		f := failed[i]
+		if v.Open {
+			power.Fail(ctx, d.Log, d.Slurm, []string{f.t.Name}, reason.BreakerOpen, breaker.Message(f.t.Group.Name, v.Breaker, d.Config.Breaker.Reset))
 			continue
 		}
-		markDown(context.WithoutCancel(ctx), d, t.Name, CodeResumeTimeout, msg)
+		power.Fail(ctx, d.Log, d.Slurm, []string{f.t.Name}, reason.ResumeTimeout, f.msg)
 	}
 	d.Log.Info("resume-fail done", "nodes", len(names), "duration", time.Since(start).String())
 	return errors.Join(errs...)

@@ -84,29 +84,29 @@ func ClassOf(err error) Class {
 
 // Mount is a bind mount from the host into the instance.
 type Mount struct {
-	Source      string `mapstructure:"source" yaml:"source"`
-	Destination string `mapstructure:"destination" yaml:"destination"`
-	ReadOnly    bool   `mapstructure:"read_only" yaml:"read_only"`
+	Source      string
+	Destination string
+	ReadOnly    bool
 }
 
 // Template describes how to start an instance for a node of a group.
 type Template struct {
-	Image    string            `mapstructure:"image" yaml:"image"`
-	Command  []string          `mapstructure:"command" yaml:"command"`     // empty: the image's entrypoint/cmd
-	CPUs     float64           `mapstructure:"cpus" yaml:"cpus"`           // CPU limit; 0 = none
-	MemoryMB int64             `mapstructure:"memory_mb" yaml:"memory_mb"` // memory limit; 0 = none
-	GPUs     []string          `mapstructure:"gpus" yaml:"gpus"`           // CDI device names, e.g. nvidia.com/gpu=0
-	Features []string          `mapstructure:"features" yaml:"features"`
-	Mounts   []Mount           `mapstructure:"mounts" yaml:"mounts"`
-	Env      map[string]string `mapstructure:"env" yaml:"env"`
-	Network  string            `mapstructure:"network" yaml:"network"`
+	Image    string
+	Command  []string // empty: the image's entrypoint/cmd
+	CPUs     float64  // CPU limit; 0 = none
+	MemoryMB int64    // memory limit; 0 = none
+	GPUs     []string // CDI device names, e.g. nvidia.com/gpu=0
+	Features []string
+	Mounts   []Mount
+	Env      map[string]string
+	Network  string
 	// DNS lists name servers for the instance. Empty: the runtime's
 	// default (Podman copies the host's resolv.conf). ["none"]: no name
 	// server at all (the image's own resolv.conf), so no lookup ever
 	// leaves the node — right when nodes are addressed by IP.
-	DNS []string `mapstructure:"dns" yaml:"dns"`
+	DNS []string
 	// Privileged runs the instance privileged. Off unless config says so.
-	Privileged bool `mapstructure:"privileged" yaml:"privileged"`
+	Privileged bool
 }
 
 // NodeSpec is one node to launch.

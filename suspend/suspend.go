@@ -8,7 +8,7 @@ import (
 
 	"github.com/slurm-elastic/slurm-elastic/internal/pool"
 	"github.com/slurm-elastic/slurm-elastic/internal/slurm"
-	"github.com/slurm-elastic/slurm-elastic/resume"
+	"github.com/slurm-elastic/slurm-elastic/power"
 	"github.com/slurm-elastic/slurm-elastic/runtime"
 )
 
@@ -21,21 +21,21 @@ import (
 // ends. It is idempotent: an absent instance counts as removed. The error
 // joins one error per node that could not be removed; such an instance is
 // left for the reconciler to find as an orphan.
-func Suspend(ctx context.Context, d resume.Deps, names []string) error {
+func Suspend(ctx context.Context, d power.Deps, names []string) error {
 	start := time.Now()
-	targets, unknown := resume.Resolve(d, names)
+	targets, unknown := power.Resolve(d, names)
 	var errs []error
 	for n, why := range unknown {
 		d.Log.Error("cannot suspend a node slurm-elastic does not manage; leaving it alone", "node", n, "error", why)
 		errs = append(errs, errors.New(why))
 	}
-	results := pool.Run(ctx, len(targets), resume.PoolOptions(d.Config.Suspend), func(ctx context.Context, i int) error {
+	results := pool.Run(ctx, len(targets), power.PoolOptions(d.Config.Suspend), func(ctx context.Context, i int) error {
 		t := targets[i]
 		if r := t.Runtime.Terminate(ctx, []string{t.Name})[0]; r.Err != nil {
 			return r.Err
 		}
 		d.Log.Info("node instance removed", "node", t.Name, "group", t.Group.Name)
-		err := d.Slurm.Update(ctx, []string{t.Name}, slurm.NodeUpdate{Addr: t.Name, Hostname: t.Name})
+		err := slurm.UpdateEach(ctx, d.Slurm, []string{t.Name}, slurm.NodeUpdate{Addr: t.Name, Hostname: t.Name})[t.Name]
 		if err != nil {
 			// The instance is gone, which is what matters; Slurm keeps a stale
 			// address until the next resume sets a new one.

@@ -8,21 +8,22 @@ import (
 	"testing"
 
 	"github.com/slurm-elastic/slurm-elastic/conf"
-	"github.com/slurm-elastic/slurm-elastic/internal/slurmfake"
+	"github.com/slurm-elastic/slurm-elastic/internal/slurm/slurmfake"
+	"github.com/slurm-elastic/slurm-elastic/power"
 	"github.com/slurm-elastic/slurm-elastic/resume"
 	"github.com/slurm-elastic/slurm-elastic/runtime"
-	"github.com/slurm-elastic/slurm-elastic/runtime/fake"
+	"github.com/slurm-elastic/slurm-elastic/runtime/runtimefake"
 )
 
-func setup(t *testing.T) (resume.Deps, *fake.Fake, *slurmfake.Fake) {
+func setup(t *testing.T) (power.Deps, *runtimefake.Fake, *slurmfake.Fake) {
 	t.Helper()
 	c := conf.Default()
 	c.Cluster = "t"
-	c.Groups = []conf.Group{{Name: "cloud", Nodes: "cloud[1-3]", Template: runtime.Template{Image: "node:1", Network: "net"}}}
+	c.Groups = []conf.Group{{Name: "cloud", Nodes: "cloud[1-3]", Template: conf.Template{Image: "node:1", Network: "net"}}}
 	c.ApplyDefaults()
-	rt := fake.New(fake.Options{Cluster: "t"})
+	rt := runtimefake.New(runtimefake.Options{Cluster: "t"})
 	sc := slurmfake.New("cloud1", "cloud2", "cloud3", "other1")
-	d := resume.Deps{Config: &c, Runtimes: map[string]runtime.Runtime{"podman": rt}, Slurm: sc, Log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	d := power.Deps{Config: &c, Runtimes: map[string]runtime.Runtime{"podman": rt}, Slurm: sc, Log: slog.New(slog.NewTextHandler(io.Discard, nil))}
 	return d, rt, sc
 }
 

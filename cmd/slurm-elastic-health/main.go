@@ -11,12 +11,12 @@ import (
 	"os/signal"
 	"syscall"
 
-	"github.com/slurm-elastic/slurm-elastic/nodehealth/healthd"
+	"github.com/slurm-elastic/slurm-elastic/cmd/internal/healthcmd"
 )
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	code := healthd.Main(ctx, os.Args, os.Stdout, os.Stderr)
+	code := healthcmd.Main(ctx, os.Args, os.Stdout, os.Stderr)
 	stop()
 	os.Exit(code)
 }

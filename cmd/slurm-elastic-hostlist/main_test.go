@@ -16,7 +16,7 @@ import (
 
 	// Not used directly: it makes `go test`'s cache key cover the code of
 	// `slurm-elastic hostlist`, which the test builds and runs as a process.
-	_ "github.com/slurm-elastic/slurm-elastic/internal/admin"
+	_ "github.com/slurm-elastic/slurm-elastic/cmd/internal/admincmd"
 )
 
 var (
@@ -99,22 +99,22 @@ func TestSameAsSlurmElasticHostlist(t *testing.T) {
 		{"expand single", []string{"expand", "cloud1"}, "", 0},
 		{"expand after --", []string{"expand", "--", "x[1-3]"}, "", 0},
 		{"expand help=false", []string{"expand", "-h=false", "n[1-2]"}, "", 0},
-		{"expand unbalanced", []string{"expand", "n[1-"}, "", 1},
-		{"expand too many", []string{"expand", "n[1-100000000]"}, "", 1},
-		{"expand reversed", []string{"expand", "n[5-1]"}, "", 1},
+		{"expand unbalanced", []string{"expand", "n[1-"}, "", 2},
+		{"expand too many", []string{"expand", "n[1-100000000]"}, "", 2},
+		{"expand reversed", []string{"expand", "n[5-1]"}, "", 2},
 		{"expand no arg", []string{"expand"}, "", 2},
 		{"expand two args", []string{"expand", "a", "b"}, "", 2},
 		{"expand flag after arg", []string{"expand", "n1", "--help"}, "", 2},
 		{"compress args", []string{"compress", "cloud3,cloud1", "cloud2 gpu01", "gpu02"}, "", 0},
 		{"compress stdin", []string{"compress"}, "n3\nn1,n2\n\nm01 m02\n", 0},
 		{"compress stdin empty", []string{"compress"}, "", 0},
-		{"compress stdin invalid", []string{"compress"}, big, 1},
+		{"compress stdin invalid", []string{"compress"}, big, 2},
 		{"compress stdin many", []string{"compress"}, strings.Repeat("cpu1 cpu3,cpu2\tgpu07\n", 2000), 0},
-		{"compress invalid arg", []string{"compress", "a,b[1]"}, "", 1},
-		{"compress bad char", []string{"compress", "a;b"}, "", 1},
-		{"unknown flag", []string{"expand", "-x"}, "", 1},
-		{"unknown command", []string{"bogus"}, "", 3},
-		{"help unknown", []string{"help", "bogus"}, "", 3},
+		{"compress invalid arg", []string{"compress", "a,b[1]"}, "", 2},
+		{"compress bad char", []string{"compress", "a;b"}, "", 2},
+		{"unknown flag", []string{"expand", "-x"}, "", 2},
+		{"unknown command", []string{"bogus"}, "", 2},
+		{"help unknown", []string{"help", "bogus"}, "", 2},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -161,7 +161,7 @@ func TestHelpAndVersion(t *testing.T) {
 		}
 	}
 	r := run(t, []string{exe, "--bogus"}, "")
-	if r.code != 1 || !strings.Contains(r.msg, "flag provided but not defined: -bogus") || !strings.HasPrefix(r.stdout, "Incorrect Usage") {
+	if r.code != 2 || !strings.Contains(r.msg, "flag provided but not defined: -bogus") || !strings.HasPrefix(r.stdout, "Incorrect Usage") {
 		t.Errorf("--bogus: %+v", r)
 	}
 }

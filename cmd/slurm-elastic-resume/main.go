@@ -8,12 +8,12 @@ import (
 	"os/signal"
 	"syscall"
 
-	"github.com/slurm-elastic/slurm-elastic/internal/hook"
+	"github.com/slurm-elastic/slurm-elastic/cmd/internal/hookcmd"
 )
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	code := hook.Main(ctx, hook.Resume, os.Args)
+	code := hookcmd.Main(ctx, hookcmd.Resume, os.Args)
 	stop()
 	os.Exit(code)
 }

@@ -1,29 +1,20 @@
 // Command slurm-elastic is the administration CLI: conf check, conf slurm,
-// hostlist tools and the node table.
+// hostlist tools, the node table, the reconciler daemon and the circuit
+// breaker. Exit codes: cmd/internal/exitcode.
 package main
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"os"
 	"os/signal"
 	"syscall"
 
-	"github.com/slurm-elastic/slurm-elastic/internal/admin"
+	"github.com/slurm-elastic/slurm-elastic/cmd/internal/admincmd"
 )
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err := admin.App(os.Stdout).RunContext(ctx, os.Args)
+	code := admincmd.Main(ctx, os.Args, os.Stdout, os.Stderr)
 	stop()
-	if err == nil {
-		os.Exit(0)
-	}
-	fmt.Fprintf(os.Stderr, "slurm-elastic: %v\n", err)
-	var ee *admin.ExitError
-	if errors.As(err, &ee) {
-		os.Exit(ee.Code)
-	}
-	os.Exit(1)
+	os.Exit(code)
 }

@@ -2,13 +2,13 @@
 // counts in one JSON file in the state directory (breaker.json), shared by
 // the power hooks (short-lived processes) and `slurm-elastic daemon`.
 //
-// A group's breaker opens after daemon.breaker_threshold consecutive
+// A group's breaker opens after breaker.threshold consecutive
 // bootstrap failures (a launch that failed with a class other than
 // Capacity, or a node that missed ResumeTimeout). While it is open the
 // resume hook launches nothing for the group. A success (a node of the
 // group launched after the last failure that registered with Slurm, seen
 // by the daemon) resets the count. It is re-armed by `slurm-elastic
-// breaker reset` or, when daemon.breaker_reset is set, after that long;
+// breaker reset` or, when breaker.reset is set, after that long;
 // a timed re-arm is half-open: one more failure opens it again.
 //
 // The file is written whole (temporary file + rename). Every
@@ -267,12 +267,8 @@ func trim(s string, n int) string {
 	return s[:n] + "…"
 }
 
-// Code is the reason code of nodes held out of service by an open breaker:
-// slurm.Reason(Code, Message(...)).
-const Code = "BreakerOpen"
-
 // Message is the text of the BreakerOpen reason for group g: why it is
-// open and how to re-arm it (after = daemon.breaker_reset, 0 = command
+// open and how to re-arm it (after = breaker.reset, 0 = command
 // only).
 func Message(g string, b Group, after time.Duration) string {
 	rearm := "re-arm: slurm-elastic breaker reset " + g
@@ -280,4 +276,83 @@ func Message(g string, b Group, after time.Duration) string {
 		rearm += " (or wait until " + b.OpenedAt.Add(after).UTC().Format(time.RFC3339) + ")"
 	}
 	return fmt.Sprintf("group %s launches stopped after %d consecutive failures; %s; last %s", g, b.Failures, rearm, b.LastFailure)
+}
+
+// Policy is the breaker section of the config: Threshold consecutive
+// failures open a group's breaker (0 = never); an open breaker re-arms
+// itself, half-open, after Reset (0 = only by command).
+type Policy struct {
+	Threshold int
+	Reset     time.Duration
+}
+
+// Gate is the breaker's answer before a run's launches: which groups are
+// refused, and which it re-armed on the way.
+type Gate struct {
+	// Rearmed lists the groups re-armed because Policy.Reset is over.
+	Rearmed []string
+	// Refused maps each open group asked about to its breaker.
+	Refused map[string]Group
+}
+
+// Admit is the gate before launches: it re-arms the breakers whose reset
+// is over, then refuses every group in want whose breaker is open and
+// counts the refused launches (want maps a group to its number of nodes).
+// Call it once per run, under power.lock. It does not block.
+func (s *State) Admit(now time.Time, p Policy, want map[string]int) Gate {
+	g := Gate{Rearmed: s.Expire(now, p.Reset, p.Threshold), Refused: map[string]Group{}}
+	for group, n := range want {
+		if s.IsOpen(group) {
+			g.Refused[group] = s.Get(group)
+			s.CountRefused(group, n)
+		}
+	}
+	return g
+}
+
+// Outcome is one node's result in a run, recorded after the launches.
+type Outcome struct {
+	Group, Node string
+	// Launch: the outcome of a launch (counted ok or failed); false for a
+	// failure that is not a launch of its own (ResumeTimeout).
+	Launch bool
+	// Class is the failure's reason code ("" = success).
+	Class string
+	Msg   string
+	// Bootstrap: the failure counts toward the breaker (launch failures
+	// other than Capacity, resume timeouts).
+	Bootstrap bool
+}
+
+// Verdict is what Record made of one Outcome.
+type Verdict struct {
+	// Opened: this outcome opened the group's breaker.
+	Opened bool
+	// Open: the group's breaker is open after this outcome; Breaker is its
+	// state then (for the BreakerOpen reason).
+	Open    bool
+	Breaker Group
+}
+
+// Record records a run's outcomes in order, the one record after the
+// launches: launch counts, failures by class, and bootstrap failures,
+// which may open the breaker. It returns one Verdict per outcome. Call it
+// once per run, under power.lock. It does not block.
+func (s *State) Record(now time.Time, p Policy, outs []Outcome) []Verdict {
+	vs := make([]Verdict, len(outs))
+	for i, o := range outs {
+		switch {
+		case o.Launch:
+			s.CountLaunch(o.Group, o.Class == "", o.Class)
+		case o.Class != "":
+			s.CountFailure(o.Group, o.Class)
+		}
+		if o.Class == "" || !o.Bootstrap {
+			continue
+		}
+		vs[i].Opened = s.Failure(o.Group, o.Node, o.Class, o.Msg, now, p.Threshold, p.Reset)
+		vs[i].Open = s.IsOpen(o.Group)
+		vs[i].Breaker = s.Get(o.Group)
+	}
+	return vs
 }

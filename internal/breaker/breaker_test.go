@@ -3,6 +3,7 @@ package breaker
 import (
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -140,5 +141,41 @@ func TestMessageSaysHowToRearm(t *testing.T) {
 	}
 	if m := Message("gpu", s.Get("gpu"), 0); strings.Contains(m, "wait until") {
 		t.Errorf("breaker_reset 0 promises a timeout: %s", m)
+	}
+}
+
+// Admit is the gate before launches, Record the one record after: the
+// verdicts say which failure opened the breaker and that later ones find
+// it open; Capacity-like outcomes (not Bootstrap) never count.
+func TestAdmitAndRecord(t *testing.T) {
+	now := time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
+	p := Policy{Threshold: 2, Reset: time.Hour}
+	s := New()
+	if g := s.Admit(now, p, map[string]int{"g": 3}); len(g.Refused) != 0 || len(g.Rearmed) != 0 {
+		t.Fatalf("closed breaker refused: %+v", g)
+	}
+	vs := s.Record(now, p, []Outcome{
+		{Group: "g", Node: "n1", Launch: true},
+		{Group: "g", Node: "n2", Launch: true, Class: "Capacity", Msg: "full"},
+		{Group: "g", Node: "n3", Launch: true, Class: "Config", Msg: "image", Bootstrap: true},
+		{Group: "g", Node: "n4", Launch: true, Class: "Config", Msg: "image", Bootstrap: true},
+		{Group: "g", Node: "n5", Class: "ResumeTimeout", Msg: "late", Bootstrap: true},
+	})
+	want := []Verdict{{}, {}, {Open: false}, {Opened: true, Open: true}, {Open: true}}
+	for i, v := range vs {
+		if v.Opened != want[i].Opened || v.Open != want[i].Open {
+			t.Errorf("outcome %d: verdict %+v, want %+v", i, v, want[i])
+		}
+	}
+	c := s.Launches["g"]
+	if c.OK != 1 || c.Failed != 3 || c.FailuresByClass["Config"] != 2 || c.FailuresByClass["Capacity"] != 1 || c.FailuresByClass["ResumeTimeout"] != 1 {
+		t.Errorf("counts %+v", c)
+	}
+	g := s.Admit(now, p, map[string]int{"g": 2, "h": 1})
+	if _, ok := g.Refused["g"]; !ok || len(g.Refused) != 1 || s.Launches["g"].Refused != 2 {
+		t.Fatalf("open breaker not refused: %+v, counts %+v", g, s.Launches["g"])
+	}
+	if g := s.Admit(now.Add(time.Hour), p, map[string]int{"g": 1}); len(g.Refused) != 0 || !slices.Equal(g.Rearmed, []string{"g"}) {
+		t.Fatalf("after breaker.reset: %+v", g)
 	}
 }

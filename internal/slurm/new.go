@@ -10,13 +10,6 @@ import (
 	"github.com/slurm-elastic/slurm-elastic/conf"
 )
 
-// Backend names accepted in slurm.backend.
-const (
-	BackendAuto     = "auto"
-	BackendREST     = "rest"
-	BackendScontrol = "scontrol"
-)
-
 // New builds the Client c asks for: "rest", "scontrol", or "auto" (the
 // default): REST when rest_url is set, slurmrestd speaks one of RESTParsers
 // with a node update (the newest both sides speak is used) and a ping
@@ -36,7 +29,7 @@ func New(ctx context.Context, c conf.SlurmConf, log *slog.Logger) (Client, error
 		c.Timeout = DefaultTimeout
 	}
 	if c.Backend == "" {
-		c.Backend = BackendAuto
+		c.Backend = conf.BackendAuto
 	}
 	if c.User == "" {
 		if u, err := user.Current(); err == nil {
@@ -50,7 +43,7 @@ func New(ctx context.Context, c conf.SlurmConf, log *slog.Logger) (Client, error
 		return NewScontrol(ScontrolOptions{Path: c.Scontrol, Timeout: c.Timeout})
 	}
 	switch c.Backend {
-	case BackendREST:
+	case conf.BackendREST:
 		r, err := rest()
 		if err != nil {
 			return nil, err
@@ -60,19 +53,19 @@ func New(ctx context.Context, c conf.SlurmConf, log *slog.Logger) (Client, error
 		case errors.Is(err, ErrRESTUnsupported):
 			return nil, fmt.Errorf("slurm.backend rest: %w", err)
 		case err != nil: // slurmrestd not answering now: negotiate on first use
-			log.Warn("slurm backend: rest (configured); data parser not negotiated yet", "backend", BackendREST, "url", c.RESTURL, "user", c.User, "err", err)
+			log.Warn("slurm backend: rest (configured); data parser not negotiated yet", "backend", conf.BackendREST, "url", c.RESTURL, "user", c.User, "error", err)
 		default:
-			log.Info("slurm backend: rest (configured)", "backend", BackendREST, "url", c.RESTURL, "user", c.User, "parser", v)
+			log.Info("slurm backend: rest (configured)", "backend", conf.BackendREST, "url", c.RESTURL, "user", c.User, "parser", v)
 		}
 		return r, nil
-	case BackendScontrol:
+	case conf.BackendScontrol:
 		s, err := sctl()
 		if err != nil {
 			return nil, err
 		}
-		log.Info("slurm backend: scontrol (configured)", "backend", BackendScontrol, "scontrol", s.Path())
+		log.Info("slurm backend: scontrol (configured)", "backend", conf.BackendScontrol, "scontrol", s.Path())
 		return s, nil
-	case BackendAuto:
+	case conf.BackendAuto:
 		var restErr error
 		if c.RESTURL != "" {
 			r, err := rest()
@@ -81,7 +74,7 @@ func New(ctx context.Context, c conf.SlurmConf, log *slog.Logger) (Client, error
 			}
 			if err == nil {
 				v, _ := r.Negotiate(ctx) // remembered by Ping
-				log.Info("slurm backend: rest (auto: slurmrestd answered)", "backend", BackendREST, "url", c.RESTURL, "user", c.User, "parser", v)
+				log.Info("slurm backend: rest (auto: slurmrestd answered)", "backend", conf.BackendREST, "url", c.RESTURL, "user", c.User, "parser", v)
 				return r, nil
 			}
 			restErr = err
@@ -95,11 +88,11 @@ func New(ctx context.Context, c conf.SlurmConf, log *slog.Logger) (Client, error
 		}
 		switch {
 		case errors.Is(restErr, ErrRESTUnsupported):
-			log.Info("slurm backend: scontrol (auto: slurmrestd speaks no data parser with a node update that this backend supports)", "backend", BackendScontrol, "scontrol", s.Path(), "url", c.RESTURL, "err", restErr)
+			log.Info("slurm backend: scontrol (auto: slurmrestd speaks no data parser with a node update that this backend supports)", "backend", conf.BackendScontrol, "scontrol", s.Path(), "url", c.RESTURL, "error", restErr)
 		case restErr != nil:
-			log.Warn("slurm backend: scontrol (auto: slurmrestd unusable)", "backend", BackendScontrol, "scontrol", s.Path(), "url", c.RESTURL, "err", restErr)
+			log.Warn("slurm backend: scontrol (auto: slurmrestd unusable)", "backend", conf.BackendScontrol, "scontrol", s.Path(), "url", c.RESTURL, "error", restErr)
 		default:
-			log.Info("slurm backend: scontrol (auto: no rest_url)", "backend", BackendScontrol, "scontrol", s.Path())
+			log.Info("slurm backend: scontrol (auto: no rest_url)", "backend", conf.BackendScontrol, "scontrol", s.Path())
 		}
 		return s, nil
 	default:

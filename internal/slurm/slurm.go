@@ -6,8 +6,6 @@ import (
 	"context"
 	"errors"
 	"slices"
-	"strings"
-	"unicode/utf8"
 )
 
 // State flags and base states as Slurm spells them (upper case).
@@ -88,37 +86,3 @@ type Client interface {
 	// Ping checks that the controller answers. Blocks for one request.
 	Ping(ctx context.Context) error
 }
-
-// ReasonPrefix starts every reason slurm-elastic's power hooks and
-// reconciler set. A reason without it belongs to someone else and is never
-// changed or cleared by us.
-const ReasonPrefix = "slurm-elastic:"
-
-// maxReason caps a reason's length: Slurm stores it whole and shows it in
-// every sinfo -R line.
-const maxReason = 240
-
-// Reason formats a machine-parseable reason,
-// `slurm-elastic: (Code:<code>) <message>`, on one line and at most 240
-// bytes long.
-func Reason(code, message string) string {
-	msg := strings.Join(strings.Fields(message), " ")
-	return FitReason(ReasonPrefix + " (Code:" + code + ") " + msg)
-}
-
-// FitReason cuts r to at most 240 bytes (on a rune boundary, marked with
-// "..."), the longest reason slurm-elastic sets.
-func FitReason(r string) string {
-	if len(r) <= maxReason {
-		return r
-	}
-	r = r[:maxReason-3]
-	for !utf8.ValidString(r) {
-		r = r[:len(r)-1]
-	}
-	return r + "..."
-}
-
-// OwnReason reports whether reason was set by slurm-elastic's power hooks
-// or reconciler.
-func OwnReason(reason string) bool { return strings.HasPrefix(reason, ReasonPrefix) }

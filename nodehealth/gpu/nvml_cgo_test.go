@@ -13,15 +13,15 @@ import (
 	"github.com/NVIDIA/go-nvml/pkg/nvml/mock/dgxa100"
 
 	"github.com/slurm-elastic/slurm-elastic/nodehealth"
-	"github.com/slurm-elastic/slurm-elastic/nodehealth/gpu/gpumock"
+	"github.com/slurm-elastic/slurm-elastic/nodehealth/gpu/gpufake"
 )
 
 // healthyServer returns a dgxa100 mock whose 8 GPUs answer every query
 // the checks make with healthy values.
-func healthyServer() *dgxa100.Server { return gpumock.Healthy() }
+func healthyServer() *dgxa100.Server { return gpufake.Healthy() }
 
-// setPCIe makes dev report its PCIe link (gpumock.SetPCIe).
-var setPCIe = gpumock.SetPCIe
+// setPCIe makes dev report its PCIe link (gpufake.SetPCIe).
+var setPCIe = gpufake.SetPCIe
 
 func dev(s *dgxa100.Server, i int) *dgxa100.Device { return s.Devices[i].(*dgxa100.Device) }
 

@@ -200,7 +200,7 @@ func (p *Podman) Launch(ctx context.Context, nodes []runtime.NodeSpec) []runtime
 		inst, err := p.launchOne(ctx, n)
 		res[i] = runtime.Result{Name: n.Name, Instance: inst, Err: err}
 		if err != nil {
-			p.log.Warn("launch failed", "node", n.Name, "group", n.Group, "class", runtime.ClassOf(err), "err", err)
+			p.log.Warn("launch failed", "node", n.Name, "group", n.Group, "class", runtime.ClassOf(err), "error", err)
 		}
 	})
 	return res
@@ -215,7 +215,7 @@ func (p *Podman) Terminate(ctx context.Context, names []string) []runtime.Result
 		err := p.terminateOne(ctx, names[i])
 		res[i] = runtime.Result{Name: names[i], Err: err}
 		if err != nil {
-			p.log.Warn("terminate failed", "node", names[i], "class", runtime.ClassOf(err), "err", err)
+			p.log.Warn("terminate failed", "node", names[i], "class", runtime.ClassOf(err), "error", err)
 		}
 	})
 	return res
@@ -586,7 +586,7 @@ func (p *Podman) cleanup(ctx context.Context, h *host, node, id string) {
 	cctx, cancel := p.cleanupCtx(ctx)
 	defer cancel()
 	if err := p.remove(cctx, h, id, false); err != nil {
-		p.log.Error("could not remove failed node container", "node", node, "host", h.Name, "id", id, "err", err)
+		p.log.Error("could not remove failed node container", "node", node, "host", h.Name, "id", id, "error", err)
 		return
 	}
 	p.log.Info("removed failed node container", "node", node, "host", h.Name, "id", id)
@@ -599,7 +599,7 @@ func (p *Podman) cleanupByLabel(ctx context.Context, h *host, node string) {
 	defer cancel()
 	cs, err := p.listHost(cctx, h, node)
 	if err != nil {
-		p.log.Error("could not check for a half-created node container", "node", node, "host", h.Name, "err", err)
+		p.log.Error("could not check for a half-created node container", "node", node, "host", h.Name, "error", err)
 		return
 	}
 	for _, c := range cs {
@@ -643,7 +643,7 @@ func (p *Podman) remove(ctx context.Context, h *host, id string, stop bool) erro
 	// invalid") after the container is gone: what counts is whether it is.
 	exists, xerr := containers.Exists(cctx, id, nil)
 	if xerr == nil && !exists {
-		p.log.Debug("container removed despite an error", "host", h.Name, "id", id, "err", err)
+		p.log.Debug("container removed despite an error", "host", h.Name, "id", id, "error", err)
 		return nil
 	}
 	return fmt.Errorf("remove: %w", err)

@@ -45,7 +45,7 @@ func TestBreaker(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	configure(t, elastic.Settings{Raw: raw + "daemon:\n  breaker_threshold: 5\n  breaker_reset: 0s\n"})
+	configure(t, elastic.Settings{Raw: raw + "breaker:\n  threshold: 5\n  reset: 0s\n"})
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel()

@@ -528,8 +528,8 @@ func TestBadInput(t *testing.T) {
 	t.Run("malformed config", func(t *testing.T) {
 		configure(t, elastic.Settings{Raw: "cluster: se-e2e\ngroups: [\n"})
 		before := len(hookLog(t))
-		if code := hook(t, "slurm-elastic-resume", "cloud4"); code != 2 {
-			t.Fatalf("exit code %d, want 2", code)
+		if code := hook(t, "slurm-elastic-resume", "cloud4"); code != 3 {
+			t.Fatalf("exit code %d, want 3 (config invalid)", code)
 		}
 		if l := hookLog(t)[before:]; !strings.Contains(l, "configuration is invalid") || !strings.Contains(l, "config.yaml") {
 			t.Fatalf("log:\n%s", l)

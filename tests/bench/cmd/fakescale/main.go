@@ -2,7 +2,7 @@
 // suspends N nodes (default 10,000) through the real resume.Resume and
 // suspend.Suspend code against the in-memory fake runtime (per-call latency
 // and a server-side rate limit, like a cloud API) and the fake slurmctld
-// (internal/slurmfake, small latency per call), and reports each phase's wall
+// (internal/slurm/slurmfake, small latency per call), and reports each phase's wall
 // time beside the rate-limited minimum (N / API rate + latency), the API
 // calls and throttled calls, the process's CPU time and its peak RSS
 // (VmHWM from /proc/self/status, reset between phases, and getrusage
@@ -28,10 +28,11 @@ import (
 
 	"github.com/slurm-elastic/slurm-elastic/conf"
 	"github.com/slurm-elastic/slurm-elastic/internal/logging"
-	"github.com/slurm-elastic/slurm-elastic/internal/slurmfake"
+	"github.com/slurm-elastic/slurm-elastic/internal/slurm/slurmfake"
+	"github.com/slurm-elastic/slurm-elastic/power"
 	"github.com/slurm-elastic/slurm-elastic/resume"
 	"github.com/slurm-elastic/slurm-elastic/runtime"
-	"github.com/slurm-elastic/slurm-elastic/runtime/fake"
+	"github.com/slurm-elastic/slurm-elastic/runtime/runtimefake"
 	"github.com/slurm-elastic/slurm-elastic/suspend"
 )
 
@@ -95,7 +96,7 @@ func run(n int, latency time.Duration, apiRate, clientRate float64, concurrency 
 	cfg.Suspend.Concurrency, cfg.Suspend.Rate = concurrency, clientRate
 	cfg.Groups = []conf.Group{{
 		Name: "cloud", Nodes: expr, Runtime: "fake", CPUs: 1, RealMemoryMB: 500,
-		Template: runtime.Template{Image: "localhost/node:1", CPUs: 1, MemoryMB: 768, Network: "se-bench-net"},
+		Template: conf.Template{Image: "localhost/node:1", CPUs: 1, MemoryMB: 768, Network: "se-bench-net"},
 	}}
 	cfg.Slurm.ConfServer = "10.222.0.2"
 	cfg.ApplyDefaults()
@@ -104,10 +105,10 @@ func run(n int, latency time.Duration, apiRate, clientRate float64, concurrency 
 	for i := range names {
 		names[i] = "cloud" + strconv.Itoa(i+1)
 	}
-	rt := fake.New(fake.Options{Cluster: "se-bench", Latency: latency, RateLimit: apiRate})
+	rt := runtimefake.New(runtimefake.Options{Cluster: "se-bench", Latency: latency, RateLimit: apiRate})
 	sc := slurmfake.New(names...)
 	sc.SetLatency(slurmLat)
-	d := resume.Deps{Config: &cfg, Runtimes: map[string]runtime.Runtime{"fake": rt}, Slurm: sc, Log: log}
+	d := power.Deps{Config: &cfg, Runtimes: map[string]runtime.Runtime{"fake": rt}, Slurm: sc, Log: log}
 	min := float64(n)/apiRate + latency.Seconds()
 	if apiRate <= 0 {
 		min = latency.Seconds()

@@ -1,0 +1,220 @@
+// Package admincmd is the slurm-elastic administration command line: config
+// checks, the slurm.conf lines, hostlist tools, the node table, and the
+// reconciler (daemon, status, events).
+package admincmd
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/slurm-elastic/slurm-elastic/cmd/internal/build"
+	"github.com/slurm-elastic/slurm-elastic/cmd/internal/exitcode"
+	"github.com/slurm-elastic/slurm-elastic/cmd/internal/hostlistcmd"
+	"github.com/slurm-elastic/slurm-elastic/conf"
+	"github.com/slurm-elastic/slurm-elastic/internal/logging"
+	"github.com/slurm-elastic/slurm-elastic/internal/slurm"
+	"github.com/slurm-elastic/slurm-elastic/internal/version"
+	"github.com/slurm-elastic/slurm-elastic/runtime"
+)
+
+// Main runs the admin command line with args and returns the process exit
+// code (cmd/internal/exitcode). Errors go to stderr as "slurm-elastic: msg".
+// It blocks until the command is done.
+func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	err := App(stdout).RunContext(ctx, args)
+	if err == nil {
+		return exitcode.OK
+	}
+	// urfave/cli's own ExitCoder is "No help topic for ...": a usage error,
+	// said as the lean hostlist binary says it.
+	var ec cli.ExitCoder
+	if errors.As(err, &ec) {
+		fmt.Fprintln(stderr, err)
+		return exitcode.Usage
+	}
+	fmt.Fprintf(stderr, "slurm-elastic: %v\n", err)
+	return exitcode.Of(err)
+}
+
+// App returns the admin command line. Commands block until done; their
+// errors carry exit codes as *exitcode.Error.
+func App(stdout io.Writer) *cli.App {
+	cfgFlag := &cli.StringFlag{Name: "config", Aliases: []string{"c"}, EnvVars: []string{"SLURM_ELASTIC_CONFIG"},
+		Usage: "config file (default " + conf.DefaultPath + ")"}
+	app := &cli.App{
+		Name:            "slurm-elastic",
+		Usage:           "administer slurm-elastic: elastic Slurm cloud nodes on Podman",
+		Version:         version.Version,
+		Writer:          stdout,
+		HideHelpCommand: true,
+		Flags:           []cli.Flag{cfgFlag},
+		Commands: append([]*cli.Command{
+			{
+				Name:  "conf",
+				Usage: "check the config or print the slurm.conf lines it implies",
+				Subcommands: []*cli.Command{
+					{Name: "check", Usage: "validate the config file; report every problem with its key", Action: confCheck},
+					{Name: "slurm", Usage: "print the NodeName/PartitionName/power-save lines for slurm.conf", Action: confSlurm},
+				},
+			},
+			{
+				Name:        "hostlist",
+				Usage:       "expand or compress Slurm hostlist expressions",
+				Subcommands: hostlistCommands(),
+			},
+			{
+				Name:   "nodes",
+				Usage:  "table of managed nodes: Slurm state beside the runtime's instance",
+				Action: nodes,
+			},
+		}, append(daemonCommands(), breakerCommand())...),
+		// Errors come back to Main, which maps them to exit codes.
+		ExitErrHandler: func(*cli.Context, error) {},
+		OnUsageError:   usageError,
+	}
+	var walk func([]*cli.Command)
+	walk = func(cs []*cli.Command) {
+		for _, c := range cs {
+			c.OnUsageError = usageError
+			walk(c.Subcommands)
+		}
+	}
+	walk(app.Commands)
+	return app
+}
+
+// usageError reports a flag error as urfave/cli does (message, then the
+// help) and makes it exitcode.Usage.
+func usageError(c *cli.Context, err error, sub bool) error {
+	fmt.Fprintf(c.App.Writer, "Incorrect Usage: %s\n\n", err)
+	if l := c.Lineage(); sub && len(l) > 1 {
+		_ = cli.ShowCommandHelp(l[1], c.Command.Name)
+	} else {
+		_ = cli.ShowAppHelp(c)
+	}
+	return exitcode.New(exitcode.Usage, err)
+}
+
+func loadConfig(c *cli.Context) (*conf.Config, error) {
+	cfg, err := conf.Load(c.String("config"))
+	if err != nil {
+		return nil, exitcode.New(exitcode.Config, err)
+	}
+	if err := cfg.Validate(); err != nil {
+		return cfg, exitcode.New(exitcode.Config, err)
+	}
+	return cfg, nil
+}
+
+func confCheck(c *cli.Context) error {
+	cfg, err := loadConfig(c)
+	if err != nil {
+		return err
+	}
+	n := 0
+	inv := cfg.Inventory()
+	for i := range cfg.Groups {
+		n += len(inv.GroupNodes(&cfg.Groups[i]))
+	}
+	fmt.Fprintf(c.App.Writer, "%s: ok: cluster %s, %d groups, %d nodes, %d Podman hosts\n", cfg.File, cfg.Cluster, len(cfg.Groups), n, len(cfg.Podman.Hosts))
+	return nil
+}
+
+func confSlurm(c *cli.Context) error {
+	cfg, err := loadConfig(c)
+	if err != nil {
+		return err
+	}
+	return conf.RenderSlurm(c.App.Writer, cfg)
+}
+
+// hostlistCommands are the hostlist subcommands over hostlistcmd, the one
+// implementation also behind the lean slurm-elastic-hostlist binary; its
+// exit codes are the same.
+func hostlistCommands() []*cli.Command {
+	var cmds []*cli.Command
+	for _, hc := range hostlistcmd.Commands {
+		cmds = append(cmds, &cli.Command{Name: hc.Name, Usage: hc.Usage, ArgsUsage: hc.ArgsUsage,
+			Action: func(c *cli.Context) error {
+				return hostlistcmd.Run(hc.Name, c.App.Reader, c.App.Writer, c.Args().Slice())
+			}})
+	}
+	return cmds
+}
+
+func nodes(c *cli.Context) error {
+	cfg, err := loadConfig(c)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(c.Context, 30*time.Second)
+	defer cancel()
+	log, closer, err := logging.Open(logging.Stderr, "warn", "slurm-elastic")
+	if err != nil {
+		return err
+	}
+	defer closer.Close()
+	sc, err := build.Slurm(ctx, cfg, log)
+	if err != nil {
+		return fmt.Errorf("slurm: %w", err)
+	}
+	rts, err := build.Runtimes(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	insts := map[string]runtime.Instance{}
+	for name, rt := range rts {
+		list, err := rt.List(ctx)
+		if err != nil {
+			return fmt.Errorf("runtime %s: list: %w", name, err)
+		}
+		for _, in := range list {
+			insts[in.Name] = in
+		}
+	}
+	all, err := sc.Nodes(ctx)
+	if err != nil {
+		return fmt.Errorf("slurm: nodes: %w", err)
+	}
+	byName := map[string]slurm.Node{}
+	for _, n := range all {
+		byName[n.Name] = n
+	}
+	tw := tabwriter.NewWriter(c.App.Writer, 2, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "NODE\tGROUP\tSLURM STATE\tINSTANCE\tHOST\tADDR\tREASON")
+	inv := cfg.Inventory()
+	for i := range cfg.Groups {
+		g := &cfg.Groups[i]
+		for _, name := range inv.GroupNodes(g) {
+			st, reason := "(not in slurm.conf)", ""
+			if n, ok := byName[name]; ok {
+				st = strings.Join(append([]string{n.State}, n.Flags...), "+")
+				reason = n.Reason
+			}
+			inst, host, addr := "-", "-", "-"
+			if in, ok := insts[name]; ok {
+				inst, host, addr = string(in.State), in.Host, in.Addr
+				delete(insts, name)
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", name, g.Name, st, inst, host, addr, reason)
+		}
+	}
+	orphans := make([]string, 0, len(insts))
+	for name := range insts {
+		orphans = append(orphans, name)
+	}
+	slices.Sort(orphans)
+	for _, name := range orphans {
+		in := insts[name]
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", name, in.Group, "(no group)", in.State, in.Host, in.Addr, "instance of a node no group has")
+	}
+	return tw.Flush()
+}

@@ -1,0 +1,127 @@
+// record: the last phase. The round becomes the status, the metrics and
+// the state kept across restarts.
+
+package reconcile
+
+import (
+	"errors"
+	"maps"
+	"os"
+	"slices"
+	"time"
+)
+
+// finish records the round in the status and the metrics.
+func (r *Reconciler) finish(start time.Time, v *view, acts []Action, err error) {
+	d := r.d.Now().Sub(start)
+	st := Status{Time: start, Duration: d, Result: "ok", Actions: len(acts)}
+	if err != nil {
+		st.Result, st.Error = "skipped", err.Error()
+		r.mu.Lock()
+		prev := r.status
+		r.mu.Unlock()
+		st.Groups, st.Nodes = prev.Groups, prev.Nodes // the last view known
+	}
+	if v != nil && err == nil {
+		groups := map[string]*GroupStatus{}
+		for _, g := range r.d.Config.Groups {
+			groups[g.Name] = &GroupStatus{Name: g.Name, States: map[string]int{}}
+		}
+		st.Nodes = make([]NodeStatus, 0, len(v.entries))
+		for i := range v.entries {
+			e := &v.entries[i]
+			ns := NodeStatus{Name: e.Name, Group: e.Group, Slurm: StateOf(e.Node), Instance: "-"}
+			if e.Node != nil {
+				ns.Reason = e.Node.Reason
+			}
+			if e.Inst != nil {
+				ns.Instance = string(e.Inst.State)
+			}
+			if g := groups[e.Group]; g != nil {
+				g.States[ns.Slurm]++
+				if e.Inst != nil {
+					g.Instances++
+				}
+			} else {
+				ns.Slurm = "(no group) " + ns.Slurm
+			}
+			st.Nodes = append(st.Nodes, ns)
+		}
+		r.mu.Lock()
+		for g, until := range r.cooling {
+			if gs := groups[g]; gs != nil {
+				gs.CoolingUntil = &until
+			}
+		}
+		if r.breaker != nil {
+			for g, b := range r.breaker.Groups {
+				if gs := groups[g]; gs != nil && (b.Open || b.Failures > 0) {
+					c := *b
+					gs.Breaker = &c
+				}
+			}
+		}
+		hooks := r.breaker
+		r.mu.Unlock()
+		r.Metrics.hooks(hooks, slices.Collect(maps.Keys(groups)))
+		for _, g := range r.d.Config.Groups {
+			st.Groups = append(st.Groups, *groups[g.Name])
+		}
+	}
+	r.mu.Lock()
+	r.status = st
+	r.mu.Unlock()
+	r.Metrics.round(st)
+}
+
+// persisted is the reconciler's state kept across restarts.
+type persisted struct {
+	PoweringUpSince map[string]time.Time `json:"powering_up_since"`
+	CoolingUntil    map[string]time.Time `json:"cooling_until"`
+}
+
+// LoadState reads the timers a previous daemon saved in dir; a missing
+// file is no error. Call it before the first round. Blocks on the disk.
+func (r *Reconciler) LoadState(dir string) error {
+	var ev []Event
+	if err := readJSON(dir, EventsFile, &ev); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	for _, e := range ev {
+		r.Events.Add(e)
+	}
+	var p persisted
+	if err := readJSON(dir, StateFile, &p); err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return nil
+		}
+		return err
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	maps.Copy(r.since, p.PoweringUpSince)
+	maps.Copy(r.cooling, p.CoolingUntil)
+	return nil
+}
+
+// SaveState writes the timers, the status and, when there are new ones,
+// the events to dir. Blocks on the disk; idempotent.
+func (r *Reconciler) SaveState(dir string) error {
+	ev, added := r.Events.snapshot()
+	r.mu.Lock()
+	p := persisted{PoweringUpSince: maps.Clone(r.since), CoolingUntil: maps.Clone(r.cooling)}
+	st := r.status
+	fresh := r.saved != added+1
+	r.mu.Unlock()
+	err := errors.Join(writeJSON(dir, StateFile, p), writeJSON(dir, StatusFile, st))
+	if fresh {
+		if eerr := writeJSON(dir, EventsFile, ev); eerr != nil {
+			err = errors.Join(err, eerr)
+		} else {
+			r.mu.Lock()
+			r.saved = added + 1
+			r.mu.Unlock()
+		}
+	}
+	return err
+}
