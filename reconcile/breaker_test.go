@@ -155,7 +155,7 @@ func TestRoundBreaker(t *testing.T) {
 }
 
 // TestRoundBreakerTimeout: the daemon re-arms a breaker open longer than
-// daemon.breaker_reset and logs it as an event.
+// breaker.reset and logs it as an event.
 func TestRoundBreakerTimeout(t *testing.T) {
 	w := newWorld(t, "c[1-2]", "c1", "c2")
 	w.cfg.Breaker.Threshold = 1

@@ -14,7 +14,7 @@ import (
 )
 
 // TestBreakerOpensAndRefuses: the ghost group (its image unknown) fails
-// launch after launch; at daemon.breaker_threshold the breaker opens, and
+// launch after launch; at breaker.threshold the breaker opens, and
 // from then on resume launches nothing for the group and sets its nodes
 // DOWN with the BreakerOpen reason. Other groups launch on.
 func TestBreakerOpensAndRefuses(t *testing.T) {
@@ -82,7 +82,7 @@ func TestBreakerIgnoresCapacity(t *testing.T) {
 	}
 }
 
-// TestBreakerTimedRearm: an open breaker past daemon.breaker_reset is
+// TestBreakerTimedRearm: an open breaker past breaker.reset is
 // re-armed by the next resume, which launches again.
 func TestBreakerTimedRearm(t *testing.T) {
 	e := newEnv(t, runtimefake.Options{})
