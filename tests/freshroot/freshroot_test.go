@@ -20,6 +20,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/slurm-elastic/slurm-elastic/tests/harness"
 	"github.com/slurm-elastic/slurm-elastic/tests/hostdeps"
 )
 
@@ -87,11 +88,11 @@ func TestMakeDepsInFreshRoot(t *testing.T) {
 	t0 := time.Now()
 
 	// One run at a time: the roots share the .deb cache, and apt locks it.
-	lock, err := lockFile(ctx, filepath.Join(cacheRoot, "freshroot.lock"))
+	lock, err := harness.LockFile(ctx, filepath.Join(cacheRoot, "freshroot.lock"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer lock.Close()
+	defer lock.Unlock()
 	waited := time.Since(t0)
 
 	t1 := time.Now()
@@ -164,7 +165,7 @@ func TestMakeDepsInFreshRoot(t *testing.T) {
 // cachedRoot returns the tarball of a Debian 12 minbase root with the host's apt sources and
 // make installed, building it when absent (minutes: debootstrap). The caller holds the lock.
 func cachedRoot(ctx context.Context, logw io.Writer) (tarball string, built bool, err error) {
-	mirror, err := debianMirror()
+	mirror, err := harness.DebianMirror()
 	if err != nil {
 		return "", false, err
 	}
@@ -489,34 +490,6 @@ func hostAptSources() (map[string]string, error) {
 	return out, nil
 }
 
-// debianMirror reads the Debian mirror URI configured for apt on this machine (the only
-// one it can reach); debootstrap fetches from it.
-func debianMirror() (string, error) {
-	const deb822 = "/etc/apt/sources.list.d/debian.sources"
-	if b, err := os.ReadFile(deb822); err == nil {
-		for _, line := range strings.Split(string(b), "\n") {
-			k, v, ok := strings.Cut(line, ":")
-			if !ok || !strings.EqualFold(strings.TrimSpace(k), "URIs") {
-				continue
-			}
-			for _, u := range strings.Fields(v) {
-				if strings.HasSuffix(strings.TrimRight(u, "/"), "/debian") {
-					return u, nil
-				}
-			}
-		}
-	}
-	if b, err := os.ReadFile("/etc/apt/sources.list"); err == nil {
-		for _, line := range strings.Split(string(b), "\n") {
-			f := strings.Fields(line)
-			if len(f) >= 3 && f[0] == "deb" && strings.HasSuffix(strings.TrimRight(f[1], "/"), "/debian") {
-				return f[1], nil
-			}
-		}
-	}
-	return "", fmt.Errorf("no Debian mirror in %s or /etc/apt/sources.list", deb822)
-}
-
 // copyIn copies the repository file rel (relative to the repository root) to srcDir/rel
 // inside root.
 func copyIn(t *testing.T, root, rel string) {
@@ -538,33 +511,6 @@ func writeFile(p, content string, mode os.FileMode) error {
 		return err
 	}
 	return os.Chmod(p, mode)
-}
-
-// lockFile takes an exclusive flock on path, waiting until ctx ends. Close releases it.
-func lockFile(ctx context.Context, path string) (*os.File, error) {
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		return nil, fmt.Errorf("lock %s: %w", path, err)
-	}
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o644)
-	if err != nil {
-		return nil, fmt.Errorf("lock %s: %w", path, err)
-	}
-	for {
-		err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
-		if err == nil {
-			return f, nil
-		}
-		if !errors.Is(err, syscall.EWOULDBLOCK) {
-			f.Close()
-			return nil, fmt.Errorf("lock %s: %w", path, err)
-		}
-		select {
-		case <-ctx.Done():
-			f.Close()
-			return nil, fmt.Errorf("lock %s: %w", path, ctx.Err())
-		case <-time.After(200 * time.Millisecond):
-		}
-	}
 }
 
 // logLines logs the "deps:" lines of make's output (what it installed).

@@ -272,11 +272,11 @@ func (c *Cluster) prepareDirs(o Options) error {
 }
 
 func (c *Cluster) setupNetwork(ctx context.Context, subnet string) error {
-	l, err := lockFile(ctx, filepath.Join(runDir, "network.lock"))
+	l, err := LockFile(ctx, filepath.Join(runDir, "network.lock"))
 	if err != nil {
 		return err
 	}
-	defer l.unlock()
+	defer l.Unlock()
 	if subnet == "" {
 		if subnet, err = FreeSubnet(c.Name); err != nil {
 			return err

@@ -132,11 +132,11 @@ func buildImage(ctx context.Context, r image.Recipe, logw io.Writer) (imageInfo,
 	if info, ok := inspectImage(ctx, st, ref); ok {
 		return info, nil
 	}
-	l, err := lockFile(ctx, filepath.Join(libDir, "build.lock"))
+	l, err := LockFile(ctx, filepath.Join(libDir, "build.lock"))
 	if err != nil {
 		return imageInfo{}, fmt.Errorf("build image: %w", err)
 	}
-	defer l.unlock()
+	defer l.Unlock()
 	if info, ok := inspectImage(ctx, st, ref); ok { // built by whoever held the lock
 		return info, nil
 	}
@@ -215,9 +215,9 @@ func readIDs(path string) (rootfsIDs, error) {
 	return ids, nil
 }
 
-// debianMirror reads the Debian mirror URI configured for apt on this machine
-// (the only one it can reach).
-func debianMirror() (string, error) {
+// DebianMirror reads the Debian mirror URI configured for apt on this machine
+// (the only one it can reach). It reads two files and does not block otherwise.
+func DebianMirror() (string, error) {
 	const deb822 = "/etc/apt/sources.list.d/debian.sources"
 	if f, err := os.Open(deb822); err == nil {
 		defer f.Close()
@@ -252,7 +252,7 @@ func debootstrap(ctx context.Context, logw io.Writer, r image.Recipe, tarball, i
 	if err := hostdeps.Require("/", "debootstrap", "chroot", "tar"); err != nil {
 		return ids, fmt.Errorf("build the image: %w", err)
 	}
-	mirror, err := debianMirror()
+	mirror, err := DebianMirror()
 	if err != nil {
 		return ids, err
 	}

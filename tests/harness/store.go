@@ -143,10 +143,12 @@ func (s *store) run(ctx context.Context, stdin io.Reader, args ...string) (strin
 	return stdout.String(), nil
 }
 
-// fileLock is an exclusive flock on a file, taken while ctx allows.
-type fileLock struct{ f *os.File }
+// FileLock is an exclusive flock on a file, taken while ctx allows.
+type FileLock struct{ f *os.File }
 
-func lockFile(ctx context.Context, path string) (*fileLock, error) {
+// LockFile takes an exclusive flock on path (created if missing), waiting while ctx
+// allows; Unlock releases it. Other processes serialise on the same path. It blocks.
+func LockFile(ctx context.Context, path string) (*FileLock, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return nil, fmt.Errorf("lock %s: %w", path, err)
 	}
@@ -157,7 +159,7 @@ func lockFile(ctx context.Context, path string) (*fileLock, error) {
 	for {
 		err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
 		if err == nil {
-			return &fileLock{f}, nil
+			return &FileLock{f}, nil
 		}
 		if !errors.Is(err, syscall.EWOULDBLOCK) {
 			f.Close()
@@ -172,4 +174,5 @@ func lockFile(ctx context.Context, path string) (*fileLock, error) {
 	}
 }
 
-func (l *fileLock) unlock() { l.f.Close() }
+// Unlock releases the lock. Idempotent enough: a second call only fails to close.
+func (l *FileLock) Unlock() { l.f.Close() }
