@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/gofrs/flock"
+
+	"github.com/slurm-elastic/slurm-elastic/internal/statefile"
 )
 
 // ErrLocked is returned by Run when another daemon holds the state
@@ -38,6 +40,9 @@ type RunOptions struct {
 func Run(ctx context.Context, r *Reconciler, o RunOptions) error {
 	if err := os.MkdirAll(o.StateDir, 0o750); err != nil {
 		return fmt.Errorf("state dir: %w", err)
+	}
+	if err := statefile.Touch(filepath.Join(o.StateDir, LockFile), 0o644); err != nil {
+		return fmt.Errorf("lock: %w", err)
 	}
 	lk := flock.New(filepath.Join(o.StateDir, LockFile))
 	ok, err := lk.TryLock()

@@ -1,6 +1,7 @@
 package reconcile
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -8,10 +9,14 @@ import (
 	"path/filepath"
 	"sync"
 	"time"
+
+	"github.com/slurm-elastic/slurm-elastic/internal/statefile"
 )
 
-// Files the daemon keeps in the state directory. They are written whole
-// (temporary file + rename), so a reader never sees half a file.
+// Files the daemon keeps in the state directory. They are written durably
+// (temporary file, fsync, rename, fsync of the directory), so a reader
+// never sees half a file, even after a crash; a corrupt one is moved aside
+// by LoadState.
 const (
 	EventsFile = "events.json"          // the last daemon.events decisions
 	StatusFile = "status.json"          // the last round's view
@@ -74,39 +79,34 @@ func (r *Ring) eventsLocked() []Event {
 	return append(append([]Event(nil), r.buf[r.next:]...), r.buf[:r.next]...)
 }
 
-// writeJSON writes v to dir/name atomically (0640). Blocks on the disk;
-// idempotent.
+// writeJSON writes v to dir/name durably (temporary file, fsync, rename,
+// fsync of dir), 0640 and owned by dir's owner (statefile.WriteFile).
+// Blocks on the disk; idempotent.
 func writeJSON(dir, name string, v any) error {
 	b, err := json.MarshalIndent(v, "", " ")
 	if err != nil {
 		return fmt.Errorf("encode %s: %w", name, err)
 	}
-	f, err := os.CreateTemp(dir, "."+name+".*")
-	if err != nil {
-		return fmt.Errorf("write %s: %w", name, err)
-	}
-	_, werr := f.Write(append(b, '\n'))
-	cerr := f.Close()
-	if err := errors.Join(werr, cerr, os.Chmod(f.Name(), 0o640)); err != nil {
-		os.Remove(f.Name())
-		return fmt.Errorf("write %s: %w", name, err)
-	}
-	if err := os.Rename(f.Name(), filepath.Join(dir, name)); err != nil {
-		os.Remove(f.Name())
-		return fmt.Errorf("write %s: %w", name, err)
-	}
-	return nil
+	return statefile.WriteFile(dir, name, append(b, '\n'), 0o640)
 }
 
+// errCorrupt marks a state file that is empty or not valid JSON.
+var errCorrupt = errors.New("corrupt")
+
 // readJSON reads dir/name into v. A missing file is an error wrapping
-// os.ErrNotExist. Blocks on the disk.
+// os.ErrNotExist, an empty or invalid one an error wrapping errCorrupt.
+// Blocks on the disk.
 func readJSON(dir, name string, v any) error {
-	b, err := os.ReadFile(filepath.Join(dir, name))
+	p := filepath.Join(dir, name)
+	b, err := os.ReadFile(p)
 	if err != nil {
 		return err
 	}
+	if len(bytes.TrimSpace(b)) == 0 {
+		return fmt.Errorf("%s: %w: empty", p, errCorrupt)
+	}
 	if err := json.Unmarshal(b, v); err != nil {
-		return fmt.Errorf("%s: %w", filepath.Join(dir, name), err)
+		return fmt.Errorf("%s: %w: %w", p, errCorrupt, err)
 	}
 	return nil
 }

@@ -6,6 +6,7 @@ package reconcile
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"maps"
 	"slices"
@@ -133,7 +134,10 @@ func (r *Reconciler) trackBreakers(ctx context.Context, v *view, now time.Time) 
 	}
 	bc := r.d.Config.Breaker
 	st, err := breaker.Load(r.d.StateDir)
-	if err != nil {
+	if errors.Is(err, breaker.ErrCorrupt) {
+		// The next write under the lock moves it aside (LoadForUpdate).
+		r.d.Log.Error("breaker state corrupt: circuit breakers read as closed", "error", err)
+	} else if err != nil {
 		r.d.Log.Error("breaker state unreadable: circuit breakers ignored this round", "error", err)
 		return
 	}
@@ -174,7 +178,7 @@ func (r *Reconciler) updateBreakers(ctx context.Context, now time.Time, succ map
 		}
 		defer unlock()
 	}
-	fresh, err := breaker.Load(r.d.StateDir)
+	fresh, err := breaker.LoadForUpdate(r.d.StateDir, r.d.Log)
 	if err != nil {
 		return err
 	}

@@ -7,8 +7,11 @@ import (
 	"errors"
 	"maps"
 	"os"
+	"path/filepath"
 	"slices"
 	"time"
+
+	"github.com/slurm-elastic/slurm-elastic/internal/statefile"
 )
 
 // finish records the round in the status and the metrics.
@@ -84,17 +87,14 @@ type persisted struct {
 // file is no error. Call it before the first round. Blocks on the disk.
 func (r *Reconciler) LoadState(dir string) error {
 	var ev []Event
-	if err := readJSON(dir, EventsFile, &ev); err != nil && !errors.Is(err, os.ErrNotExist) {
+	if err := r.loadJSON(dir, EventsFile, &ev); err != nil {
 		return err
 	}
 	for _, e := range ev {
 		r.Events.Add(e)
 	}
 	var p persisted
-	if err := readJSON(dir, StateFile, &p); err != nil {
-		if errors.Is(err, os.ErrNotExist) {
-			return nil
-		}
+	if err := r.loadJSON(dir, StateFile, &p); err != nil {
 		return err
 	}
 	r.mu.Lock()
@@ -124,4 +124,26 @@ func (r *Reconciler) SaveState(dir string) error {
 		}
 	}
 	return err
+}
+
+// loadJSON reads dir/name into v for LoadState: a missing file leaves v
+// as it is; an empty or corrupt one is logged as an ERROR naming it,
+// moved aside to name.corrupt-<UTC time> (kept for the admin) and v is
+// left as it is. Blocks on the disk.
+func (r *Reconciler) loadJSON(dir, name string, v any) error {
+	err := readJSON(dir, name, v)
+	switch {
+	case err == nil, errors.Is(err, os.ErrNotExist):
+		return nil
+	case !errors.Is(err, errCorrupt):
+		return err
+	}
+	p := filepath.Join(dir, name)
+	aside, merr := statefile.MoveAside(p, time.Now())
+	if merr != nil {
+		r.d.Log.Error("reconciler state file corrupt and cannot be moved aside: starting afresh", "path", p, "error", errors.Join(err, merr))
+		return nil
+	}
+	r.d.Log.Error("reconciler state file corrupt: moved aside, starting afresh", "path", p, "moved_to", aside, "error", err)
+	return nil
 }

@@ -11,21 +11,26 @@
 // breaker reset` or, when breaker.reset is set, after that long;
 // a timed re-arm is half-open: one more failure opens it again.
 //
-// The file is written whole (temporary file + rename). Every
+// The file is written durably (temporary file, fsync, rename, fsync of
+// the directory); an empty or corrupt one is moved aside and rebuilt
+// (LoadForUpdate). Every
 // read-modify-write must happen under the hooks' power.lock (the caller
 // holds it), so hooks, daemon and the admin command never lose an update.
 package breaker
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"maps"
 	"os"
 	"path/filepath"
 	"slices"
-	"syscall"
 	"time"
+
+	"github.com/slurm-elastic/slurm-elastic/internal/statefile"
 )
 
 // File is the state file's name in the state directory.
@@ -191,8 +196,14 @@ func (s *State) CountFailure(g, class string) {
 // CountRefused records n launches of g refused while its breaker is open.
 func (s *State) CountRefused(g string, n int) { s.counts(g).Refused += uint64(n) }
 
-// Load reads dir's breaker file; a missing file is an empty state. Blocks
-// on the disk.
+// ErrCorrupt marks a breaker file that is empty or not valid JSON.
+var ErrCorrupt = errors.New("corrupt")
+
+// Load reads dir's breaker file; a missing file is an empty state and a
+// null entry is absent. An empty or corrupt file gives an empty state and
+// an error wrapping ErrCorrupt that names the file (the file is left
+// alone: see LoadForUpdate); another read error gives nil and the error.
+// Blocks on the disk; it changes nothing.
 func Load(dir string) (*State, error) {
 	p := filepath.Join(dir, File)
 	b, err := os.ReadFile(p)
@@ -203,8 +214,11 @@ func Load(dir string) (*State, error) {
 		return nil, fmt.Errorf("breaker state: %w", err)
 	}
 	s := New()
-	if err := json.Unmarshal(b, s); err != nil {
-		return nil, fmt.Errorf("breaker state %s: %w", p, err)
+	if err := json.Unmarshal(b, s); err != nil || len(bytes.TrimSpace(b)) == 0 || bytes.Equal(bytes.TrimSpace(b), []byte("null")) {
+		if err == nil {
+			err = errors.New("empty")
+		}
+		return New(), fmt.Errorf("breaker state %s: %w: %w", p, ErrCorrupt, err)
 	}
 	if s.Groups == nil {
 		s.Groups = map[string]*Group{}
@@ -212,53 +226,51 @@ func Load(dir string) (*State, error) {
 	if s.Launches == nil {
 		s.Launches = map[string]*Counts{}
 	}
+	maps.DeleteFunc(s.Groups, func(_ string, g *Group) bool { return g == nil })
+	maps.DeleteFunc(s.Launches, func(_ string, c *Counts) bool { return c == nil })
 	return s, nil
 }
 
-// Save writes s to dir atomically (temporary file + rename), readable by
-// all (it holds no secret) and, when written by root into a directory
-// owned by another user (the admin command), owned by that user, so the
-// hooks can go on replacing it. The caller holds power.lock. Blocks on the
-// disk; idempotent.
+// LoadForUpdate is Load for a caller about to Save (it holds power.lock):
+// an empty or corrupt file is logged as an ERROR naming it, moved aside to
+// breaker.json.corrupt-<UTC time> (kept for the admin) and the state is
+// rebuilt from empty, so the hooks and `breaker reset` keep working.
+// Blocks on the disk.
+func LoadForUpdate(dir string, log *slog.Logger) (*State, error) {
+	s, err := Load(dir)
+	if err == nil || !errors.Is(err, ErrCorrupt) {
+		return s, err
+	}
+	p := filepath.Join(dir, File)
+	aside, merr := statefile.MoveAside(p, time.Now())
+	if merr != nil {
+		log.Error("breaker state corrupt and cannot be moved aside: circuit breakers and launch counts start from empty", "path", p, "error", errors.Join(err, merr))
+		return s, nil
+	}
+	log.Error("breaker state corrupt: moved aside, circuit breakers and launch counts start from empty", "path", p, "moved_to", aside, "error", err)
+	return s, nil
+}
+
+// Save writes s to dir durably (temporary file, fsync, rename, fsync of
+// dir: statefile.WriteFile), readable by all (it holds no secret) and,
+// when written by root into a directory owned by another user (the admin
+// command), owned by that user, so the hooks can go on replacing it. The
+// caller holds power.lock. Blocks on the disk; idempotent.
 func Save(dir string, s *State) error {
 	b, err := json.MarshalIndent(s, "", " ")
 	if err != nil {
 		return fmt.Errorf("encode breaker state: %w", err)
 	}
-	f, err := os.CreateTemp(dir, "."+File+".*")
-	if err != nil {
-		return fmt.Errorf("write breaker state: %w", err)
-	}
-	_, werr := f.Write(append(b, '\n'))
-	cerr := f.Close()
-	if err := errors.Join(werr, cerr, os.Chmod(f.Name(), 0o644), MatchOwner(dir, f.Name())); err != nil {
-		os.Remove(f.Name())
-		return fmt.Errorf("write breaker state: %w", err)
-	}
-	if err := os.Rename(f.Name(), filepath.Join(dir, File)); err != nil {
-		os.Remove(f.Name())
-		return fmt.Errorf("write breaker state: %w", err)
+	if err := statefile.WriteFile(dir, File, append(b, '\n'), 0o644); err != nil {
+		return fmt.Errorf("breaker state: %w", err)
 	}
 	return nil
 }
 
 // MatchOwner gives path the owner of dir when the process runs as root
 // and they differ (so a file root creates stays usable by SlurmUser). A
-// no-op otherwise.
-func MatchOwner(dir, path string) error {
-	if os.Geteuid() != 0 {
-		return nil
-	}
-	di, err := os.Stat(dir)
-	if err != nil {
-		return err
-	}
-	st, ok := di.Sys().(*syscall.Stat_t)
-	if !ok || st.Uid == 0 {
-		return nil
-	}
-	return os.Lchown(path, int(st.Uid), int(st.Gid))
-}
+// no-op otherwise. See statefile.MatchOwner.
+func MatchOwner(dir, path string) error { return statefile.MatchOwner(dir, path) }
 
 func trim(s string, n int) string {
 	if len(s) <= n {

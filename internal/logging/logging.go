@@ -10,6 +10,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/slurm-elastic/slurm-elastic/internal/statefile"
 )
 
 // Destinations other than a file path.
@@ -21,7 +23,8 @@ const (
 // Open returns a JSON logger writing to dest (a file path, "stderr" or
 // "journald") at level, with program and pid on every line, and a closer
 // for the destination. A log file is opened for appending (created 0640,
-// its directory 0750). Open does not block; it is not idempotent (each
+// its directory 0750; a new file created by root gets the owner of its
+// directory, statefile.MatchOwner, so SlurmUser can go on writing it). Open does not block; it is not idempotent (each
 // call opens the destination again).
 func Open(dest, level, program string) (*slog.Logger, io.Closer, error) {
 	lvl, err := ParseLevel(level)
@@ -43,9 +46,9 @@ func Open(dest, level, program string) (*slog.Logger, io.Closer, error) {
 		if err := os.MkdirAll(filepath.Dir(dest), 0o750); err != nil {
 			return nil, nil, fmt.Errorf("log file %s: %w", dest, err)
 		}
-		f, err := os.OpenFile(dest, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o640)
+		f, err := statefile.Create(dest, os.O_WRONLY|os.O_APPEND, 0o640)
 		if err != nil {
-			return nil, nil, fmt.Errorf("log file %s: %w", dest, err)
+			return nil, nil, fmt.Errorf("log file: %w", statefile.Unusable(dest, err))
 		}
 		w, c = f, f
 	}

@@ -48,7 +48,9 @@ func breakerList(c *cli.Context) error {
 		return err
 	}
 	st, err := breaker.Load(cfg.StateDir)
-	if err != nil {
+	if errors.Is(err, breaker.ErrCorrupt) {
+		fmt.Fprintf(c.App.ErrWriter, "warning: %v (read as empty; the next hook run or `breaker reset` moves it aside)\n", err)
+	} else if err != nil {
 		return exitcode.New(exitcode.Failed, err)
 	}
 	writeBreakers(c.App.Writer, cfg, st)
@@ -113,18 +115,6 @@ func breakerReset(c *cli.Context) error {
 	if err := breaker.MatchOwner(cfg.StateDir, filepath.Join(cfg.StateDir, hookcmd.LockFile)); err != nil {
 		return exitcode.New(exitcode.Failed, fmt.Errorf("breaker reset: %w", err))
 	}
-	st, err := breaker.Load(cfg.StateDir)
-	if err != nil {
-		return exitcode.New(exitcode.Failed, err)
-	}
-	now := time.Now()
-	var was []bool
-	for _, g := range groups {
-		was = append(was, st.Reset(g, now))
-	}
-	if err := breaker.Save(cfg.StateDir, st); err != nil {
-		return exitcode.New(exitcode.Failed, err)
-	}
 	// Log where the hooks and the daemon do, but never create that file
 	// here: made by root, the hooks (SlurmUser) could not write it.
 	dest := cfg.Log.File
@@ -136,6 +126,18 @@ func breakerReset(c *cli.Context) error {
 		log, closer, _ = logging.Open(logging.Stderr, "info", "slurm-elastic")
 	}
 	defer closer.Close()
+	st, err := breaker.LoadForUpdate(cfg.StateDir, log)
+	if err != nil {
+		return exitcode.New(exitcode.Failed, err)
+	}
+	now := time.Now()
+	var was []bool
+	for _, g := range groups {
+		was = append(was, st.Reset(g, now))
+	}
+	if err := breaker.Save(cfg.StateDir, st); err != nil {
+		return exitcode.New(exitcode.Failed, err)
+	}
 	for i, g := range groups {
 		if was[i] {
 			log.Warn("circuit breaker re-armed by command: launches resume; the daemon returns the group's nodes to service", "group", g)

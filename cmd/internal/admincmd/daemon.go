@@ -23,6 +23,7 @@ import (
 	"github.com/slurm-elastic/slurm-elastic/cmd/internal/hookcmd"
 	"github.com/slurm-elastic/slurm-elastic/internal/breaker"
 	"github.com/slurm-elastic/slurm-elastic/internal/logging"
+	"github.com/slurm-elastic/slurm-elastic/internal/statefile"
 	"github.com/slurm-elastic/slurm-elastic/internal/version"
 	"github.com/slurm-elastic/slurm-elastic/reconcile"
 )
@@ -125,6 +126,9 @@ func powerLock(dir string, wait time.Duration) func(ctx context.Context) (func()
 	return func(ctx context.Context) (func(), error) {
 		ctx, cancel := context.WithTimeout(ctx, wait)
 		defer cancel()
+		if err := statefile.Touch(filepath.Join(dir, hookcmd.LockFile), 0o644); err != nil {
+			return nil, fmt.Errorf("lock: %w", err)
+		}
 		l := flock.New(filepath.Join(dir, hookcmd.LockFile))
 		ok, err := l.TryLockContext(ctx, 50*time.Millisecond)
 		if err != nil || !ok {

@@ -23,6 +23,7 @@ import (
 	"github.com/slurm-elastic/slurm-elastic/internal/hostlist"
 	"github.com/slurm-elastic/slurm-elastic/internal/logging"
 	"github.com/slurm-elastic/slurm-elastic/internal/reason"
+	"github.com/slurm-elastic/slurm-elastic/internal/statefile"
 	"github.com/slurm-elastic/slurm-elastic/internal/version"
 	"github.com/slurm-elastic/slurm-elastic/power"
 	"github.com/slurm-elastic/slurm-elastic/resume"
@@ -115,7 +116,10 @@ func Run(ctx context.Context, k Kind, cfgPath, expr string, resumeFile []byte) e
 
 	log, closer, err := logging.Open(cfg.Log.File, cfg.Log.Level, "slurm-elastic-"+string(k))
 	if err != nil {
-		return exitcode.New(exitcode.Config, err)
+		// Slurm discards stderr, but the nodes still get powered: a log
+		// file made unusable (root-owned, say) must not stop the hooks.
+		log, closer, _ = logging.Open(logging.Stderr, cfg.Log.Level, "slurm-elastic-"+string(k))
+		log.Error("cannot open the log file: logging to stderr, which Slurm discards", "error", err)
 	}
 	defer closer.Close()
 
@@ -175,7 +179,7 @@ func Run(ctx context.Context, k Kind, cfgPath, expr string, resumeFile []byte) e
 	}
 	// The breaker and the launch counts: read and written under the lock
 	// held above, so concurrent hooks and the daemon never lose an update.
-	bs, err := breaker.Load(cfg.StateDir)
+	bs, err := breaker.LoadForUpdate(cfg.StateDir, log)
 	if err != nil {
 		log.Error("breaker state unreadable: running without the circuit breaker and launch counts", "error", err)
 	}
@@ -244,6 +248,9 @@ func firstLine(err error) string {
 func lock(ctx context.Context, dir string) (func(), error) {
 	if err := os.MkdirAll(dir, 0o750); err != nil {
 		return nil, fmt.Errorf("state dir %s: %w", dir, err)
+	}
+	if err := statefile.Touch(filepath.Join(dir, LockFile), 0o644); err != nil {
+		return nil, fmt.Errorf("lock: %w", err)
 	}
 	l := flock.New(filepath.Join(dir, LockFile))
 	ok, err := l.TryLockContext(ctx, 50*time.Millisecond)
