@@ -3,9 +3,11 @@ package conf
 import (
 	"errors"
 	"fmt"
+	"net"
 	"net/url"
 	"os"
 	"path/filepath"
+	"strings"
 )
 
 // The node-side config of slurm-elastic-health. A compute node needs none
@@ -116,9 +118,11 @@ func (c *Config) validateSlurmClient(p *problems) {
 			}
 		case s.Backend == BackendREST:
 			checkSecretFile(p, "slurm.token_file", s.TokenFile)
+			checkTokenTransport(p, s)
 		case s.TokenFile != "" && s.RESTURL != "":
 			if _, err := os.Stat(s.TokenFile); err == nil || !filepath.IsAbs(s.TokenFile) {
 				checkSecretFile(p, "slurm.token_file", s.TokenFile)
+				checkTokenTransport(p, s)
 			}
 		}
 	}
@@ -130,6 +134,31 @@ func (c *Config) validateSlurmClient(p *problems) {
 
 // checkRESTURL reports a slurmrestd URL that is not http(s)://host[:port]
 // or unix:///absolute/path.
+// checkTokenTransport refuses sending the JWT over http:// to a host that
+// is not loopback unless slurm.allow_insecure_http is set: anyone on the
+// path could read and replay it. https:// and unix:// are fine.
+func checkTokenTransport(p *problems, s SlurmConf) {
+	if s.TokenFile == "" || s.RESTURL == "" || s.AllowInsecureHTTP {
+		return
+	}
+	u, err := url.Parse(s.RESTURL)
+	if err != nil || u.Scheme != "http" || u.Host == "" || isLoopbackHost(u.Hostname()) {
+		return
+	}
+	p.add("slurm.rest_url", "%q: the JWT from slurm.token_file would cross the network unencrypted: use https://%s (or a unix:// socket, or a loopback address), or set slurm.allow_insecure_http: true to accept the risk",
+		s.RESTURL, u.Host)
+}
+
+// isLoopbackHost reports whether host (no port) is "localhost" or a
+// loopback IP address.
+func isLoopbackHost(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
 func checkRESTURL(p *problems, key, raw string) {
 	u, err := url.Parse(raw)
 	if err != nil {

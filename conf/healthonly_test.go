@@ -142,8 +142,11 @@ func TestValidateHealth(t *testing.T) {
 			c.Slurm.Backend, c.Slurm.RESTURL, c.Slurm.TokenFile = conf.BackendAuto, "http://head:6820", absent
 		}, nil, ""},
 		{"auto with a token others can read", func(c *conf.Config) {
-			c.Slurm.Backend, c.Slurm.RESTURL, c.Slurm.TokenFile = conf.BackendAuto, "http://head:6820", open
+			c.Slurm.Backend, c.Slurm.RESTURL, c.Slurm.TokenFile = conf.BackendAuto, "https://head:6820", open
 		}, []string{"slurm.token_file"}, "lets other users read it"},
+		{"rest sends its token over http to another host", func(c *conf.Config) {
+			c.Slurm.Backend, c.Slurm.RESTURL, c.Slurm.TokenFile = conf.BackendREST, "http://head:6820", tok
+		}, []string{"slurm.rest_url"}, "slurm.allow_insecure_http: true"},
 		{"rest with its token", func(c *conf.Config) {
 			c.Slurm.Backend, c.Slurm.RESTURL, c.Slurm.TokenFile = conf.BackendREST, "https://head:6820", tok
 		}, nil, ""},
@@ -151,7 +154,7 @@ func TestValidateHealth(t *testing.T) {
 			c.Slurm.Backend, c.Slurm.RESTURL = conf.BackendREST, "unix:///run/slurmrestd.sock"
 		}, nil, ""},
 		{"rest with an absent token", func(c *conf.Config) {
-			c.Slurm.Backend, c.Slurm.RESTURL, c.Slurm.TokenFile = conf.BackendREST, "http://head:6820", absent
+			c.Slurm.Backend, c.Slurm.RESTURL, c.Slurm.TokenFile = conf.BackendREST, "https://head:6820", absent
 		}, []string{"slurm.token_file"}, "no such file"},
 		{"rest without url and token", func(c *conf.Config) { c.Slurm.Backend = conf.BackendREST },
 			[]string{"slurm.rest_url", "slurm.token_file"}, "required with backend rest"},

@@ -47,6 +47,11 @@ type SlurmConf struct {
 	RESTURL string `mapstructure:"rest_url"`
 	// TokenFile holds the JWT (re-read when it changes). 0600/0640.
 	TokenFile string `mapstructure:"token_file"`
+	// AllowInsecureHTTP lets the JWT go over http:// to a host that is not
+	// loopback (anyone on the path can read and replay it). Default false:
+	// such a rest_url is refused when a token is used; use https://, a
+	// unix:// socket or a loopback address instead.
+	AllowInsecureHTTP bool `mapstructure:"allow_insecure_http"`
 	// User is sent as X-SLURM-USER-NAME. Default: the user the process runs as.
 	User string `mapstructure:"user"`
 	// Scontrol is the scontrol binary. Default "scontrol" looked up in

@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/slurm-elastic/slurm-elastic/internal/hostlist"
@@ -110,6 +111,7 @@ func (c *Config) validateSlurm(p *problems) {
 		}
 	} else {
 		checkSecretFile(p, "slurm.token_file", s.TokenFile)
+		checkTokenTransport(p, s)
 	}
 	if s.Scontrol == "" {
 		p.add("slurm.scontrol", "must not be empty (default \"scontrol\")")
@@ -152,8 +154,14 @@ func checkConfServer(v string) error {
 	return nil
 }
 
-// checkSecretFile reports a file that is missing, not a regular file, or
-// readable or writable by other users.
+// geteuid is os.Geteuid; tests replace it.
+var geteuid = os.Geteuid
+
+// checkSecretFile reports a file that is missing, not a regular file,
+// group- or world-writable, world-readable, or owned by someone other than
+// the process's user or root (a root process accepts any owner: admin
+// commands run by root read the token the service user owns). Group read
+// is allowed (0640 with the SlurmUser's group).
 func checkSecretFile(p *problems, key, path string) {
 	if !filepath.IsAbs(path) {
 		p.add(key, "%q: must be an absolute path", path)
@@ -163,10 +171,22 @@ func checkSecretFile(p *problems, key, path string) {
 	switch {
 	case err != nil:
 		p.add(key, "%v", err)
+		return
 	case !fi.Mode().IsRegular():
 		p.add(key, "%s: not a regular file", path)
-	case fi.Mode().Perm()&0o007 != 0:
-		p.add(key, "%s: mode %04o lets other users read it: chmod 0600 (or 0640 with the SlurmUser's group)", path, fi.Mode().Perm())
+		return
+	}
+	perm := fi.Mode().Perm()
+	switch {
+	case perm&0o022 != 0:
+		p.add(key, "%s: mode %04o is group- or world-writable, so another user could replace the secret: chmod 0600 (or 0640 with the SlurmUser's group)", path, perm)
+	case perm&0o007 != 0:
+		p.add(key, "%s: mode %04o lets other users read it: chmod 0600 (or 0640 with the SlurmUser's group)", path, perm)
+	}
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+		if euid := geteuid(); euid != 0 && int(st.Uid) != euid && st.Uid != 0 {
+			p.add(key, "%s: owned by uid %d, but this process runs as uid %d: chown it to the user running slurm-elastic (or root)", path, st.Uid, euid)
+		}
 	}
 }
 

@@ -58,6 +58,22 @@ func TestValidateOK(t *testing.T) {
 			c.Slurm.RESTURL = "https://h:6820"
 			c.Slurm.TokenFile = tok
 		},
+		"rest https remote": func(c *conf.Config) {
+			c.Slurm.Backend, c.Slurm.RESTURL, c.Slurm.TokenFile = "rest", "https://head.example.org:6820", tok
+		},
+		"rest http loopback": func(c *conf.Config) {
+			c.Slurm.Backend, c.Slurm.RESTURL, c.Slurm.TokenFile = "rest", "http://127.0.0.1:6820", tok
+		},
+		"rest http localhost": func(c *conf.Config) {
+			c.Slurm.Backend, c.Slurm.RESTURL, c.Slurm.TokenFile = "rest", "http://localhost:6820", tok
+		},
+		"rest http ::1": func(c *conf.Config) {
+			c.Slurm.Backend, c.Slurm.RESTURL, c.Slurm.TokenFile = "rest", "http://[::1]:6820", tok
+		},
+		"rest http remote, explicitly allowed": func(c *conf.Config) {
+			c.Slurm.Backend, c.Slurm.RESTURL, c.Slurm.TokenFile = "rest", "http://head:6820", tok
+			c.Slurm.AllowInsecureHTTP = true
+		},
 		"auto unix socket": func(c *conf.Config) { c.Slurm.Backend = "auto"; c.Slurm.RESTURL = "unix:///run/slurmrestd.sock" },
 		"ssh host": func(c *conf.Config) {
 			c.Podman.Hosts[0].URI = "ssh://slurm@n1:22/run/podman/podman.sock"
@@ -87,10 +103,53 @@ func TestValidateOK(t *testing.T) {
 	}
 }
 
+// A secret file must be owned by the process's user or root; a root
+// process accepts any owner (admin commands run by root read the token the
+// service user owns), but never a group- or world-writable file.
+func TestSecretFileOwner(t *testing.T) {
+	p := secretFile(t, 0o600)
+	if err := os.Chown(p, 65534, 65534); err != nil {
+		t.Skipf("chown: %v (needs root)", err)
+	}
+	c := validConfig()
+	c.Slurm.Backend, c.Slurm.RESTURL, c.Slurm.TokenFile = "rest", "https://h:6820", p
+	for _, tc := range []struct {
+		euid int
+		want string // "" = valid
+	}{
+		{0, ""},
+		{65534, ""},
+		{1000, "owned by uid 65534"},
+	} {
+		restore := conf.SetEUID(tc.euid)
+		err := c.Validate()
+		restore()
+		switch {
+		case tc.want == "" && err != nil:
+			t.Errorf("euid %d: %v", tc.euid, err)
+		case tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want) || !strings.Contains(err.Error(), p) || !strings.Contains(err.Error(), "chown")):
+			t.Errorf("euid %d: got %v, want an error naming %s, %q and the chown fix", tc.euid, err, p, tc.want)
+		}
+	}
+	if err := os.Chown(p, 0, 0); err != nil {
+		t.Fatal(err)
+	}
+	defer conf.SetEUID(1000)()
+	if err := c.Validate(); err != nil {
+		t.Errorf("root-owned, euid 1000: %v", err)
+	}
+}
+
 func TestValidateErrors(t *testing.T) {
 	dir := t.TempDir()
 	worldReadable := secretFile(t, 0o644)
 	okKey := secretFile(t, 0o600)
+	groupWritable := secretFile(t, 0o660)
+	worldWritable := secretFile(t, 0o602)
+	otherOwned := secretFile(t, 0o600)
+	if err := os.Chown(otherOwned, 65534, 65534); err != nil {
+		t.Skipf("chown: %v (needs root)", err)
+	}
 	absent := filepath.Join(dir, "absent")
 
 	type tc struct {
@@ -110,6 +169,18 @@ func TestValidateErrors(t *testing.T) {
 		{"rest_url unix relative", func(c *conf.Config) { c.Slurm.RESTURL = "unix://run/x.sock" }, []string{"slurm.rest_url"}, "unix:///"},
 		{"token missing", func(c *conf.Config) { c.Slurm.TokenFile = absent }, []string{"slurm.token_file"}, "no such file"},
 		{"token world-readable", func(c *conf.Config) { c.Slurm.TokenFile = worldReadable }, []string{"slurm.token_file"}, "0644"},
+		{"token group-writable", func(c *conf.Config) { c.Slurm.TokenFile = groupWritable }, []string{"slurm.token_file"}, "0660"},
+		{"token world-writable", func(c *conf.Config) { c.Slurm.TokenFile = worldWritable }, []string{"slurm.token_file"}, "chmod 0600"},
+		{"identity group-writable", func(c *conf.Config) {
+			c.Podman.Hosts[0].URI = "ssh://u@h/run/podman/podman.sock"
+			c.Podman.Hosts[0].Identity = groupWritable
+		}, []string{"podman.hosts[0].identity"}, "group- or world-writable"},
+		{"jwt over http to a remote host", func(c *conf.Config) {
+			c.Slurm.Backend, c.Slurm.RESTURL, c.Slurm.TokenFile = "rest", "http://head:6820", okKey
+		}, []string{"slurm.rest_url"}, "slurm.allow_insecure_http"},
+		{"jwt over http to a remote address (auto)", func(c *conf.Config) {
+			c.Slurm.Backend, c.Slurm.RESTURL, c.Slurm.TokenFile = "auto", "http://10.0.0.2:6820", okKey
+		}, []string{"slurm.rest_url"}, "https://"},
 		{"token relative", func(c *conf.Config) { c.Slurm.TokenFile = "jwt" }, []string{"slurm.token_file"}, "absolute"},
 		{"token is a directory", func(c *conf.Config) { c.Slurm.TokenFile = dir }, []string{"slurm.token_file"}, "regular file"},
 		{"scontrol empty", func(c *conf.Config) { c.Slurm.Scontrol = "" }, []string{"slurm.scontrol"}, "empty"},

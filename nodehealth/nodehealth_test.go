@@ -66,6 +66,9 @@ func TestPolicy(t *testing.T) {
 	ourDrain := slurm.Node{Name: "n1", State: slurm.StateIdle, Flags: []string{slurm.FlagDrain},
 		Reason: "slurm-elastic-health: disk: /scratch: full"}
 	adminDrain := slurm.Node{Name: "n1", State: slurm.StateIdle, Flags: []string{slurm.FlagDrain}, Reason: "bad DIMM, ticket 42"}
+	adminDown := slurm.Node{Name: "n1", State: slurm.StateDown, Reason: "PSU replaced, ticket 43"}
+	adminDownDrain := slurm.Node{Name: "n1", State: slurm.StateDown, Flags: []string{slurm.FlagDrain}, Reason: "PSU replaced, ticket 43"}
+	hooksDown := slurm.Node{Name: "n1", State: slurm.StateDown, Reason: "slurm-elastic: (Code:DeadNode) gone"}
 	tests := []struct {
 		name   string
 		rounds [][]Finding
@@ -83,6 +86,10 @@ func TestPolicy(t *testing.T) {
 		{"powered down: wait", [][]Finding{ok, ok, ok}, slurm.Node{Name: "n1", State: slurm.StateIdle, Flags: []string{slurm.FlagPoweredDown, slurm.FlagDrain}, Reason: ourDrain.Reason}, OpNone},
 		{"admin drain is left alone when failing", [][]Finding{fail, fail}, adminDrain, OpNone},
 		{"admin drain is never undrained", [][]Finding{ok, ok, ok, ok}, adminDrain, OpNone},
+		{"admin down is left alone when failing", [][]Finding{fail, fail}, adminDown, OpNone},
+		{"admin down is never undrained", [][]Finding{ok, ok, ok}, adminDown, OpNone},
+		{"down+drain by someone else is left alone", [][]Finding{fail, fail}, adminDownDrain, OpNone},
+		{"hooks' down is left alone", [][]Finding{fail, fail}, hooksDown, OpNone},
 		{"our drain: M clean rounds undrain", [][]Finding{fail, ok, ok}, ourDrain, OpUndrain},
 		{"our drain: fewer than M clean rounds wait", [][]Finding{fail, fail, ok}, ourDrain, OpNone},
 		{"our drain: unknown is not clean", [][]Finding{ok, unknown, ok}, ourDrain, OpNone},
@@ -178,6 +185,29 @@ func TestRunnerNeverUndrainsAdminDrain(t *testing.T) {
 	n, _ := f.Node("n1")
 	if !slices.Contains(n.Flags, slurm.FlagDrain) || n.Reason != "admin: memtest" {
 		t.Fatalf("admin drain changed: %+v", n)
+	}
+	if got := f.Calls("update"); got != 1 {
+		t.Errorf("%d updates, want only the admin's", got)
+	}
+}
+
+// An admin's `scontrol update state=down reason=...` is neither
+// overwritten by a health drain nor later undrained.
+func TestRunnerNeverTouchesAdminDown(t *testing.T) {
+	ctx := context.Background()
+	c := &scripted{name: "disk", rounds: [][]Finding{fail, fail, fail, ok, ok, ok}}
+	r, f := newRunner(t, c)
+	if err := f.Update(ctx, []string{"n1"}, slurm.NodeUpdate{State: slurm.SetDown, Reason: "admin: PSU swap"}); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 6 {
+		if _, _, err := r.Round(ctx); err != nil {
+			t.Fatalf("round %d: %v", i, err)
+		}
+		n, _ := f.Node("n1")
+		if n.Reason != "admin: PSU swap" || slices.Contains(n.Flags, slurm.FlagDrain) || n.State != slurm.StateDown {
+			t.Fatalf("round %d: admin down changed: %+v", i, n)
+		}
 	}
 	if got := f.Calls("update"); got != 1 {
 		t.Errorf("%d updates, want only the admin's", got)

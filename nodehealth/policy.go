@@ -3,6 +3,7 @@ package nodehealth
 import (
 	"slices"
 	"strconv"
+	"strings"
 
 	"github.com/slurm-elastic/slurm-elastic/internal/reason"
 	"github.com/slurm-elastic/slurm-elastic/internal/slurm"
@@ -125,8 +126,9 @@ func (p Policy) threshold(check string) int {
 
 // Decide returns what to do with node given the state. It never acts on a
 // node powering up, powering down or powered down, never touches a node
-// drained with a reason that is not ours, and undrains only a node drained
-// with our reason. Never blocks; a pure function of its arguments.
+// DOWN or drained with a reason that is not ours (an admin's
+// `state=down reason=...` is neither overwritten nor undrained), and
+// undrains only a node drained with our reason. Never blocks; a pure function of its arguments.
 func (p Policy) Decide(s *State, node slurm.Node) Decision {
 	for _, f := range []string{slurm.FlagPoweringUp, slurm.FlagPoweringDown, slurm.FlagPoweredDown} {
 		if node.Has(f) {
@@ -135,6 +137,10 @@ func (p Policy) Decide(s *State, node slurm.Node) Decision {
 	}
 	drained := node.Has(slurm.FlagDrain)
 	ownCheck, ours := OwnReason(node.Reason)
+	if !ours && (drained || node.Has(slurm.StateDown)) {
+		return Decision{Op: OpNone, Why: "node is " + strings.Join(slices.Concat([]string{node.State}, node.Flags), "+") +
+			" with a reason that is not ours (" + node.Reason + "): left alone"}
+	}
 
 	// The first check (by name) over its threshold decides the reason.
 	var failing []string
@@ -149,15 +155,12 @@ func (p Policy) Decide(s *State, node slurm.Node) Decision {
 			continue
 		}
 		f := s.last[c]
-		switch {
-		case drained && !ours:
-			return Decision{Op: OpNone, Why: "check " + c + " fails but the node is drained by someone else (" + node.Reason + "): left alone"}
-		case drained:
+		if drained {
 			return Decision{Op: OpNone, Why: "check " + c + " fails; node already drained by us"}
 		}
 		return Decision{Op: OpDrain, Reason: Reason(f), Why: "check " + c + " failed " + itoa(s.fails[c]) + " consecutive rounds"}
 	}
-	if !drained || !ours {
+	if !drained {
 		return Decision{Op: OpNone, Why: "nothing to do"}
 	}
 	if len(failing) > 0 {
