@@ -37,6 +37,9 @@ func setState(s slurm.UpdateState) func(r *Reconciler, ctx context.Context, v *v
 // actuators maps every Kind to what carries it out (a test checks that
 // every Kind has one).
 var actuators = map[Kind]actuator{
+	KindUnknown: {"reported, not touched: not in the daemon's config (reload it, or remove the instance by hand)", func(_ *Reconciler, _ context.Context, _ *view, acts []Action) map[string]error {
+		return map[string]error{} // the report is the log line, the event and the metric act and finish keep
+	}},
 	KindOrphan: {"instance removed", (*Reconciler).terminate},
 	KindDead: {"set DOWN (jobs requeued), then POWER_DOWN_FORCE", func(r *Reconciler, ctx context.Context, _ *view, acts []Action) map[string]error {
 		return r.fail(ctx, acts, reason.DeadNode, "instance gone or exited; jobs requeued; powered down for a fresh launch")
@@ -94,6 +97,8 @@ func (r *Reconciler) act(ctx context.Context, v *view, acts []Action) []error {
 				ev.Error = err.Error()
 				errs = append(errs, fmt.Errorf("node %s: %s: %w", a.Node, a.Kind, err))
 				r.d.Log.Error("reconcile action failed", "node", a.Node, "group", a.Group, "kind", string(a.Kind), "saw", a.Saw, "did", ev.Did, "error", err)
+			} else if a.Kind == KindUnknown {
+				r.d.Log.Warn("instance not of the daemon's config: reported, never removed", "node", a.Node, "group", a.Group, "kind", string(a.Kind), "saw", a.Saw, "did", did)
 			} else {
 				r.d.Log.Info("reconciled", "node", a.Node, "group", a.Group, "kind", string(a.Kind), "saw", a.Saw, "did", did)
 			}

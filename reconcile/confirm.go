@@ -26,9 +26,15 @@ func (r *Reconciler) decide(now time.Time, entries []Entry) []Action {
 	return acts
 }
 
-// confirm takes the lock, re-reads Slurm and keeps the actions Decide still
-// takes on the fresh view (the instances are as listed). The caller calls
-// unlock when done acting.
+// confirm takes the lock, re-reads Slurm and the runtimes (no hook runs
+// meanwhile: one that held the lock has launched or failed its nodes by
+// now) and keeps the actions Decide still takes on the fresh view, with
+// the timers, cooldowns and breakers of the round. v becomes the fresh
+// view. When the config file changed since it was loaded (hooks may be
+// launching nodes of groups or hosts this daemon does not know yet),
+// every action is withdrawn: the next round reloads first. The caller
+// calls unlock when done acting. Blocks on the lock and one read of each
+// side.
 func (r *Reconciler) confirm(ctx context.Context, v *view, acts []Action) ([]Action, func(), error) {
 	unlock := func() {}
 	if r.d.Lock != nil {
@@ -38,28 +44,48 @@ func (r *Reconciler) confirm(ctx context.Context, v *view, acts []Action) ([]Act
 		}
 		unlock = u
 	}
+	if why := r.configChanged(); why != "" {
+		for _, a := range acts {
+			r.d.Log.Info("decision withdrawn: the config file changed since the daemon loaded it; reloading before the next round",
+				"node", a.Node, "group", a.Group, "kind", a.Kind, "saw", a.Saw, "config", r.d.Config.File, "change", why)
+		}
+		return nil, unlock, nil
+	}
 	nodes, err := r.d.Slurm.Nodes(ctx)
 	if err != nil {
 		unlock()
 		return nil, nil, fmt.Errorf("%w: slurm: nodes: %w", ErrSkipped, err)
 	}
-	for i := range v.entries {
-		if v.entries[i].Group != "" {
-			v.entries[i].Node = nil
+	insts, err := r.list(ctx)
+	if err != nil {
+		unlock()
+		return nil, nil, err
+	}
+	fresh := r.join(nodes, insts)
+	for i := range fresh.entries {
+		e := &fresh.entries[i]
+		if j, ok := v.index[e.Name]; ok {
+			old := &v.entries[j]
+			e.CoolingUntil, e.BreakerOpen = old.CoolingUntil, old.BreakerOpen
+			// The timer only holds for the node's power-up as the round
+			// saw it: no instance then, none now.
+			if old.Inst == nil && e.Inst == nil {
+				e.PoweringUpSince = old.PoweringUpSince
+			}
 		}
 	}
-	r.join(v, nodes)
-	fresh := map[string]Action{}
+	*v = *fresh
+	still := map[string]Action{}
 	for _, b := range r.decide(r.d.Now(), v.entries) {
-		fresh[b.Node] = b
+		still[b.Node] = b
 	}
 	kept := acts[:0]
 	for _, a := range acts {
-		if b, ok := fresh[a.Node]; ok && b.Kind == a.Kind {
+		if b, ok := still[a.Node]; ok && b.Kind == a.Kind {
 			kept = append(kept, b)
 			continue
 		}
-		r.d.Log.Info("decision withdrawn: Slurm changed meanwhile", "node", a.Node, "group", a.Group, "kind", a.Kind, "saw", a.Saw)
+		r.d.Log.Info("decision withdrawn: Slurm or the runtime changed meanwhile", "node", a.Node, "group", a.Group, "kind", a.Kind, "saw", a.Saw)
 	}
 	return kept, unlock, nil
 }

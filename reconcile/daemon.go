@@ -28,12 +28,22 @@ type RunOptions struct {
 	// Ready, when set, is called once the lock is held and the metrics
 	// listener (if any) is bound, with its address.
 	Ready func(metricsAddr string)
+	// Reload, when set, loads and validates the config file again and
+	// builds what it needs (cmd/internal/build), as start-up does. Run
+	// calls it on a value from Hup and before a round when the config
+	// file changed (inode, size or mtime); a failed reload keeps the
+	// config in effect. nil: no reloads.
+	Reload func(ctx context.Context) (Deps, error)
+	// Hup delivers reload requests (SIGHUP); nil = none.
+	Hup <-chan os.Signal
 }
 
 // Run is `slurm-elastic daemon`: it takes the state directory's daemon lock
 // (one daemon per head node; ErrLocked if held), loads the saved timers and
 // events, serves metrics when asked, and runs a round every Interval until
 // ctx ends (SIGTERM), saving events, status and timers after each round.
+// With Reload it reloads the config on Hup (then runs a round at once) and
+// when the file changed, before the round that follows (reload).
 // A skipped or partly failed round is logged and the loop goes on; with
 // Once, Run returns that round's error. Run blocks until ctx ends (or the
 // one round is done) and leaves nothing running behind it.
@@ -89,14 +99,27 @@ func Run(ctx context.Context, r *Reconciler, o RunOptions) error {
 		"groups", len(r.d.Config.Groups), "nodes", len(r.names))
 
 	interval := max(o.Interval, 100*time.Millisecond)
+	r.Metrics.reloaded(true, r.d.Now()) // the config in effect was loaded at start
 	t := time.NewTimer(0)
 	defer t.Stop()
 	for {
+		cause := ""
 		select {
 		case <-ctx.Done():
 			r.d.Log.Info("reconciler stopped", "cause", context.Cause(ctx))
 			return nil
+		case <-o.Hup:
+			cause = "SIGHUP"
 		case <-t.C:
+		}
+		if o.Reload != nil {
+			if how := r.configChanged(); cause == "" && how != "" {
+				cause = "config file " + how
+			}
+			if cause != "" {
+				r.reload(ctx, o.Reload, cause)
+				interval = max(r.interval(), 100*time.Millisecond)
+			}
 		}
 		start := time.Now()
 		// A round is bounded by the interval (at least 30 s), so a hung

@@ -7,7 +7,9 @@
 // health-drained nodes unless held, re-enables the nodes it powered down
 // once they are down, cools groups down after capacity failures, keeps
 // groups behind an open circuit breaker (internal/breaker) out of
-// scheduling, and keeps warm pools of idle nodes. See docs/reconciler.md.
+// scheduling, and keeps warm pools of idle nodes. Instances its config
+// does not know are reported, never removed; a running daemon reloads its
+// config (reload.go). See docs/reconciler.md.
 package reconcile
 
 import (
@@ -27,6 +29,11 @@ import (
 type Kind string
 
 const (
+	// KindUnknown: an instance this daemon's config does not know (its
+	// node is in no group, or its group or host is not in the config:
+	// launched by hooks reading a newer config, or left by a group that
+	// was removed). Reported, never touched.
+	KindUnknown Kind = "unknown"
 	// KindOrphan: remove an instance Slurm has no use for.
 	KindOrphan Kind = "orphan"
 	// KindDead: the node is up in Slurm but its instance is gone or
@@ -62,7 +69,7 @@ const (
 )
 
 // Kinds lists every Kind, in the order actions are taken.
-var Kinds = []Kind{KindOrphan, KindDead, KindStuck, KindUnhealthy, KindReenable, KindCapacity, KindCoolDrain, KindCoolEnd, KindBreaker, KindBreakerEnd, KindWarm}
+var Kinds = []Kind{KindOrphan, KindDead, KindStuck, KindUnhealthy, KindReenable, KindCapacity, KindCoolDrain, KindCoolEnd, KindBreaker, KindBreakerEnd, KindWarm, KindUnknown}
 
 // Entry is one node as both sides see it: the join of a Slurm node and an
 // instance by node name.
@@ -76,8 +83,12 @@ type Entry struct {
 	Node *slurm.Node
 	// Inst is the owned instance; nil when there is none.
 	Inst *runtime.Instance
-	// PoweringUpSince is when the reconciler first saw the node
-	// POWERING_UP; zero when it is not.
+	// Unknown says why Inst is not of this daemon's config (its node is
+	// in no group, its group or host is not configured); "" = it is.
+	Unknown string
+	// PoweringUpSince is when the reconciler first saw the node's
+	// current power-up (POWERING_UP), or when that power-up's instance
+	// was created, whichever is later; zero when it is not powering up.
 	PoweringUpSince time.Time
 	// Held: the node is in daemon.hold.
 	Held bool
@@ -109,9 +120,12 @@ type Action struct {
 // nothing to do. It is pure: no I/O, no clock, no state.
 //
 // The rules, first match wins:
+//   - an instance the config does not know (Entry.Unknown): KindUnknown,
+//     reported and never removed, whatever Slurm says;
 //   - an instance whose node Slurm does not list, or lists POWERED_DOWN
-//     (not powering up or down), or whose node is in no group and not up in
-//     Slurm, older than OrphanGrace: KindOrphan;
+//     (not powering up or down), older than OrphanGrace, and whose node
+//     Slurm does not show busy (ALLOCATED, MIXED, COMPLETING, POWERING_UP):
+//     KindOrphan;
 //   - nothing else for a node in no group or unknown to Slurm;
 //   - a node with a reason that is neither ours nor the health daemon's is
 //     an admin's: left alone; so is a held node;
@@ -141,12 +155,13 @@ func Decide(now time.Time, p Policy, e Entry) (Action, bool) {
 	act := func(k Kind, format string, args ...any) (Action, bool) {
 		return Action{Kind: k, Node: e.Name, Group: e.Group, Saw: fmt.Sprintf(format, args...)}, true
 	}
+	if in != nil && e.Unknown != "" {
+		return act(KindUnknown, "instance %s %s on host %s: %s; Slurm: %s", in.State, in.ID, in.Host, e.Unknown, StateOf(n))
+	}
 	if in != nil {
 		old := in.Created.IsZero() || now.Sub(in.Created) >= p.OrphanGrace
 		switch {
-		case !old:
-		case n == nil && e.Group == "":
-			return act(KindOrphan, "instance %s of a node in no group, unknown to Slurm", in.State)
+		case !old, e.Group == "", Busy(n):
 		case n == nil:
 			return act(KindOrphan, "instance %s, node unknown to Slurm (or hidden powered down)", in.State)
 		case n.Has(slurm.FlagPoweredDown) && !n.Has(slurm.FlagPoweringUp) && !n.Has(slurm.FlagPoweringDown):
@@ -215,6 +230,14 @@ func Decide(now time.Time, p Policy, e Entry) (Action, bool) {
 		return act(KindReenable, "node %s, reason %q", StateOf(n), n.Reason)
 	}
 	return Action{}, false
+}
+
+// Busy reports whether Slurm shows n in use or about to be: ALLOCATED,
+// MIXED, COMPLETING (jobs on it) or POWERING_UP (a job waits for it). A
+// busy node's instance is never removed as an orphan. nil is not busy.
+func Busy(n *slurm.Node) bool {
+	return n != nil && (n.State == slurm.StateAllocated || n.State == slurm.StateMixed ||
+		n.Has(slurm.FlagCompleting) || n.Has(slurm.FlagPoweringUp))
 }
 
 // outOfService reports whether n is DOWN, powering down or powered down,

@@ -43,7 +43,16 @@ func TestDecide(t *testing.T) {
 		{"exited instance, node powered down, old", Entry{Group: "g", Node: node("IDLE", "POWERED_DOWN"), Inst: inst(runtime.StateExited, 2*time.Minute)}, KindOrphan},
 		{"instance, node powered down, young: grace", Entry{Group: "g", Node: node("IDLE", "POWERED_DOWN"), Inst: inst(runtime.StateRunning, 30*time.Second)}, ""},
 		{"instance, node unknown to Slurm", Entry{Group: "g", Inst: inst(runtime.StateRunning, time.Hour)}, KindOrphan},
-		{"instance of a node in no group, unknown to Slurm", Entry{Inst: inst(runtime.StateRunning, time.Hour)}, KindOrphan},
+		{"instance of a node in no group, unknown to Slurm", Entry{Inst: inst(runtime.StateRunning, time.Hour), Unknown: "node is in no group"}, KindUnknown},
+		// unknown to the config: reported, never removed, whatever Slurm says
+		{"unknown instance, node powering up", Entry{Node: node("IDLE", "POWERED_DOWN", "POWERING_UP"), Inst: inst(runtime.StateRunning, time.Hour), Unknown: `group "big" is not in the config`}, KindUnknown},
+		{"unknown instance, node powered down", Entry{Node: node("IDLE", "POWERED_DOWN"), Inst: inst(runtime.StateRunning, time.Hour), Unknown: `group "big" is not in the config`}, KindUnknown},
+		{"unknown instance of a group node, node allocated", Entry{Group: "g", Node: node("ALLOCATED"), Inst: inst(runtime.StateRunning, time.Hour), Unknown: `host "h9" is not in the config`}, KindUnknown},
+		{"no-group instance not marked unknown: still never removed", Entry{Node: node("IDLE", "POWERED_DOWN"), Inst: inst(runtime.StateRunning, time.Hour)}, ""},
+		// a busy node's instance is never an orphan
+		{"old instance, node powered down yet allocated", Entry{Group: "g", Node: node("ALLOCATED", "POWERED_DOWN"), Inst: inst(runtime.StateRunning, time.Hour)}, ""},
+		{"old instance, node powered down yet mixed", Entry{Group: "g", Node: node("MIXED", "POWERED_DOWN"), Inst: inst(runtime.StateRunning, time.Hour)}, ""},
+		{"old instance, node powered down, completing", Entry{Group: "g", Node: node("IDLE", "POWERED_DOWN", "COMPLETING"), Inst: inst(runtime.StateRunning, time.Hour)}, ""},
 		{"instance, node powering up (launch in flight)", Entry{Group: "g", Node: node("IDLE", "POWERED_DOWN", "POWERING_UP"), Inst: inst(runtime.StateRunning, time.Hour)}, ""},
 		{"instance, node powering down (suspend in flight)", Entry{Group: "g", Node: node("IDLE", "POWERED_DOWN", "POWERING_DOWN"), Inst: inst(runtime.StateRunning, time.Hour)}, ""},
 		{"instance, node up", Entry{Group: "g", Node: node("ALLOCATED"), Inst: inst(runtime.StateRunning, time.Hour)}, ""},

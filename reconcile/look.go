@@ -18,74 +18,127 @@ import (
 	"github.com/slurm-elastic/slurm-elastic/runtime"
 )
 
-// look reads both views and joins them.
+// look reads both views and joins them: Slurm's nodes first, then every
+// runtime's instances (so an instance launched in between is young and
+// never taken for an orphan).
 func (r *Reconciler) look(ctx context.Context) (*view, error) {
 	nodes, err := r.d.Slurm.Nodes(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("%w: slurm: nodes: %w", ErrSkipped, err)
 	}
-	v := &view{entries: make([]Entry, len(r.names)), index: make(map[string]int, len(r.names)), rtOf: map[string]string{}}
-	for i, n := range r.names {
-		g, _ := r.inv.GroupOf(n)
-		v.entries[i] = Entry{Name: n, Group: g.Name, Held: r.held[n]}
-		v.index[n] = i
+	insts, err := r.list(ctx)
+	if err != nil {
+		return nil, err
 	}
-	r.join(v, nodes)
+	return r.join(nodes, insts), nil
+}
+
+// listed is one instance and the name of the runtime that listed it.
+type listed struct {
+	rt   string
+	inst runtime.Instance
+}
+
+// list returns every runtime's instances, runtimes in name order.
+func (r *Reconciler) list(ctx context.Context) ([]listed, error) {
+	var out []listed
 	for _, name := range slices.Sorted(maps.Keys(r.d.Runtimes)) {
 		insts, err := r.d.Runtimes[name].List(ctx)
 		if err != nil {
 			return nil, fmt.Errorf("%w: runtime %s: list: %w", ErrSkipped, name, err)
 		}
-		for i := range insts {
-			in := &insts[i]
-			idx, ok := v.index[in.Name]
-			if !ok {
-				idx = len(v.entries)
-				v.entries = append(v.entries, Entry{Name: in.Name})
-				v.index[in.Name] = idx
-			}
-			if v.entries[idx].Inst != nil {
-				r.d.Log.Warn("two instances carry one node name; acting on the first", "node", in.Name,
-					"first", v.entries[idx].Inst.ID, "second", in.ID)
-				continue
-			}
-			v.entries[idx].Inst = in
-			v.rtOf[in.Name] = name
+		for _, in := range insts {
+			out = append(out, listed{rt: name, inst: in})
 		}
 	}
-	return v, nil
+	return out, nil
 }
 
-// join sets each group node's Slurm view.
-func (r *Reconciler) join(v *view, nodes []slurm.Node) {
+// join builds the view: an entry per group node (config order), then one
+// per instance whose node is in no group; each with the instance of its
+// name, Slurm's node of its name (whether in a group or not) and, for an
+// instance the config does not know, why (Entry.Unknown).
+func (r *Reconciler) join(nodes []slurm.Node, insts []listed) *view {
+	v := &view{entries: make([]Entry, len(r.names), len(r.names)+1), index: make(map[string]int, len(r.names)), rtOf: map[string]string{}}
+	for i, n := range r.names {
+		g, _ := r.inv.GroupOf(n)
+		v.entries[i] = Entry{Name: n, Group: g.Name, Held: r.held[n]}
+		v.index[n] = i
+	}
+	for i := range insts {
+		in := &insts[i].inst
+		idx, ok := v.index[in.Name]
+		if !ok {
+			idx = len(v.entries)
+			v.entries = append(v.entries, Entry{Name: in.Name})
+			v.index[in.Name] = idx
+		}
+		e := &v.entries[idx]
+		if e.Inst != nil {
+			r.d.Log.Warn("two instances carry one node name; acting on the first", "node", in.Name,
+				"first", e.Inst.ID, "second", in.ID)
+			continue
+		}
+		e.Inst = in
+		e.Unknown = r.unknown(e, insts[i].rt)
+		v.rtOf[in.Name] = insts[i].rt
+	}
 	for i := range nodes {
-		if idx, ok := v.index[nodes[i].Name]; ok && v.entries[idx].Group != "" {
+		if idx, ok := v.index[nodes[i].Name]; ok {
 			v.entries[idx].Node = &nodes[i]
 		}
 	}
+	return v
 }
 
-// trackPoweringUp keeps, per node, when it was first seen POWERING_UP.
+// unknown says why e's instance (listed by runtime rt) is not of this
+// daemon's config, or "" when it is: its node is in no group, its group
+// label names another group or one not configured, or its host is not
+// among the runtime's configured hosts.
+func (r *Reconciler) unknown(e *Entry, rt string) string {
+	in := e.Inst
+	_, known := r.inv.Group(in.Group)
+	switch {
+	case in.Group != "" && !known:
+		return fmt.Sprintf("group %q is not in the daemon's config", in.Group)
+	case e.Group == "":
+		return "node is in no group of the daemon's config"
+	case in.Group != "" && in.Group != e.Group:
+		return fmt.Sprintf("instance of group %q, the daemon's config puts the node in group %q", in.Group, e.Group)
+	case in.Host != "" && r.hosts[rt] != nil && !r.hosts[rt][in.Host]:
+		return fmt.Sprintf("host %q is not in the daemon's config", in.Host)
+	}
+	return ""
+}
+
+// trackPoweringUp keeps one timer per power-up: from when the node was
+// first seen POWERING_UP, restarted when an instance created later is
+// seen (a launch of this power-up, or of a newer one than the timer's),
+// and dropped once the node is no longer powering up.
 func (r *Reconciler) trackPoweringUp(v *view, now time.Time) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	seen := make(map[string]bool)
 	for i := range v.entries {
 		e := &v.entries[i]
-		if e.Node == nil || !e.Node.Has(slurm.FlagPoweringUp) {
+		if e.Group == "" || e.Node == nil || !e.Node.Has(slurm.FlagPoweringUp) {
 			continue
 		}
 		seen[e.Name] = true
-		t, ok := r.since[e.Name]
+		t, ok := r.powerUps[e.Name]
 		if !ok {
-			t = now
-			r.since[e.Name] = now
+			t = powerUp{Since: now}
 		}
-		e.PoweringUpSince = t
+		if e.Inst != nil && e.Inst.Created.After(t.Since) {
+			t.Since = e.Inst.Created
+		}
+		t.Seen = now
+		r.powerUps[e.Name] = t
+		e.PoweringUpSince = t.Since
 	}
-	for n := range r.since {
+	for n := range r.powerUps {
 		if !seen[n] {
-			delete(r.since, n)
+			delete(r.powerUps, n)
 		}
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"slices"
 	"sync"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -27,6 +28,9 @@ type Metrics struct {
 	open      *prometheus.GaugeVec
 	failures  *prometheus.GaugeVec
 	launches  *launchCollector
+	unknown   *prometheus.GaugeVec
+	reloadBad prometheus.Gauge
+	reloadOK  prometheus.Gauge
 }
 
 // NewMetrics returns the reconciler's metrics on a fresh registry.
@@ -40,7 +44,7 @@ func NewMetrics() *Metrics {
 		cooling: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "slurm_elastic_group_cooling",
 			Help: "1 while the group is in a capacity cooldown (its idle nodes drained)."}, []string{"group"}),
 		actions: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "slurm_elastic_actions_total",
-			Help: "Reconciler actions by kind (orphan, dead, stuck, unhealthy, reenable, capacity, cooldown, cooldown_end) and result (ok, error)."}, []string{"kind", "result"}),
+			Help: "Reconciler actions by kind (unknown: reported only, orphan, dead, stuck, unhealthy, reenable, capacity, cooldown, cooldown_end) and result (ok, error)."}, []string{"kind", "result"}),
 		rounds: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "slurm_elastic_rounds_total",
 			Help: "Reconcile rounds by result (ok, skipped)."}, []string{"result"}),
 		duration: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "slurm_elastic_round_duration_seconds",
@@ -58,7 +62,14 @@ func NewMetrics() *Metrics {
 		failures: prometheus.NewDesc("slurm_elastic_launch_failures_total",
 			"Launch failures by group and class (Config, Transient, Capacity, SlurmUpdate; ResumeTimeout from ResumeFailProgram).", []string{"group", "class"}, nil),
 	}
-	m.reg.MustRegister(m.nodes, m.instances, m.cooling, m.actions, m.rounds, m.duration, m.last, m.open, m.failures, m.launches)
+	m.unknown = prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "slurm_elastic_unknown_instances",
+		Help: "Owned instances the daemon's config does not know (node in no group, group or host not configured), by the instance's group label; never removed."}, []string{"group"})
+	m.reloadBad = prometheus.NewGauge(prometheus.GaugeOpts{Name: "slurm_elastic_config_reload_failed",
+		Help: "1 when the last config reload failed (the config in effect is older than the file), else 0."})
+	m.reloadOK = prometheus.NewGauge(prometheus.GaugeOpts{Name: "slurm_elastic_config_last_reload_success_timestamp_seconds",
+		Help: "When the config in effect was loaded (unix time): at start or by the last good reload."})
+	m.reg.MustRegister(m.nodes, m.instances, m.cooling, m.actions, m.rounds, m.duration, m.last, m.open, m.failures, m.launches,
+		m.unknown, m.reloadBad, m.reloadOK)
 	return m
 }
 
@@ -113,6 +124,35 @@ func (c *launchCollector) Collect(ch chan<- prometheus.Metric) {
 			ch <- prometheus.MustNewConstMetric(c.failures, prometheus.CounterValue, float64(n.FailuresByClass[cl]), g, cl)
 		}
 	}
+}
+
+// unknownInstances sets the unknown instances by group label.
+func (m *Metrics) unknownInstances(by map[string]int) {
+	m.unknown.Reset()
+	for g, n := range by {
+		m.unknown.WithLabelValues(g).Set(float64(n))
+	}
+}
+
+// reloaded records a config load: ok with when, or a failure (the
+// success time stays).
+func (m *Metrics) reloaded(ok bool, when time.Time) {
+	if !ok {
+		m.reloadBad.Set(1)
+		return
+	}
+	m.reloadBad.Set(0)
+	m.reloadOK.Set(float64(when.UnixNano()) / 1e9)
+}
+
+// ReloadFailed reports whether the last config reload failed
+// (slurm_elastic_config_reload_failed). Never blocks.
+func (m *Metrics) ReloadFailed() bool {
+	var d dto.Metric
+	if err := m.reloadBad.Write(&d); err != nil {
+		return false
+	}
+	return d.GetGauge().GetValue() == 1
 }
 
 func (m *Metrics) action(k Kind, ok bool) {

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
+	"os"
+	"slices"
 	"sync"
 	"time"
 
@@ -68,33 +70,41 @@ type NodeStatus struct {
 	Slurm    string `json:"slurm"`
 	Instance string `json:"instance"` // runtime state, "-" = none
 	Reason   string `json:"reason,omitempty"`
+	// Kind is "unknown" for an instance the daemon's config does not
+	// know (KindUnknown; Group is then the instance's group label).
+	Kind string `json:"kind,omitempty"`
 }
 
 // Reconciler runs rounds. Its methods are safe for concurrent use, but
 // rounds are serialised.
 type Reconciler struct {
-	d       Deps
-	policy  Policy
-	inv     *conf.Inventory // the config's nodes and groups
-	names   []string        // every group node, config order
-	held    map[string]bool
-	warm    map[string]conf.WarmConf // groups with a warm pool
+	// Set by configure, under round: the config and what it gives.
+	d      Deps
+	policy Policy
+	inv    *conf.Inventory // the config's nodes and groups
+	names  []string        // every group node, config order
+	held   map[string]bool
+	warm   map[string]conf.WarmConf   // groups with a warm pool
+	hosts  map[string]map[string]bool // runtime name -> its configured hosts (nil: not checked)
+	stamp  os.FileInfo                // the config file as loaded; nil = none or unreadable
+
 	Events  *Ring
 	Metrics *Metrics
 
-	round sync.Mutex // one round at a time
+	round sync.Mutex // one round (or reconfiguration) at a time
 
-	mu      sync.Mutex
-	saved   uint64               // events added when last saved (+1; 0 = never saved)
-	since   map[string]time.Time // node -> first seen POWERING_UP
-	cooling map[string]time.Time // group -> end of its capacity cooldown
-	breaker *breaker.State       // as of the last round
-	status  Status
+	mu       sync.Mutex
+	saved    uint64               // events added when last saved (+1; 0 = never saved)
+	powerUps map[string]powerUp   // node -> its power-up's timer
+	cooling  map[string]time.Time // group -> end of its capacity cooldown
+	breaker  *breaker.State       // as of the last round
+	status   Status
+	reported map[string]string // node -> ID of the unknown instance already reported
 }
 
-// New returns a Reconciler for d.Config's groups and daemon section. It
-// takes the config's Inventory once (a config change needs a restart).
-// It does not block.
+// New returns a Reconciler for d.Config's groups and daemon section (a
+// daemon run reloads it: RunOptions.Reload). It does not block beyond a
+// stat of the config file.
 func New(d Deps) (*Reconciler, error) {
 	if d.Now == nil {
 		d.Now = time.Now
@@ -102,44 +112,62 @@ func New(d Deps) (*Reconciler, error) {
 	if d.Log == nil {
 		d.Log = slog.New(slog.DiscardHandler)
 	}
-	c := d.Config
 	r := &Reconciler{
-		d: d,
-		policy: Policy{
-			OrphanGrace:  c.Daemon.OrphanGrace,
-			PowerUpLimit: c.Daemon.PowerUpLimit,
-			HoldPrefix:   c.Daemon.HoldPrefix,
-
-			CapacityCooldown: c.Daemon.CapacityCooldown,
-		},
-		inv:     c.Inventory(),
-		held:    map[string]bool{},
-		warm:    map[string]conf.WarmConf{},
-		Events:  NewRing(c.Daemon.Events),
-		Metrics: NewMetrics(),
-		since:   map[string]time.Time{},
-		cooling: map[string]time.Time{},
+		Events:   NewRing(d.Config.Daemon.Events),
+		Metrics:  NewMetrics(),
+		powerUps: map[string]powerUp{},
+		cooling:  map[string]time.Time{},
+		reported: map[string]string{},
 	}
+	if err := r.configure(d, statConfig(d.Config.File)); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+// configure sets d, what its config gives, and stamp (the config file as
+// read for d, nil = none), all or nothing: an error changes nothing. The
+// caller holds r.round or owns r alone.
+func (r *Reconciler) configure(d Deps, stamp os.FileInfo) error {
+	c := d.Config
+	held, warm, hosts := map[string]bool{}, map[string]conf.WarmConf{}, map[string]map[string]bool{}
 	for i := range c.Groups {
 		g := &c.Groups[i]
 		if d.Runtimes[g.Runtime] == nil {
-			return nil, fmt.Errorf("group %s: runtime %q is not available", g.Name, g.Runtime)
+			return fmt.Errorf("group %s: runtime %q is not available", g.Name, g.Runtime)
 		}
 		if g.Warm.Idle > 0 {
-			r.warm[g.Name] = g.Warm
+			warm[g.Name] = g.Warm
 		}
 	}
-	r.names = r.inv.Nodes()
+	if len(c.Podman.Hosts) > 0 {
+		hosts["podman"] = map[string]bool{}
+		for _, h := range c.Podman.Hosts {
+			hosts["podman"][h.Name] = true
+		}
+	}
 	for _, h := range c.Daemon.Hold {
 		names, err := hostlist.Expand(h)
 		if err != nil {
-			return nil, fmt.Errorf("daemon.hold %q: %w", h, err)
+			return fmt.Errorf("daemon.hold %q: %w", h, err)
 		}
 		for _, n := range names {
-			r.held[n] = true
+			held[n] = true
 		}
 	}
-	return r, nil
+	r.d = d
+	r.policy = Policy{
+		OrphanGrace:  c.Daemon.OrphanGrace,
+		PowerUpLimit: c.Daemon.PowerUpLimit,
+		HoldPrefix:   c.Daemon.HoldPrefix,
+
+		CapacityCooldown: c.Daemon.CapacityCooldown,
+	}
+	r.inv = c.Inventory()
+	r.names = r.inv.Nodes()
+	r.held, r.warm, r.hosts = held, warm, hosts
+	r.stamp = stamp
+	return nil
 }
 
 // view is one round's joined view.
@@ -171,7 +199,7 @@ func (r *Reconciler) Round(ctx context.Context) ([]Action, error) {
 	r.trackPoweringUp(v, now)
 	r.trackCooldowns(v, now)
 	r.trackBreakers(ctx, v, now)
-	acts := r.decide(now, v.entries)
+	acts := r.unreported(v, r.decide(now, v.entries))
 	if len(acts) > 0 {
 		var unlock func()
 		acts, unlock, err = r.confirm(ctx, v, acts)
@@ -182,11 +210,39 @@ func (r *Reconciler) Round(ctx context.Context) ([]Action, error) {
 		}
 		errs := r.act(ctx, v, acts)
 		unlock()
+		r.markReported(v, acts)
 		r.finish(start, v, acts, nil)
 		return acts, errors.Join(errs...)
 	}
 	r.finish(start, v, nil, nil)
 	return nil, nil
+}
+
+// unreported drops the KindUnknown actions on instances already reported
+// (by ID), so each unknown instance is logged and kept as an event once,
+// and forgets the reported instances that are gone or known now.
+func (r *Reconciler) unreported(v *view, acts []Action) []Action {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for n, id := range r.reported {
+		if i, ok := v.index[n]; !ok || v.entries[i].Inst == nil || v.entries[i].Inst.ID != id || v.entries[i].Unknown == "" {
+			delete(r.reported, n)
+		}
+	}
+	return slices.DeleteFunc(acts, func(a Action) bool {
+		return a.Kind == KindUnknown && r.reported[a.Node] != ""
+	})
+}
+
+// markReported remembers the unknown instances acts reported.
+func (r *Reconciler) markReported(v *view, acts []Action) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, a := range acts {
+		if i, ok := v.index[a.Node]; ok && a.Kind == KindUnknown && v.entries[i].Inst != nil {
+			r.reported[a.Node] = v.entries[i].Inst.ID
+		}
+	}
 }
 
 // Breakers returns the breaker state as of the last round (nil when the

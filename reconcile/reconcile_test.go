@@ -129,7 +129,9 @@ func TestRoundsHeal(t *testing.T) {
 
 	// Round 1: everything is young (orphan grace) and c6 has just been
 	// seen powering up: only the dead node and the unhealthy one.
-	if got := kinds(w.round(t)); got != "c2:dead c4:unhealthy" {
+	// x9 is an instance of a node in no group: unknown, reported once,
+	// never removed.
+	if got := kinds(w.round(t)); got != "c2:dead c4:unhealthy x9:unknown" {
 		t.Fatalf("round 1: %q", got)
 	}
 	// Slurm 24.11 (and the fake) leave a powered-down node IDLE, the
@@ -146,10 +148,10 @@ func TestRoundsHeal(t *testing.T) {
 		t.Fatalf("power lock taken %d times, want 1", w.locks.Load())
 	}
 
-	// Round 2, 4 minutes on: the orphans (c3, x9, and the leftovers of c2
-	// and c4 that no suspend hook removed here) go; c6 is stuck.
+	// Round 2, 4 minutes on: the orphans (c3, and the leftovers of c2
+	// and c4 that no suspend hook removed here) go; c6 is stuck; x9 stays.
 	w.clock.Add(4 * time.Minute)
-	if got := kinds(w.round(t)); got != "c2:orphan c3:orphan c4:orphan c6:stuck x9:orphan" {
+	if got := kinds(w.round(t)); got != "c2:orphan c3:orphan c4:orphan c6:stuck" {
 		t.Fatalf("round 2: %q", got)
 	}
 	// Round 3: what the reconciler powered down and is still drained is
@@ -176,12 +178,15 @@ func TestRoundsHeal(t *testing.T) {
 	if o := w.node(t, "other1"); o.State != slurm.StateAllocated || o.Reason != "" {
 		t.Errorf("foreign node touched: %+v", o)
 	}
+	if !w.hasInstance("x9") {
+		t.Error("unknown x9 removed")
+	}
 	ev := w.r.Events.Events()
 	if len(ev) != 8 || ev[0].Node != "c2" || ev[0].Kind != KindDead || ev[0].Saw == "" || ev[0].Did == "" || ev[0].Error != "" {
 		t.Errorf("events: %+v", ev)
 	}
-	if got := w.r.Metrics.ActionCount(KindOrphan, "ok"); got != 4 {
-		t.Errorf("orphan actions counted %d, want 4", got)
+	if got := w.r.Metrics.ActionCount(KindOrphan, "ok"); got != 3 {
+		t.Errorf("orphan actions counted %d, want 3", got)
 	}
 	st := w.r.Status()
 	if st.Result != "ok" || len(st.Groups) != 1 || st.Groups[0].States["powered_down"] != 4 || st.Groups[0].Instances != 2 {
@@ -326,15 +331,21 @@ func TestConfigHoldList(t *testing.T) {
 }
 
 // TestStuckTimerSurvivesRestart: the POWERING_UP timer is saved, so a
-// restarted daemon does not start counting again.
+// restarted daemon goes on with the time a daemon watched the power-up
+// (not from zero, and not counting the time none ran: see
+// TestStaleTimerAfterRestart).
 func TestStuckTimerSurvivesRestart(t *testing.T) {
 	w := newWorld(t, "c[1-2]", "c1", "c2")
 	w.up("c1", slurm.StateIdle, slurm.FlagPoweringUp)
 	w.round(t)
+	w.clock.Add(2 * time.Minute)
+	if got := kinds(w.round(t)); got != "" {
+		t.Fatalf("2 minutes powering up: %q", got)
+	}
 	if err := w.r.SaveState(w.cfg.StateDir); err != nil {
 		t.Fatal(err)
 	}
-	w.clock.Add(4 * time.Minute)
+	w.clock.Add(30 * time.Second) // the restart
 	r2, err := New(Deps{Config: w.cfg, Runtimes: map[string]runtime.Runtime{"fake": w.rt}, Slurm: w.sc, Now: w.clock.Now})
 	if err != nil {
 		t.Fatal(err)
@@ -342,6 +353,10 @@ func TestStuckTimerSurvivesRestart(t *testing.T) {
 	if err := r2.LoadState(w.cfg.StateDir); err != nil {
 		t.Fatal(err)
 	}
+	if acts, err := r2.Round(context.Background()); err != nil || len(acts) != 0 {
+		t.Fatalf("right after the restart: acts %q err %v", kinds(acts), err)
+	}
+	w.clock.Add(time.Minute + time.Second) // 3 minutes watched: power_up_limit
 	acts, err := r2.Round(context.Background())
 	if err != nil || kinds(acts) != "c1:stuck" {
 		t.Fatalf("acts %q err %v", kinds(acts), err)

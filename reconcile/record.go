@@ -31,6 +31,7 @@ func (r *Reconciler) finish(start time.Time, v *view, acts []Action, err error) 
 			groups[g.Name] = &GroupStatus{Name: g.Name, States: map[string]int{}}
 		}
 		st.Nodes = make([]NodeStatus, 0, len(v.entries))
+		unknown := map[string]int{} // instance group label -> unknown instances
 		for i := range v.entries {
 			e := &v.entries[i]
 			ns := NodeStatus{Name: e.Name, Group: e.Group, Slurm: StateOf(e.Node), Instance: "-"}
@@ -40,7 +41,11 @@ func (r *Reconciler) finish(start time.Time, v *view, acts []Action, err error) 
 			if e.Inst != nil {
 				ns.Instance = string(e.Inst.State)
 			}
-			if g := groups[e.Group]; g != nil {
+			if e.Inst != nil && e.Unknown != "" {
+				ns.Kind, ns.Group = string(KindUnknown), e.Inst.Group
+				ns.Slurm = "(unknown: " + e.Unknown + ") " + ns.Slurm
+				unknown[e.Inst.Group]++
+			} else if g := groups[e.Group]; g != nil {
 				g.States[ns.Slurm]++
 				if e.Inst != nil {
 					g.Instances++
@@ -67,6 +72,7 @@ func (r *Reconciler) finish(start time.Time, v *view, acts []Action, err error) 
 		hooks := r.breaker
 		r.mu.Unlock()
 		r.Metrics.hooks(hooks, slices.Collect(maps.Keys(groups)))
+		r.Metrics.unknownInstances(unknown)
 		for _, g := range r.d.Config.Groups {
 			st.Groups = append(st.Groups, *groups[g.Name])
 		}
@@ -77,10 +83,21 @@ func (r *Reconciler) finish(start time.Time, v *view, acts []Action, err error) 
 	r.Metrics.round(st)
 }
 
-// persisted is the reconciler's state kept across restarts.
+// persisted is the reconciler's state kept across restarts. (Before
+// power_ups, a file kept "powering_up_since", bare start times that could
+// not tell one power-up from the next: it is ignored.)
 type persisted struct {
-	PoweringUpSince map[string]time.Time `json:"powering_up_since"`
-	CoolingUntil    map[string]time.Time `json:"cooling_until"`
+	PowerUps     map[string]powerUp   `json:"power_ups"`
+	CoolingUntil map[string]time.Time `json:"cooling_until"`
+}
+
+// powerUp is the timer of one power-up of a node.
+type powerUp struct {
+	// Since is when the power-up was first seen, or when an instance
+	// created later was seen (a launch of this power-up).
+	Since time.Time `json:"since"`
+	// Seen is the last round that saw the node POWERING_UP.
+	Seen time.Time `json:"seen"`
 }
 
 // LoadState reads the timers a previous daemon saved in dir; a missing
@@ -99,7 +116,14 @@ func (r *Reconciler) LoadState(dir string) error {
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	maps.Copy(r.since, p.PoweringUpSince)
+	// A restored timer counts only the time a daemon watched the power-up:
+	// while none ran, the node may have come up, powered down and begun a
+	// new power-up, which the old start would make look stuck at once.
+	now := r.d.Now()
+	for n, t := range p.PowerUps {
+		watched := max(t.Seen.Sub(t.Since), 0)
+		r.powerUps[n] = powerUp{Since: now.Add(-watched), Seen: now}
+	}
 	maps.Copy(r.cooling, p.CoolingUntil)
 	return nil
 }
@@ -109,7 +133,7 @@ func (r *Reconciler) LoadState(dir string) error {
 func (r *Reconciler) SaveState(dir string) error {
 	ev, added := r.Events.snapshot()
 	r.mu.Lock()
-	p := persisted{PoweringUpSince: maps.Clone(r.since), CoolingUntil: maps.Clone(r.cooling)}
+	p := persisted{PowerUps: maps.Clone(r.powerUps), CoolingUntil: maps.Clone(r.cooling)}
 	st := r.status
 	fresh := r.saved != added+1
 	r.mu.Unlock()

@@ -487,7 +487,7 @@ func checkUnit(t *testing.T, r string) {
 	unit, err := os.ReadFile(filepath.Join(r, "usr/lib/systemd/system/slurm-elastic.service"))
 	must(t, err)
 	for _, w := range []string{
-		"User=slurm", "ExecStart=/usr/bin/slurm-elastic --config /etc/slurm-elastic/config.yaml daemon",
+		"User=slurm", "ExecStart=/usr/bin/slurm-elastic --config /etc/slurm-elastic/config.yaml daemon", "ExecReload=/bin/kill -HUP $MAINPID",
 		"NoNewPrivileges=yes", "ProtectSystem=strict", "ReadWritePaths=/var/lib/slurm-elastic /var/log/slurm-elastic",
 		"PrivateTmp=yes", "ProtectHome=yes", "CapabilityBoundingSet=\n",
 	} {

@@ -6,11 +6,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"maps"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"text/tabwriter"
 	"time"
 
@@ -21,6 +24,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/slurm-elastic/slurm-elastic/cmd/internal/hookcmd"
+	"github.com/slurm-elastic/slurm-elastic/conf"
 	"github.com/slurm-elastic/slurm-elastic/internal/breaker"
 	"github.com/slurm-elastic/slurm-elastic/internal/logging"
 	"github.com/slurm-elastic/slurm-elastic/internal/statefile"
@@ -56,7 +60,7 @@ func daemonCommands() []*cli.Command {
 			Usage: "the reconciler's decisions, oldest first",
 			Flags: []cli.Flag{
 				&cli.StringFlag{Name: "node", Usage: "only this node"},
-				&cli.StringFlag{Name: "kind", Usage: "only this kind: orphan, dead, stuck, unhealthy, reenable, capacity, cooldown, cooldown_end, breaker, breaker_end, warm"},
+				&cli.StringFlag{Name: "kind", Usage: "only this kind: unknown, orphan, dead, stuck, unhealthy, reenable, capacity, cooldown, cooldown_end, breaker, breaker_end, warm"},
 				&cli.IntFlag{Name: "n", Value: 0, Usage: "only the last N (0 = all kept)"},
 				&cli.BoolFlag{Name: "json", Usage: "JSON lines instead of a table"},
 			},
@@ -66,23 +70,13 @@ func daemonCommands() []*cli.Command {
 }
 
 // daemon runs the reconciler until SIGTERM/SIGINT (or one round with
-// --once).
+// --once). SIGHUP, or a change of the config file, reloads the config
+// (daemonConfig, then the runtimes and the Slurm client as at start); a bad
+// file keeps the config in effect.
 func daemon(c *cli.Context) error {
-	cfg, err := loadConfig(c)
+	cfg, err := daemonConfig(c)
 	if err != nil {
 		return err
-	}
-	if c.IsSet("interval") {
-		cfg.Daemon.Interval = c.Duration("interval")
-	}
-	if c.IsSet("orphan-grace") {
-		cfg.Daemon.OrphanGrace = c.Duration("orphan-grace")
-	}
-	if c.IsSet("metrics-listen") {
-		cfg.Daemon.MetricsListen = c.String("metrics-listen")
-	}
-	if cfg.Daemon.Interval <= 0 || cfg.Daemon.OrphanGrace < 0 {
-		return exitcode.New(exitcode.Usage, errors.New("daemon: --interval must be > 0 and --orphan-grace >= 0"))
 	}
 	dest := cfg.Log.File
 	if c.IsSet("log") {
@@ -95,27 +89,92 @@ func daemon(c *cli.Context) error {
 	defer closer.Close()
 	ctx := c.Context
 	log.Info("daemon starting", "config", cfg.File, "version", version.Version, "backend", cfg.Slurm.Backend)
-	sc, err := build.Slurm(ctx, cfg, log)
+	d, err := daemonDeps(ctx, cfg, log)
 	if err != nil {
-		log.Error("cannot reach Slurm: daemon not started", "error", err)
-		return fmt.Errorf("slurm: %w", err)
-	}
-	rts, err := build.Runtimes(ctx, cfg, log)
-	if err != nil {
-		log.Error("cannot set up runtimes: daemon not started", "error", err)
+		log.Error("daemon not started", "error", err)
 		return err
 	}
-	r, err := reconcile.New(reconcile.Deps{Config: cfg, Runtimes: rts, Slurm: sc, Log: log, Lock: powerLock(cfg.StateDir, cfg.Daemon.Interval), StateDir: cfg.StateDir})
+	d.Lock = powerLock(cfg.StateDir, cfg.Daemon.Interval)
+	r, err := reconcile.New(d)
 	if err != nil {
 		return exitcode.New(exitcode.Config, err)
 	}
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
 	err = reconcile.Run(ctx, r, reconcile.RunOptions{
 		StateDir: cfg.StateDir, Interval: cfg.Daemon.Interval, Once: c.Bool("once"), MetricsListen: cfg.Daemon.MetricsListen,
+		Hup: hup, Reload: func(ctx context.Context) (reconcile.Deps, error) { return reloadDeps(ctx, c, cfg, log) },
 	})
 	if errors.Is(err, reconcile.ErrLocked) {
 		return exitcode.New(exitcode.Busy, err)
 	}
 	return err
+}
+
+// daemonConfig loads and validates the config file and applies the
+// daemon's flags over it. Blocks on the disk; idempotent.
+func daemonConfig(c *cli.Context) (*conf.Config, error) {
+	cfg, err := loadConfig(c)
+	if err != nil {
+		return nil, err
+	}
+	if c.IsSet("interval") {
+		cfg.Daemon.Interval = c.Duration("interval")
+	}
+	if c.IsSet("orphan-grace") {
+		cfg.Daemon.OrphanGrace = c.Duration("orphan-grace")
+	}
+	if c.IsSet("metrics-listen") {
+		cfg.Daemon.MetricsListen = c.String("metrics-listen")
+	}
+	if cfg.Daemon.Interval <= 0 || cfg.Daemon.OrphanGrace < 0 {
+		return nil, exitcode.New(exitcode.Usage, errors.New("daemon: --interval must be > 0 and --orphan-grace >= 0"))
+	}
+	return cfg, nil
+}
+
+// daemonDeps builds the Slurm client and the runtimes of cfg (as the hooks
+// do: cmd/internal/build). Blocks for one Slurm ping with backend auto.
+func daemonDeps(ctx context.Context, cfg *conf.Config, log *slog.Logger) (reconcile.Deps, error) {
+	sc, err := build.Slurm(ctx, cfg, log)
+	if err != nil {
+		return reconcile.Deps{}, fmt.Errorf("slurm: %w", err)
+	}
+	rts, err := build.Runtimes(ctx, cfg, log)
+	if err != nil {
+		return reconcile.Deps{}, fmt.Errorf("runtimes: %w", err)
+	}
+	return reconcile.Deps{Config: cfg, Runtimes: rts, Slurm: sc, Log: log, StateDir: cfg.StateDir}, nil
+}
+
+// reloadDeps is the daemon's reload: the config file read again (with the
+// daemon's flags), then its Slurm client and runtimes. What a running
+// daemon cannot change keeps its start value, with a warning: state_dir
+// (its lock is held there), daemon.metrics_listen, log.file and log.level.
+// Blocks like daemonDeps.
+func reloadDeps(ctx context.Context, c *cli.Context, start *conf.Config, log *slog.Logger) (reconcile.Deps, error) {
+	cfg, err := daemonConfig(c)
+	if err != nil {
+		return reconcile.Deps{}, err // it names the file and the key
+	}
+	for _, k := range []struct{ key, was, now string }{
+		{"state_dir", start.StateDir, cfg.StateDir},
+		{"daemon.metrics_listen", start.Daemon.MetricsListen, cfg.Daemon.MetricsListen},
+		{"log.file", start.Log.File, cfg.Log.File},
+		{"log.level", start.Log.Level, cfg.Log.Level},
+	} {
+		if k.was != k.now {
+			log.Warn("config reload: this key changes only with a restart of the daemon; the old value stays", "key", k.key, "in_effect", k.was, "in_file", k.now)
+		}
+	}
+	cfg.StateDir, cfg.Daemon.MetricsListen, cfg.Log = start.StateDir, start.Daemon.MetricsListen, start.Log
+	d, err := daemonDeps(ctx, cfg, log)
+	if err != nil {
+		return reconcile.Deps{}, err
+	}
+	d.Lock = powerLock(cfg.StateDir, cfg.Daemon.Interval)
+	return d, nil
 }
 
 // powerLock returns the reconciler's Lock: the hooks' own power.lock in
