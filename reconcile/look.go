@@ -31,9 +31,18 @@ func (r *Reconciler) look(ctx context.Context) (*view, error) {
 		v.index[n] = i
 	}
 	r.join(v, nodes)
+	partial := map[string]bool{}
 	for _, name := range slices.Sorted(maps.Keys(r.d.Runtimes)) {
 		insts, err := r.d.Runtimes[name].List(ctx)
-		if err != nil {
+		var pe *runtime.PartialError
+		switch {
+		case errors.As(err, &pe):
+			// Act on what is known; a node with no listed instance may
+			// have one on a host that did not answer (Entry.Unlisted).
+			r.d.Log.Warn("runtime hosts not listed: acting on the others' instances; nodes without a listed instance are left alone this round",
+				"runtime", name, "hosts", pe.Hosts, "error", err)
+			partial[name] = true
+		case err != nil:
 			return nil, fmt.Errorf("%w: runtime %s: list: %w", ErrSkipped, name, err)
 		}
 		for i := range insts {
@@ -51,6 +60,11 @@ func (r *Reconciler) look(ctx context.Context) (*view, error) {
 			}
 			v.entries[idx].Inst = in
 			v.rtOf[in.Name] = name
+		}
+	}
+	for i := range v.entries {
+		if g, ok := r.inv.GroupOf(v.entries[i].Name); ok && v.entries[i].Inst == nil && partial[g.Runtime] {
+			v.entries[i].Unlisted = true
 		}
 	}
 	return v, nil
