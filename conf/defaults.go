@@ -42,7 +42,7 @@ func baseDefault() Config {
 			Scontrol: "scontrol",
 			Timeout:  10 * time.Second,
 		},
-		Podman: PodmanConf{Timeout: 30 * time.Second, MungeKey: DefaultMungeKey},
+		Podman: PodmanConf{Timeout: 30 * time.Second, HostCooldown: 5 * time.Minute, MungeKey: DefaultMungeKey},
 		Log: LogConf{
 			File:  "/var/log/slurm-elastic/slurm-elastic.log",
 			Level: "info",

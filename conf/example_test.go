@@ -38,9 +38,9 @@ func TestExampleConfig(t *testing.T) {
 	}
 	var cpu, gpu bool
 	for _, g := range cfg.Groups {
-		if len(g.Template.GPUs) > 0 && g.Gres != "" {
+		if g.Template.GPUCount > 0 && g.Gres != "" {
 			gpu = true
-		} else if len(g.Template.GPUs) == 0 {
+		} else if g.Template.GPUCount == 0 {
 			cpu = true
 		}
 	}
@@ -141,6 +141,7 @@ func TestExampleCoversEveryKey(t *testing.T) {
 	yamlPaths(raw, "", want, have)
 	// Keys that only make sense in another setup are shown commented out.
 	commented := map[string]string{"podman.hosts[].identity": "# identity:",
+		"podman.hosts[].known_hosts": "# known_hosts:", "podman.hosts[].host_key_checking": "# host_key_checking:",
 		// Derived defaults: left unset so that they follow power_save.
 		"resume.timeout": "  # timeout: 90s", "suspend.timeout": "  # timeout: 50s", "daemon.power_up_limit": "  # power_up_limit: 180s"}
 	for _, k := range want {

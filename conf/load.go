@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"reflect"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -209,7 +210,11 @@ type unknownKey struct{ path, msg string }
 var movedKeys = map[string]string{
 	"daemon.breaker_threshold": "breaker.threshold",
 	"daemon.breaker_reset":     "breaker.reset",
+	"groups.template.gpus":     "groups[].template.gpu_count (GPUs per node) and list each host's devices in podman.hosts[].gpus",
 }
+
+// indexRe matches the list indices of a key path ("groups[1]").
+var indexRe = regexp.MustCompile(`\[[0-9]+\]`)
 
 // unknownKeys returns the keys of m (recursively) that t has no field for.
 func unknownKeys(t reflect.Type, m map[string]any, prefix string) []unknownKey {
@@ -241,7 +246,7 @@ func unknownKeys(t reflect.Type, m map[string]any, prefix string) []unknownKey {
 				names[j] = f.name
 			}
 			msg := "unknown key"
-			if to, ok := movedKeys[strings.ToLower(path)]; ok {
+			if to, ok := movedKeys[indexRe.ReplaceAllString(strings.ToLower(path), "")]; ok {
 				msg += fmt.Sprintf(" (moved: write %s instead)", to)
 			} else if s := closest(strings.ToLower(k), names); s != "" {
 				msg += fmt.Sprintf(" (did you mean %q?)", s)

@@ -313,6 +313,7 @@ func TestLoadUnknownKeys(t *testing.T) {
 		{"top level", "clustr: x\n", []string{"clustr"}, `did you mean "cluster"`},
 		{"moved breaker key", "daemon:\n  breaker_threshold: 5\n  breaker_reset: 0s\n", []string{"daemon.breaker_reset", "daemon.breaker_threshold"}, `moved: write breaker.`},
 		{"nested", "slurm:\n  rest_ulr: http://x\n", []string{"slurm.rest_ulr"}, `"rest_url"`},
+		{"moved template gpus", "groups:\n  - name: a\n    template:\n      gpus: [nvidia.com/gpu=0]\n", []string{"groups[0].template.gpus"}, `moved: write groups[].template.gpu_count`},
 		{"File is not a key", "file: /x\n", []string{"file"}, ""},
 		{"host", "podman:\n  hosts:\n    - name: b\n      uir: unix:///x\n", []string{"podman.hosts[0].uir"}, `"uri"`},
 		{"template", "groups:\n  - name: a\n    nodes: a1\n    template:\n      imag: x\n", []string{"groups[0].template.imag"}, `"image"`},

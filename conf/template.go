@@ -17,11 +17,13 @@ type Mount struct {
 // Template describes how to start an instance for a node of a group
 // (groups[].template). The runtime gets it as runtime.Template (Runtime).
 type Template struct {
-	Image    string            `mapstructure:"image" yaml:"image"`
-	Command  []string          `mapstructure:"command" yaml:"command"`     // empty: the image's entrypoint/cmd
-	CPUs     float64           `mapstructure:"cpus" yaml:"cpus"`           // CPU limit; 0 = none
-	MemoryMB int64             `mapstructure:"memory_mb" yaml:"memory_mb"` // memory limit; 0 = none
-	GPUs     []string          `mapstructure:"gpus" yaml:"gpus"`           // CDI device names, e.g. nvidia.com/gpu=0
+	Image    string   `mapstructure:"image" yaml:"image"`
+	Command  []string `mapstructure:"command" yaml:"command"`     // empty: the image's entrypoint/cmd
+	CPUs     float64  `mapstructure:"cpus" yaml:"cpus"`           // CPU limit; 0 = none
+	MemoryMB int64    `mapstructure:"memory_mb" yaml:"memory_mb"` // memory limit; 0 = none
+	// GPUCount is how many GPUs each node container gets: distinct
+	// devices of its host's podman.hosts[].gpus, never shared. 0 = none.
+	GPUCount int               `mapstructure:"gpu_count" yaml:"gpu_count"`
 	Features []string          `mapstructure:"features" yaml:"features"`
 	Mounts   []Mount           `mapstructure:"mounts" yaml:"mounts"`
 	Env      map[string]string `mapstructure:"env" yaml:"env"`
@@ -46,7 +48,7 @@ func (t Template) Runtime() runtime.Template {
 	}
 	return runtime.Template{
 		Image: t.Image, Command: slices.Clone(t.Command), CPUs: t.CPUs, MemoryMB: t.MemoryMB,
-		GPUs: slices.Clone(t.GPUs), Features: slices.Clone(t.Features), Mounts: mounts,
+		GPUs: t.GPUCount, Features: slices.Clone(t.Features), Mounts: mounts,
 		Env: maps.Clone(t.Env), Network: t.Network, DNS: slices.Clone(t.DNS), Privileged: t.Privileged,
 	}
 }

@@ -71,6 +71,10 @@ type PodmanConf struct {
 	Hosts []PodmanHost `mapstructure:"hosts"`
 	// Timeout bounds one API call. Default 30s.
 	Timeout time.Duration `mapstructure:"timeout"`
+	// HostCooldown is how long a host that failed a launch (did not
+	// answer, or lacks the image, the network or a device) is left out of
+	// placement; the node is tried on another host meanwhile. Default 5m.
+	HostCooldown time.Duration `mapstructure:"host_cooldown"`
 	// MungeKey is the absolute path of the cluster's munge key on each
 	// Podman host; the runtime bind-mounts it read-only at
 	// runtime.MungeKeyPath in every node container. Default
@@ -86,10 +90,20 @@ type PodmanHost struct {
 	URI string `mapstructure:"uri"`
 	// Identity is the SSH private key for ssh:// URIs.
 	Identity string `mapstructure:"identity"`
+	// KnownHosts is the known_hosts file an ssh:// host's key is checked
+	// against. Default: ~/.ssh/known_hosts of the user running slurm-elastic.
+	KnownHosts string `mapstructure:"known_hosts"`
+	// HostKeyChecking for ssh:// URIs: "strict" (default: the key must be
+	// in KnownHosts), "accept-new" (trust on first use: an unknown host's
+	// key is added; a changed one is refused) or "off" (no check at all).
+	HostKeyChecking string `mapstructure:"host_key_checking"`
 	// Capacity: 0 = unlimited.
 	MaxNodes int     `mapstructure:"max_nodes"`
 	CPUs     float64 `mapstructure:"cpus"`
 	MemoryMB int64   `mapstructure:"memory_mb"`
+	// GPUs are the host's GPU devices (CDI names, e.g. nvidia.com/gpu=0)
+	// node containers may be given; each goes to one container at a time.
+	GPUs []string `mapstructure:"gpus"`
 }
 
 // Group is a node group: nodes sharing a runtime and a template.

@@ -237,14 +237,51 @@ func (c *Config) validatePodman(p *problems) {
 			} else {
 				checkSecretFile(p, key+".identity", h.Identity)
 			}
-		} else if h.Identity != "" {
-			p.add(key+".identity", "only used with ssh:// URIs; remove it or fix uri")
+			if h.KnownHosts != "" && !filepath.IsAbs(h.KnownHosts) {
+				p.add(key+".known_hosts", "%q: must be an absolute path", h.KnownHosts)
+			}
+			switch h.HostKeyChecking {
+			case "", "strict", "accept-new", "off":
+			default:
+				p.add(key+".host_key_checking", "%q: want strict (default), accept-new (trust on first use) or off", h.HostKeyChecking)
+			}
+		} else {
+			if h.Identity != "" {
+				p.add(key+".identity", "only used with ssh:// URIs; remove it or fix uri")
+			}
+			if h.KnownHosts != "" || h.HostKeyChecking != "" {
+				p.add(key+".known_hosts", "known_hosts and host_key_checking are only used with ssh:// URIs; remove them or fix uri")
+			}
+		}
+		seenGPU := map[string]bool{}
+		for j, d := range h.GPUs {
+			switch {
+			case !cdiRe.MatchString(d):
+				p.add(fmt.Sprintf("%s.gpus[%d]", key, j), "%q: not a CDI device name vendor.com/class=name, e.g. nvidia.com/gpu=0", d)
+			case seenGPU[d]:
+				p.add(fmt.Sprintf("%s.gpus[%d]", key, j), "%q: listed twice", d)
+			case strings.HasSuffix(d, "=all"):
+				p.add(fmt.Sprintf("%s.gpus[%d]", key, j), "%q: list each device: one given to a node is given to it alone", d)
+			}
+			seenGPU[d] = true
 		}
 		nonNegative(p, key+".max_nodes", float64(h.MaxNodes))
 		nonNegative(p, key+".cpus", h.CPUs)
 		nonNegative(p, key+".memory_mb", float64(h.MemoryMB))
 	}
 	positive(p, "podman.timeout", c.Podman.Timeout)
+	if c.Podman.HostCooldown < 0 {
+		p.add("podman.host_cooldown", "%s: must not be negative (0: no cooldown)", c.Podman.HostCooldown)
+	}
+	most := 0
+	for _, h := range c.Podman.Hosts {
+		most = max(most, len(h.GPUs))
+	}
+	for i, g := range c.Groups {
+		if n := g.Template.GPUCount; n > most && len(c.Podman.Hosts) > 0 && (g.Runtime == RuntimePodman || g.Runtime == "") {
+			p.add(fmt.Sprintf("groups[%d].template.gpu_count", i), "%d: no podman host lists that many GPUs in podman.hosts[].gpus (most: %d)", n, most)
+		}
+	}
 	// The key lives on the Podman hosts, which may be other machines: only
 	// its form is checked here.
 	if k := c.Podman.MungeKey; !filepath.IsAbs(k) {
@@ -363,11 +400,7 @@ func validateTemplate(p *problems, key string, g *Group) {
 			p.add(mk+".destination", "%s: the runtime mounts the munge key there itself: remove this mount and set podman.munge_key to the key's path on the Podman hosts", runtime.MungeKeyPath)
 		}
 	}
-	for j, d := range t.GPUs {
-		if !cdiRe.MatchString(d) {
-			p.add(fmt.Sprintf("%s.gpus[%d]", key, j), "%q: not a CDI device name vendor.com/class=name, e.g. nvidia.com/gpu=0", d)
-		}
-	}
+	nonNegative(p, key+".gpu_count", float64(t.GPUCount))
 	for j, d := range t.DNS {
 		if d != runtime.DNSNone && net.ParseIP(d) == nil {
 			p.add(fmt.Sprintf("%s.dns[%d]", key, j), "%q: want an IP address, or %q for no name server", d, runtime.DNSNone)

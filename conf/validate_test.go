@@ -20,7 +20,7 @@ func validConfig() *conf.Config {
 	c.Cluster = "test"
 	c.Slurm.Backend = conf.BackendScontrol
 	c.Slurm.ConfServer = "head"
-	c.Podman.Hosts = []conf.PodmanHost{{Name: "local", URI: "unix:///run/podman/podman.sock"}}
+	c.Podman.Hosts = []conf.PodmanHost{{Name: "local", URI: "unix:///run/podman/podman.sock", GPUs: []string{"nvidia.com/gpu=0"}}}
 	c.Groups = []conf.Group{
 		{Name: "cpu", Nodes: "cpu[1-4]", CPUs: 2, RealMemoryMB: 1024, Template: conf.Template{
 			Image: "localhost/node:1", Network: "slurm",
@@ -28,7 +28,7 @@ func validConfig() *conf.Config {
 			Env:    map[string]string{"TZ": "UTC"}, Features: []string{"cpu"},
 		}},
 		{Name: "gpu", Nodes: "gpu[1-2]", Gres: "gpu:1", Template: conf.Template{
-			Image: "localhost/node:1", Network: "slurm", GPUs: []string{"nvidia.com/gpu=0"},
+			Image: "localhost/node:1", Network: "slurm", GPUCount: 1,
 		}},
 	}
 	c.ApplyDefaults()
@@ -79,12 +79,19 @@ func TestValidateOK(t *testing.T) {
 			c.Podman.Hosts[0].URI = "ssh://slurm@n1:22/run/podman/podman.sock"
 			c.Podman.Hosts[0].Identity = key
 		},
-		"tcp host":             func(c *conf.Config) { c.Podman.Hosts[0].URI = "tcp://127.0.0.1:8080" },
-		"shared partition":     func(c *conf.Config) { c.Groups[1].Partition = "cpu" },
-		"log to journald":      func(c *conf.Config) { c.Log.File = "journald" },
-		"log to stderr":        func(c *conf.Config) { c.Log.File = "stderr" },
-		"gres with type":       func(c *conf.Config) { c.Groups[1].Gres = "gpu:a100:2,shard:8" },
-		"cdi all":              func(c *conf.Config) { c.Groups[1].Template.GPUs = []string{"nvidia.com/gpu=all", "amd.com/gpu=1"} },
+		"tcp host":         func(c *conf.Config) { c.Podman.Hosts[0].URI = "tcp://127.0.0.1:8080" },
+		"shared partition": func(c *conf.Config) { c.Groups[1].Partition = "cpu" },
+		"log to journald":  func(c *conf.Config) { c.Log.File = "journald" },
+		"log to stderr":    func(c *conf.Config) { c.Log.File = "stderr" },
+		"gres with type":   func(c *conf.Config) { c.Groups[1].Gres = "gpu:a100:2,shard:8" },
+		"host gpus": func(c *conf.Config) {
+			c.Podman.Hosts[0].GPUs = []string{"nvidia.com/gpu=0", "amd.com/gpu=1", "nvidia.com/gpu=2"}
+		},
+		"ssh known hosts": func(c *conf.Config) {
+			c.Podman.Hosts[0].URI, c.Podman.Hosts[0].Identity = "ssh://root@h1/run/podman/podman.sock", key
+			c.Podman.Hosts[0].KnownHosts, c.Podman.Hosts[0].HostKeyChecking = "/etc/slurm-elastic/known_hosts", "accept-new"
+		},
+		"no host cooldown":     func(c *conf.Config) { c.Podman.HostCooldown = 0 },
 		"conf server ip":       func(c *conf.Config) { c.Slurm.ConfServer = "10.0.0.2" },
 		"conf server port":     func(c *conf.Config) { c.Slurm.ConfServer = "head-1.example.org:6817" },
 		"conf server max port": func(c *conf.Config) { c.Slurm.ConfServer = "10.0.0.2:65535" },
@@ -257,9 +264,21 @@ func TestValidateErrors(t *testing.T) {
 		{"mount relative", func(c *conf.Config) {
 			c.Groups[0].Template.Mounts = append(c.Groups[0].Template.Mounts, conf.Mount{Source: "data", Destination: "data"})
 		}, []string{"groups[0].template.mounts[1].destination", "groups[0].template.mounts[1].source"}, "absolute"},
-		{"gpu not CDI", func(c *conf.Config) { c.Groups[1].Template.GPUs = []string{"nvidia.com/gpu=0", "gpu0"} }, []string{"groups[1].template.gpus[1]"}, "vendor.com/class=name"},
-		{"gpu without name", func(c *conf.Config) { c.Groups[1].Template.GPUs = []string{"nvidia.com/gpu"} }, []string{"groups[1].template.gpus[0]"}, "CDI"},
-		{"gpu without vendor domain", func(c *conf.Config) { c.Groups[1].Template.GPUs = []string{"nvidia/gpu=0"} }, []string{"groups[1].template.gpus[0]"}, "CDI"},
+		{"gpu not CDI", func(c *conf.Config) { c.Podman.Hosts[0].GPUs = []string{"nvidia.com/gpu=0", "gpu0"} }, []string{"podman.hosts[0].gpus[1]"}, "vendor.com/class=name"},
+		{"gpu without name", func(c *conf.Config) { c.Podman.Hosts[0].GPUs = []string{"nvidia.com/gpu"} }, []string{"podman.hosts[0].gpus[0]"}, "CDI"},
+		{"gpu without vendor domain", func(c *conf.Config) { c.Podman.Hosts[0].GPUs = []string{"nvidia/gpu=0"} }, []string{"podman.hosts[0].gpus[0]"}, "CDI"},
+		{"gpu twice", func(c *conf.Config) { c.Podman.Hosts[0].GPUs = []string{"nvidia.com/gpu=0", "nvidia.com/gpu=0"} }, []string{"podman.hosts[0].gpus[1]"}, "twice"},
+		{"gpu all", func(c *conf.Config) { c.Podman.Hosts[0].GPUs = []string{"nvidia.com/gpu=all"} }, []string{"podman.hosts[0].gpus[0]"}, "each device"},
+		{"more gpus than any host", func(c *conf.Config) { c.Groups[1].Template.GPUCount = 2 }, []string{"groups[1].template.gpu_count"}, "most: 1"},
+		{"negative gpu count", func(c *conf.Config) { c.Groups[1].Template.GPUCount = -1 }, []string{"groups[1].template.gpu_count"}, ""},
+		{"negative host cooldown", func(c *conf.Config) { c.Podman.HostCooldown = -time.Second }, []string{"podman.host_cooldown"}, "negative"},
+		{"bad host key checking", func(c *conf.Config) {
+			c.Podman.Hosts[0].URI, c.Podman.Hosts[0].Identity, c.Podman.Hosts[0].HostKeyChecking = "ssh://root@h1/run/podman/podman.sock", okKey, "yes"
+		}, []string{"podman.hosts[0].host_key_checking"}, "accept-new"},
+		{"relative known hosts", func(c *conf.Config) {
+			c.Podman.Hosts[0].URI, c.Podman.Hosts[0].Identity, c.Podman.Hosts[0].KnownHosts = "ssh://root@h1/run/podman/podman.sock", okKey, "known_hosts"
+		}, []string{"podman.hosts[0].known_hosts"}, "absolute"},
+		{"known hosts without ssh", func(c *conf.Config) { c.Podman.Hosts[0].KnownHosts = "/etc/ssh/ssh_known_hosts" }, []string{"podman.hosts[0].known_hosts"}, "ssh://"},
 		{"feature chars", func(c *conf.Config) { c.Groups[0].Template.Features = []string{"a,b"} }, []string{"groups[0].template.features[0]"}, "feature"},
 		{"env key", func(c *conf.Config) { c.Groups[0].Template.Env = map[string]string{"1BAD": "x", "A-B": "y", "OK": "z"} },
 			[]string{`groups[0].template.env["1BAD"]`, `groups[0].template.env["A-B"]`}, "environment variable"},

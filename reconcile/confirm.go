@@ -56,12 +56,12 @@ func (r *Reconciler) confirm(ctx context.Context, v *view, acts []Action) ([]Act
 		unlock()
 		return nil, nil, fmt.Errorf("%w: slurm: nodes: %w", ErrSkipped, err)
 	}
-	insts, err := r.list(ctx)
+	insts, partial, err := r.list(ctx)
 	if err != nil {
 		unlock()
 		return nil, nil, err
 	}
-	fresh := r.join(nodes, insts)
+	fresh := r.join(nodes, insts, partial)
 	for i := range fresh.entries {
 		e := &fresh.entries[i]
 		if j, ok := v.index[e.Name]; ok {

@@ -97,6 +97,10 @@ type Entry struct {
 	CoolingUntil time.Time
 	// BreakerOpen: the group's circuit breaker is open (internal/breaker).
 	BreakerOpen bool
+	// Unlisted: no instance was listed, but the runtime could not list
+	// every host (runtime.PartialError): the node may have one there.
+	// Nothing that relies on the instance being absent is decided.
+	Unlisted bool
 }
 
 // Policy holds the knobs of Decide (from the daemon config).
@@ -126,7 +130,8 @@ type Action struct {
 //     (not powering up or down), older than OrphanGrace, and whose node
 //     Slurm does not show busy (ALLOCATED, MIXED, COMPLETING, POWERING_UP):
 //     KindOrphan;
-//   - nothing else for a node in no group or unknown to Slurm;
+//   - nothing else for a node in no group or unknown to Slurm, nor for a
+//     node without an instance that is Unlisted (a host did not answer);
 //   - a node with a reason that is neither ours nor the health daemon's is
 //     an admin's: left alone; so is a held node;
 //   - with CapacityCooldown: out of service (DOWN, powering down or
@@ -168,7 +173,7 @@ func Decide(now time.Time, p Policy, e Entry) (Action, bool) {
 			return act(KindOrphan, "instance %s, node %s", in.State, StateOf(n))
 		}
 	}
-	if e.Group == "" || n == nil {
+	if e.Group == "" || n == nil || (in == nil && e.Unlisted) {
 		return Action{}, false
 	}
 	why := reason.Parse(n.Reason)
@@ -319,7 +324,7 @@ func Warm(now time.Time, pools map[string]conf.WarmConf, entries []Entry, busy m
 			g.up++
 		case n.Has(slurm.FlagPoweredDown) || n.Has(slurm.FlagPoweringDown):
 			if n.Has(slurm.FlagPoweredDown) && !n.Has(slurm.FlagPoweringDown) && n.State == slurm.StateIdle &&
-				!n.Has(slurm.FlagDrain) && n.Reason == "" && e.Inst == nil && !e.BreakerOpen &&
+				!n.Has(slurm.FlagDrain) && n.Reason == "" && e.Inst == nil && !e.Unlisted && !e.BreakerOpen &&
 				!now.Before(e.CoolingUntil) && !busy[e.Name] {
 				g.cand = append(g.cand, e.Name)
 			}

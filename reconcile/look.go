@@ -26,11 +26,11 @@ func (r *Reconciler) look(ctx context.Context) (*view, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: slurm: nodes: %w", ErrSkipped, err)
 	}
-	insts, err := r.list(ctx)
+	insts, partial, err := r.list(ctx)
 	if err != nil {
 		return nil, err
 	}
-	return r.join(nodes, insts), nil
+	return r.join(nodes, insts, partial), nil
 }
 
 // listed is one instance and the name of the runtime that listed it.
@@ -39,26 +39,38 @@ type listed struct {
 	inst runtime.Instance
 }
 
-// list returns every runtime's instances, runtimes in name order.
-func (r *Reconciler) list(ctx context.Context) ([]listed, error) {
+// list returns every runtime's instances, runtimes in name order, and the
+// runtimes whose listing was partial (some hosts did not answer).
+func (r *Reconciler) list(ctx context.Context) ([]listed, map[string]bool, error) {
 	var out []listed
+	partial := map[string]bool{}
 	for _, name := range slices.Sorted(maps.Keys(r.d.Runtimes)) {
 		insts, err := r.d.Runtimes[name].List(ctx)
-		if err != nil {
-			return nil, fmt.Errorf("%w: runtime %s: list: %w", ErrSkipped, name, err)
+		var pe *runtime.PartialError
+		switch {
+		case errors.As(err, &pe):
+			// Act on what is known; a node with no listed instance may
+			// have one on a host that did not answer (Entry.Unlisted).
+			r.d.Log.Warn("runtime hosts not listed: acting on the others' instances; nodes without a listed instance are left alone this round",
+				"runtime", name, "hosts", pe.Hosts, "error", err)
+			partial[name] = true
+		case err != nil:
+			return nil, nil, fmt.Errorf("%w: runtime %s: list: %w", ErrSkipped, name, err)
 		}
 		for _, in := range insts {
 			out = append(out, listed{rt: name, inst: in})
 		}
 	}
-	return out, nil
+	return out, partial, nil
 }
 
 // join builds the view: an entry per group node (config order), then one
 // per instance whose node is in no group; each with the instance of its
 // name, Slurm's node of its name (whether in a group or not) and, for an
-// instance the config does not know, why (Entry.Unknown).
-func (r *Reconciler) join(nodes []slurm.Node, insts []listed) *view {
+// instance the config does not know, why (Entry.Unknown). A group node
+// without an instance whose runtime's listing was partial is
+// Entry.Unlisted.
+func (r *Reconciler) join(nodes []slurm.Node, insts []listed, partial map[string]bool) *view {
 	v := &view{entries: make([]Entry, len(r.names), len(r.names)+1), index: make(map[string]int, len(r.names)), rtOf: map[string]string{}}
 	for i, n := range r.names {
 		g, _ := r.inv.GroupOf(n)
@@ -86,6 +98,11 @@ func (r *Reconciler) join(nodes []slurm.Node, insts []listed) *view {
 	for i := range nodes {
 		if idx, ok := v.index[nodes[i].Name]; ok {
 			v.entries[idx].Node = &nodes[i]
+		}
+	}
+	for i := range v.entries {
+		if g, ok := r.inv.GroupOf(v.entries[i].Name); ok && v.entries[i].Inst == nil && partial[g.Runtime] {
+			v.entries[i].Unlisted = true
 		}
 	}
 	return v

@@ -181,7 +181,10 @@ type view struct {
 // instances (in that order, so an instance launched in between is young and
 // never taken for an orphan), join, decide, re-read Slurm under Deps.Lock
 // to confirm, and act. Slurm or a runtime not answering skips the round
-// (error wrapping ErrSkipped): nothing is done on half a view. The error
+// (error wrapping ErrSkipped): nothing is done on half a view. A runtime
+// whose List is partial (runtime.PartialError: some of its hosts did not
+// answer) does not: nodes with a listed instance are decided as usual, and
+// nodes without one are left alone (Entry.Unlisted). The error
 // otherwise joins the failed actions. Every decision is logged and kept as
 // an event. Round blocks until done or ctx ends and is idempotent: a round
 // run again on the same world decides the same.

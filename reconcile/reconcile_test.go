@@ -498,3 +498,50 @@ func TestCapacityCooldown(t *testing.T) {
 		t.Fatalf("quiet round: %q", got)
 	}
 }
+
+// partialRuntime is the fake runtime with one host not answering: List
+// leaves out the instance of hidden and says which host it could not list.
+type partialRuntime struct {
+	*runtimefake.Fake
+	hidden string
+}
+
+func (p partialRuntime) List(ctx context.Context) ([]runtime.Instance, error) {
+	all, err := p.Fake.List(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var kept []runtime.Instance
+	for _, in := range all {
+		if in.Name != p.hidden {
+			kept = append(kept, in)
+		}
+	}
+	return kept, &runtime.PartialError{Hosts: []string{"h1"}, Err: errors.New("host h1: connect: connection refused")}
+}
+
+// TestPartialListActsOnWhatIsKnown (issue 11, defect 5): one runtime host
+// not answering does not stop the round: an orphan on a host that answers
+// is removed, while a busy node whose instance is on the silent host is
+// not taken for dead.
+func TestPartialListActsOnWhatIsKnown(t *testing.T) {
+	w := newWorld(t, "c[1-2]", "c1", "c2")
+	w.launch(t, "c1", "c2")
+	w.up("c1", slurm.StateIdle, slurm.FlagPoweredDown) // c1's instance is an orphan
+	w.up("c2", slurm.StateAllocated)                   // c2 runs a job on the silent host
+	w.r.d.Runtimes["fake"] = partialRuntime{Fake: w.rt, hidden: "c2"}
+	w.clock.Add(2 * time.Minute)
+	acts, err := w.r.Round(context.Background())
+	if err != nil {
+		t.Fatalf("round with one host silent: %v", err)
+	}
+	if got := kinds(acts); got != "c1:orphan" {
+		t.Fatalf("actions %q, want only c1:orphan", got)
+	}
+	if w.hasInstance("c1") || !w.hasInstance("c2") {
+		t.Fatalf("instances: c1 %v (want removed), c2 %v (want kept)", w.hasInstance("c1"), w.hasInstance("c2"))
+	}
+	if n := w.node(t, "c2"); n.State != slurm.StateAllocated {
+		t.Fatalf("c2 is %s: a node on a silent host was acted on", n.State)
+	}
+}

@@ -89,7 +89,10 @@ func Resume(ctx context.Context, d power.Deps, names []string, jobs *ResumeFile)
 			launched++
 			continue
 		}
-		if runtime.ClassOf(err) == runtime.ClassConfig {
+		// Only a problem of the template breaks the group: a host-scoped
+		// one (one host lacks the image or a device, or is unreachable)
+		// leaves the siblings to the other hosts.
+		if runtime.ClassOf(err) == runtime.ClassConfig && runtime.HostOf(err) == "" {
 			if _, seen := brokenGroups[t.Group.Name]; !seen {
 				brokenGroups[t.Group.Name] = err
 			}

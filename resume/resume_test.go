@@ -291,3 +291,28 @@ func TestParseResumeFileBothShapes(t *testing.T) {
 		t.Fatal("truncated file parsed")
 	}
 }
+
+// TestResumeHostScopedConfigKeepsSiblings (issue 11, defect 5): a Config
+// failure confined to one runtime host (the image or a device missing
+// there) fails that node only; the group's idle siblings stay in
+// scheduling, unlike a failure of the template itself.
+func TestResumeHostScopedConfigKeepsSiblings(t *testing.T) {
+	e := newEnv(t, runtimefake.Options{})
+	e.rt.SetFault(func(op, node string) error {
+		if op == runtimefake.OpLaunch && node == "cloud1" {
+			return runtime.HostErrorf(runtime.ClassConfig, "h1", "node cloud1 on host h1: check image: image %q not found", "node:1")
+		}
+		return nil
+	})
+	if err := Resume(context.Background(), e.d, []string{"cloud1"}, nil); err == nil {
+		t.Fatal("want an error for cloud1")
+	}
+	if sn := e.node(t, "cloud1"); sn.State != slurm.StateDown || !strings.HasPrefix(sn.Reason, "slurm-elastic: (Code:Config) ") {
+		t.Errorf("cloud1: %s %q, want DOWN with a Config reason", sn.State, sn.Reason)
+	}
+	for _, n := range []string{"cloud2", "cloud3", "cloud4"} {
+		if sn := e.node(t, n); sn.State == slurm.StateDown || sn.Reason != "" {
+			t.Errorf("%s: %s %q: a host's problem took an idle sibling out of scheduling", n, sn.State, sn.Reason)
+		}
+	}
+}

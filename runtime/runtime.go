@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -52,9 +53,19 @@ const (
 	ClassTransient Class = "Transient"
 )
 
-// Error carries a failure class with the underlying error.
+// Error carries a failure class with the underlying error, and the scope
+// of the failure: Host names the one runtime host it is confined to.
+//
+// Scope decides who pays: a host-scoped failure (Host set: that host is
+// unreachable, lacks the image, a device or the network) is a problem of
+// that host, which a runtime takes out of placement for a while and works
+// around on its other hosts; it never says the group's template is wrong.
+// A failure with Host empty is not confined to one host: of class Config,
+// it is a problem of the template itself (invalid, or failing on every
+// host), and callers may treat the whole group as broken.
 type Error struct {
 	Class Class
+	Host  string // runtime host the failure is confined to; "" = not confined to one host
 	Err   error
 }
 
@@ -67,6 +78,37 @@ func (e *Error) Unwrap() error { return e.Err }
 func Errorf(c Class, format string, args ...any) error {
 	return &Error{Class: c, Err: fmt.Errorf(format, args...)}
 }
+
+// HostErrorf returns an *Error of class c confined to host, wrapping
+// fmt.Errorf(format, args...).
+func HostErrorf(c Class, host string, format string, args ...any) error {
+	return &Error{Class: c, Host: host, Err: fmt.Errorf(format, args...)}
+}
+
+// HostOf returns the host the failure err is confined to: the Host of the
+// first *Error in its chain, "" when that has none (or there is none).
+func HostOf(err error) string {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Host
+	}
+	return ""
+}
+
+// PartialError is what List returns, beside the instances it did get,
+// when some of the runtime's hosts did not answer: the instances are
+// complete for every other host. Whether a node has an instance on one of
+// Hosts is not known, so a caller must neither take a node missing from
+// the list for gone nor act on it as if it were.
+type PartialError struct {
+	Hosts []string // the hosts that were not listed
+	Err   error    // why (one error per host, joined)
+}
+
+func (e *PartialError) Error() string {
+	return fmt.Sprintf("hosts %s not listed: %v", strings.Join(e.Hosts, ", "), e.Err)
+}
+func (e *PartialError) Unwrap() error { return e.Err }
 
 // ClassOf returns the class of err: the class of the first *Error in its
 // chain, ClassTransient for context deadline/cancel and any unclassified
@@ -95,7 +137,10 @@ type Template struct {
 	Command  []string // empty: the image's entrypoint/cmd
 	CPUs     float64  // CPU limit; 0 = none
 	MemoryMB int64    // memory limit; 0 = none
-	GPUs     []string // CDI device names, e.g. nvidia.com/gpu=0
+	// GPUs is how many GPUs the instance gets, distinct ones: no two
+	// instances on a host share one (the runtime keeps each host's device
+	// inventory). 0 = none.
+	GPUs     int
 	Features []string
 	Mounts   []Mount
 	Env      map[string]string
@@ -164,7 +209,9 @@ type Runtime interface {
 	// Result per name, in input order. An absent instance is success.
 	// Blocks; honours ctx. Idempotent.
 	Terminate(ctx context.Context, names []string) []Result
-	// List returns every instance this cluster owns, in any state. Blocks
-	// for one round of API calls.
+	// List returns every instance this cluster owns, in any state. When
+	// some hosts do not answer but others do, it returns the instances of
+	// those that did and a *PartialError naming the others; when none
+	// answers, no instances and an error. Blocks for one round of API calls.
 	List(ctx context.Context) ([]Instance, error)
 }

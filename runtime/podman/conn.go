@@ -2,8 +2,10 @@ package podman
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"sync"
 	"time"
 
@@ -17,6 +19,9 @@ type host struct {
 
 	mu   sync.Mutex
 	conn context.Context // bindings connection values; nil until the first successful ping
+	// tunnel is the SSH connection conn's client dials through (ssh://
+	// hosts); closed when conn is dropped.
+	tunnel *sshTunnel
 	// images and networks seen present on this host (positive cache only:
 	// a later removal surfaces as a create error, classified the same).
 	images   map[string]bool
@@ -48,9 +53,16 @@ func (c callCtx) Value(key any) any {
 	return c.Context.Value(key)
 }
 
-// connect returns the connection context of h, opening it on first use. A
-// failed open is not remembered: the next call tries again. Blocks for at
-// most one ping, bounded by ctx.
+// connErr marks an error of opening a host's connection (dial, SSH
+// handshake or host key, ping): the host is not usable now.
+type connErr struct{ err error }
+
+func (e *connErr) Error() string { return e.err.Error() }
+func (e *connErr) Unwrap() error { return e.err }
+
+// connect returns the connection context of h, opening it on first use or
+// after drop. A failed open is not remembered: the next call tries again.
+// Blocks for at most one dial and ping, bounded by ctx.
 func (h *host) connect(ctx context.Context) (context.Context, error) {
 	h.mu.Lock()
 	c := h.conn
@@ -58,7 +70,7 @@ func (h *host) connect(ctx context.Context) (context.Context, error) {
 	if c != nil {
 		return c, nil
 	}
-	// The SSH dial inside the bindings does not watch ctx: run the connect
+	// The dial inside the bindings does not watch ctx: run the connect
 	// aside so this call returns when ctx ends (the goroutine ends with the
 	// dial; its ping then fails on the ended ctx).
 	type result struct {
@@ -67,14 +79,18 @@ func (h *host) connect(ctx context.Context) (context.Context, error) {
 	}
 	done := make(chan result, 1)
 	go func() {
-		c, err := bindings.NewConnectionWithIdentity(noValues{ctx}, h.URI, h.Identity, false)
+		c, t, err := h.open(noValues{ctx})
 		if err == nil {
 			h.mu.Lock()
 			if h.conn == nil {
-				h.conn = c
+				h.conn, h.tunnel = c, t
+				t = nil
 			}
 			c = h.conn
 			h.mu.Unlock()
+			if t != nil { // another call connected meanwhile
+				t.Close()
+			}
 		}
 		done <- result{c, err}
 	}()
@@ -82,33 +98,88 @@ func (h *host) connect(ctx context.Context) (context.Context, error) {
 	case r := <-done:
 		if r.err != nil {
 			if ctx.Err() != nil {
-				return nil, fmt.Errorf("connect %s: %w (%w)", h.URI, ctx.Err(), r.err)
+				return nil, &connErr{fmt.Errorf("connect %s: %w (%w)", h.URI, ctx.Err(), r.err)}
 			}
-			return nil, fmt.Errorf("connect %s: %w", h.URI, r.err)
+			return nil, &connErr{fmt.Errorf("connect %s: %w", h.URI, r.err)}
 		}
 		return r.c, nil
 	case <-ctx.Done():
-		return nil, fmt.Errorf("connect %s: %w", h.URI, ctx.Err())
+		return nil, &connErr{fmt.Errorf("connect %s: %w", h.URI, ctx.Err())}
 	}
 }
 
-// call derives the context for one API call on h: ctx bounded by d, with the
-// connection values. The returned cancel must be called.
-func (p *Podman) call(ctx context.Context, h *host, d time.Duration) (context.Context, context.CancelFunc, error) {
-	cctx, cancel := context.WithTimeout(ctx, d)
-	conn, err := h.connect(cctx)
+// open dials h: ssh:// through an SSH connection of our own (host key
+// checked against Host.KnownHosts as Host.HostKeyChecking says), unix://
+// and tcp:// by the bindings. Blocks for the dial and one ping.
+func (h *host) open(ctx context.Context) (context.Context, *sshTunnel, error) {
+	u, err := url.Parse(h.URI)
 	if err != nil {
-		cancel()
 		return nil, nil, err
 	}
-	return callCtx{Context: cctx, conn: conn}, cancel, nil
+	if u.Scheme != "ssh" {
+		c, err := bindings.NewConnection(ctx, h.URI)
+		return c, nil, err
+	}
+	t, err := dialSSH(ctx, h.Host, u)
+	if err != nil {
+		return nil, nil, err
+	}
+	c, err := viaDialer(ctx, u, t.dial)
+	if err != nil {
+		t.Close()
+		return nil, nil, err
+	}
+	return c, t, nil
 }
 
-// closeIdle closes idle keep-alive connections of h.
-func (h *host) closeIdle() {
+// drop forgets h's connection c after a connection-level error, so that
+// the next call dials again (a rebooted host, a restarted service, a dead
+// SSH connection). A newer connection than c is kept. Does not block.
+func (h *host) drop(c context.Context) {
 	h.mu.Lock()
-	c := h.conn
+	var t *sshTunnel
+	if h.conn == c {
+		h.conn, t, h.tunnel = nil, h.tunnel, nil
+	}
 	h.mu.Unlock()
+	closeIdle(c)
+	if t != nil {
+		t.Close()
+	}
+}
+
+// do runs one API call f on h, bounded by d, with the connection values.
+// A connection-level error (anything but an answer of the API: refused,
+// reset, EOF, a dead SSH connection, a timeout) drops the connection, so
+// the next call dials again. Connect errors come back as *connErr.
+func (p *Podman) do(ctx context.Context, h *host, d time.Duration, f func(cctx context.Context) error) error {
+	cctx, cancel := context.WithTimeout(ctx, d)
+	defer cancel()
+	conn, err := h.connect(cctx)
+	if err != nil {
+		return err
+	}
+	err = f(callCtx{Context: cctx, conn: conn})
+	if err != nil && isConnLevel(err) {
+		p.log.Debug("connection-level error: the next call dials again", "host", h.Name, "error", err)
+		h.drop(conn)
+	}
+	return err
+}
+
+// isConnLevel reports whether err is no answer of the Podman API.
+func isConnLevel(err error) bool {
+	if err == nil {
+		return false
+	}
+	if _, api := apiError(err); api {
+		return false
+	}
+	return !errors.Is(err, context.Canceled)
+}
+
+// closeIdle closes idle keep-alive connections of connection c.
+func closeIdle(c context.Context) {
 	if c == nil {
 		return
 	}
@@ -117,6 +188,14 @@ func (h *host) closeIdle() {
 			t.CloseIdleConnections()
 		}
 	}
+}
+
+// closeIdle closes idle keep-alive connections of h.
+func (h *host) closeIdle() {
+	h.mu.Lock()
+	c := h.conn
+	h.mu.Unlock()
+	closeIdle(c)
 }
 
 func (h *host) hasImage(name string) bool {

@@ -552,3 +552,30 @@ func (e *testEnv) ctrsOf(t testing.TB, i int, cluster string) []string {
 	}
 	return ids
 }
+
+// stopService stops host i's Podman service (a host that went away); the
+// test restarts it with startService before it ends (t.Cleanup).
+func (e *testEnv) stopService(t testing.TB, i int) {
+	t.Helper()
+	c := e.procs[i]
+	if c == nil {
+		t.Fatalf("host %d: no service to stop", i)
+	}
+	_ = syscall.Kill(-c.Process.Pid, syscall.SIGTERM)
+	for range 100 {
+		if c.Process.Signal(syscall.Signal(0)) != nil {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	_ = syscall.Kill(-c.Process.Pid, syscall.SIGKILL)
+	e.procs[i], e.conns[i] = nil, nil
+	os.Remove(strings.TrimPrefix(e.socks[i], "unix://"))
+	t.Cleanup(func() {
+		if e.procs[i] == nil {
+			if err := e.startService(i); err != nil {
+				t.Errorf("restart host %d: %v", i, err)
+			}
+		}
+	})
+}

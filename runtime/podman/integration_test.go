@@ -2,6 +2,7 @@ package podman
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"slices"
@@ -214,7 +215,7 @@ func TestIntegrationConfigErrors(t *testing.T) {
 	}{
 		{"missing image", func(t *runtime.Template) { t.Image = "localhost/slurm-elastic-test/absent:1" }, "", "check image"},
 		{"missing network", func(t *runtime.Template) { t.Network = "se-rt-absent" }, "", "check network"},
-		{"bad CDI device", func(t *runtime.Template) { t.GPUs = []string{"example.com/gpu=0"} }, "", "start"},
+		{"bad CDI device", func(t *runtime.Template) { t.GPUs = 1 }, "", "start"},
 		{"bad command", func(t *runtime.Template) { t.Command = []string{"/bin/absent"} }, "", "start"},
 		{"missing munge key", func(*runtime.Template) {}, "/nonexistent/slurm-elastic/munge.key", "/nonexistent/slurm-elastic/munge.key"},
 		// A command that exits right after it started is caught only when
@@ -229,12 +230,15 @@ func TestIntegrationConfigErrors(t *testing.T) {
 			if key == "" {
 				key = e.mungeKey
 			}
-			p := e.newRuntimeKey(t, cluster, key, e.host(0))
+			h := e.host(0)
+			h.GPUs = []string{"example.com/gpu=0"} // no CDI spec provides it
+			p := e.newRuntimeKey(t, cluster, key, h)
 			n := node("bad1")
 			tt.mutate(&n.Template)
 			r := p.Launch(ctx, []runtime.NodeSpec{n})[0]
-			if r.Class() != runtime.ClassConfig {
-				t.Fatalf("class %q, err %v; want Config", r.Class(), r.Err)
+			// On the only host: the template's problem, not one host's.
+			if r.Class() != runtime.ClassConfig || runtime.HostOf(r.Err) != "" {
+				t.Fatalf("class %q, host %q, err %v; want Config, not host-scoped", r.Class(), runtime.HostOf(r.Err), r.Err)
 			}
 			msg := r.Err.Error()
 			if !strings.Contains(msg, "node bad1 on host h0") || !strings.Contains(msg, tt.want) {
@@ -244,7 +248,7 @@ func TestIntegrationConfigErrors(t *testing.T) {
 				t.Fatalf("failed launch left containers %v", ids)
 			}
 			// The failed launch holds no capacity.
-			if got := p.rooms()[0].nodes; got != 0 {
+			if got := p.rooms(time.Now())[0].nodes; got != 0 {
 				t.Fatalf("failed launch still counts %d nodes on h0", got)
 			}
 		})
@@ -417,31 +421,42 @@ func TestIntegrationUnreachableHost(t *testing.T) {
 	e := getEnv(t)
 	ctx := testCtx(t)
 	dead := Host{Name: "hx", URI: "unix://" + e.sockDir + "/absent.sock"}
-	tests := []struct {
-		name  string
-		hosts []Host
-	}{
-		{"only host", []Host{dead}},
-		{"one of two", []Host{e.host(0), dead}},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			p := e.newRuntime(t, "rt-unreach", tt.hosts...)
-			r := p.Launch(ctx, []runtime.NodeSpec{node("u1")})[0]
-			if r.Class() != runtime.ClassTransient || !strings.Contains(r.Err.Error(), "hx") {
-				t.Fatalf("launch: class %q err %v; want Transient naming hx", r.Class(), r.Err)
-			}
-			if _, err := p.List(ctx); runtime.ClassOf(err) != runtime.ClassTransient || !strings.Contains(err.Error(), "hx") {
-				t.Fatalf("List: %v; want Transient naming hx", err)
-			}
-			if r := p.Terminate(ctx, []string{"u1"})[0]; r.Class() != runtime.ClassTransient {
-				t.Fatalf("terminate: %v; want Transient", r.Err)
-			}
-			if len(e.ctrsOf(t, 0, "rt-unreach")) != 0 {
-				t.Fatal("a container was created although a host could not be checked")
-			}
-		})
-	}
+	t.Run("only host", func(t *testing.T) {
+		p := e.newRuntime(t, "rt-unreach", dead)
+		r := p.Launch(ctx, []runtime.NodeSpec{node("u1")})[0]
+		if r.Class() != runtime.ClassTransient || !strings.Contains(r.Err.Error(), "hx") {
+			t.Fatalf("launch: class %q err %v; want Transient naming hx", r.Class(), r.Err)
+		}
+		if _, err := p.List(ctx); runtime.ClassOf(err) != runtime.ClassTransient || !strings.Contains(err.Error(), "hx") {
+			t.Fatalf("List: %v; want Transient naming hx", err)
+		}
+		if r := p.Terminate(ctx, []string{"u1"})[0]; r.Class() != runtime.ClassTransient {
+			t.Fatalf("terminate: %v; want Transient", r.Err)
+		}
+	})
+	// One host of two unreachable: the other is used (issue 11, defect 5),
+	// and what could not be seen is said.
+	t.Run("one of two", func(t *testing.T) {
+		p := e.newRuntime(t, "rt-unreach", e.host(0), dead)
+		r := p.Launch(ctx, []runtime.NodeSpec{node("u1")})[0]
+		if r.Err != nil || r.Instance.Host != "h0" {
+			t.Fatalf("launch: %+v; want it on h0", r)
+		}
+		insts, err := p.List(ctx)
+		var pe *runtime.PartialError
+		if !errors.As(err, &pe) || len(pe.Hosts) != 1 || pe.Hosts[0] != "hx" || len(insts) != 1 {
+			t.Fatalf("List: %v, %+v; want u1 and a PartialError naming hx", err, insts)
+		}
+		if r := p.Terminate(ctx, []string{"u1"})[0]; r.Err != nil {
+			t.Fatalf("terminate of a node found on h0: %v", r.Err)
+		}
+		if r := p.Terminate(ctx, []string{"u9"})[0]; r.Class() != runtime.ClassTransient || runtime.HostOf(r.Err) != "hx" {
+			t.Fatalf("terminate of a node found nowhere: %v; want Transient naming hx", r.Err)
+		}
+		if len(e.ctrsOf(t, 0, "rt-unreach")) != 0 {
+			t.Fatal("containers left on h0")
+		}
+	})
 	// Bounded by ctx: an already-expired context fails at once, classified.
 	p := e.newRuntime(t, "rt-unreach", dead)
 	cctx, cancel := context.WithCancel(ctx)

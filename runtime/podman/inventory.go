@@ -2,7 +2,7 @@ package podman
 
 import (
 	"context"
-	"errors"
+	"fmt"
 	"time"
 
 	"github.com/slurm-elastic/slurm-elastic/runtime"
@@ -43,8 +43,10 @@ func (p *Podman) lockNode(ctx context.Context, node string) (func(), error) {
 }
 
 // ensureLoaded lists every host whose inventory is older than since (never
-// listed when since is zero), so placement sees what runs there.
-func (p *Podman) ensureLoaded(ctx context.Context, since time.Time) error {
+// listed when since is zero), so placement sees what runs there. It returns
+// one error per host (nil: loaded); a host that does not answer is cooled
+// down (coolDown).
+func (p *Podman) ensureLoaded(ctx context.Context, since time.Time) []error {
 	errs := make([]error, len(p.hosts))
 	forEach(len(p.hosts), func(i int) {
 		h := p.hosts[i]
@@ -60,11 +62,14 @@ func (p *Podman) ensureLoaded(ctx context.Context, since time.Time) error {
 		cs, err := p.listHost(ctx, h, "")
 		if err != nil {
 			errs[i] = err
+			if ctx.Err() == nil && isConnLevel(err) {
+				p.coolDown(i, err)
+			}
 			return
 		}
 		p.setInventoryAt(i, cs, t)
 	})
-	return errors.Join(errs...)
+	return errs
 }
 
 // setInventory replaces host i's inventory with what a list call returned,
@@ -123,42 +128,73 @@ func (p *Podman) change(node string, host int, u usage, present bool) {
 	p.changes[node] = nodeChange{host: host, u: u, present: present, at: time.Now()}
 }
 
-// rooms returns every host's capacity and load. Caller holds p.mu.
-func (p *Podman) rooms() []room {
+// rooms returns every host's capacity, load and availability at now.
+// Caller holds p.mu.
+func (p *Podman) rooms(now time.Time) []room {
 	rs := make([]room, len(p.hosts))
 	for i, h := range p.hosts {
-		r := room{name: h.Name, maxNodes: h.MaxNodes, cpus: h.CPUs, memMB: h.MemoryMB}
+		r := room{name: h.Name, maxNodes: h.MaxNodes, cpus: h.CPUs, memMB: h.MemoryMB, gpus: h.GPUs, usedGPU: map[string]bool{}}
 		for _, u := range p.inv[i] {
 			r.nodes++
 			r.usedCPU += u.cpus
 			r.usedMem += u.memMB
+			for _, g := range u.gpus {
+				r.usedGPU[g] = true
+			}
+		}
+		if c := p.cool[i]; now.Before(c.until) {
+			r.out, r.why = true, fmt.Sprintf("cooling down until %s after: %s", c.until.Format(time.TimeOnly), c.why)
 		}
 		rs[i] = r
 	}
 	return rs
 }
 
-// reserve picks the host for node n and reserves room there until commit or
-// release. When no host has room it lists the hosts again once (if the
-// inventory predates this launch) before it gives up with ClassCapacity.
-func (p *Podman) reserve(ctx context.Context, n runtime.NodeSpec, start time.Time) (int, error) {
-	if err := p.ensureLoaded(ctx, time.Time{}); err != nil {
-		return -1, runtime.Errorf(classify(err), "node %s: place: %w", n.Name, err)
+// coolDown takes host i out of placement for the host cooldown after the
+// host-scoped failure err. Does not block.
+func (p *Podman) coolDown(i int, err error) {
+	if p.hostCooldown <= 0 {
+		return
 	}
-	want := need(n)
+	until := time.Now().Add(p.hostCooldown)
+	p.mu.Lock()
+	p.cool[i] = cooling{until: until, why: err.Error()}
+	p.mu.Unlock()
+	p.log.Warn("podman host taken out of placement for the host cooldown", "host", p.hosts[i].Name,
+		"until", until.Format(time.RFC3339), "error", err)
+}
+
+// reserve picks the host for node n, and the node's GPUs there, and
+// reserves them until commit or release. Hosts in skip (failed this
+// launch), cooling down or not answering are not used. When no host has
+// room it lists the hosts again once (if the inventory predates this
+// launch) before it gives up with ClassCapacity.
+func (p *Podman) reserve(ctx context.Context, n runtime.NodeSpec, start time.Time, skip map[int]error) (int, []string, error) {
+	down := p.ensureLoaded(ctx, time.Time{})
+	want, gpus := need(n), n.Template.GPUs
 	for attempt := 0; ; attempt++ {
 		p.mu.Lock()
 		for i := range p.inv {
 			delete(p.inv[i], n.Name)
 		}
-		rs := p.rooms()
-		best := pick(rs, want)
+		rs := p.rooms(time.Now())
+		for i := range rs {
+			switch {
+			case skip[i] != nil:
+				rs[i].out, rs[i].why = true, "failed this launch: "+skip[i].Error()
+			case down[i] != nil:
+				rs[i].out, rs[i].why = true, "not listed: "+down[i].Error()
+			}
+		}
+		best := pick(rs, want, gpus)
 		if best >= 0 {
-			p.inv[best][n.Name] = want
-			p.inflight[n.Name] = reservation{host: best, u: want}
+			u := want
+			u.gpus = rs[best].freeGPUs()[:gpus]
+			p.inv[best][n.Name] = u
+			p.inflight[n.Name] = reservation{host: best, u: u}
 			p.mu.Unlock()
-			p.log.Debug("placed node", "node", n.Name, "host", rs[best].name, "load", describe(rs))
-			return best, nil
+			p.log.Debug("placed node", "node", n.Name, "host", rs[best].name, "gpus", u.gpus, "load", describe(rs))
+			return best, u.gpus, nil
 		}
 		stale := false
 		for _, at := range p.loadedAt {
@@ -166,12 +202,10 @@ func (p *Podman) reserve(ctx context.Context, n runtime.NodeSpec, start time.Tim
 		}
 		p.mu.Unlock()
 		if attempt > 0 || !stale {
-			return -1, runtime.Errorf(runtime.ClassCapacity, "node %s: no podman host has room for cpus %g, memory %d MB (%s)",
-				n.Name, want.cpus, want.memMB, describe(rs))
+			return -1, nil, runtime.Errorf(runtime.ClassCapacity, "node %s: no podman host has room for cpus %g, memory %d MB, gpus %d (%s)",
+				n.Name, want.cpus, want.memMB, gpus, describe(rs))
 		}
-		if err := p.ensureLoaded(ctx, start); err != nil {
-			return -1, runtime.Errorf(classify(err), "node %s: place: %w", n.Name, err)
-		}
+		down = p.ensureLoaded(ctx, start)
 	}
 }
 

@@ -6,7 +6,21 @@
 // EnvConfServer (Options.ConfServer) and the host's munge key
 // (Options.MungeKey) bind-mounted read-only at MungeKeyPath.
 // Several Podman hosts are supported; a new container goes to the host with
-// the most free room (MaxNodes, CPUs, MemoryMB; 0 = unlimited).
+// the most free room (MaxNodes, CPUs, MemoryMB; 0 = unlimited; GPUs).
+//
+// GPUs: each host lists its devices (Host.GPUs, CDI names); a node whose
+// template asks for N GPUs gets N of its host's devices that no other
+// container of the cluster holds. The devices a container was given are in
+// its labels, so every process (the hooks are short-lived) recovers each
+// host's assignments from one list call.
+//
+// Failures are scoped (runtime.Error.Host): a host that does not answer,
+// or lacks the image, the network or a device, fails that host only. It is
+// taken out of placement for Options.HostCooldown and the node is tried on
+// the next host; only a failure on every host, or a template no host can
+// run, is the template's (Host empty). One host that does not answer stops
+// no launch, removal or list on the others: List then returns what it got
+// and a *runtime.PartialError.
 //
 // Build with CGO_ENABLED=0 -tags "remote containers_image_openpgp".
 package podman
@@ -16,8 +30,11 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net/url"
 	"path/filepath"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -26,6 +43,7 @@ import (
 	"github.com/containers/podman/v4/pkg/bindings/images"
 	"github.com/containers/podman/v4/pkg/bindings/network"
 	"github.com/containers/podman/v4/pkg/domain/entities"
+	"github.com/containers/podman/v4/pkg/domain/entities/reports"
 
 	"github.com/slurm-elastic/slurm-elastic/runtime"
 )
@@ -34,6 +52,9 @@ import (
 const (
 	DefaultTimeout     = 30 * time.Second
 	DefaultStopTimeout = 10 * time.Second
+	// DefaultHostCooldown is how long a host that failed a launch is left
+	// out of placement.
+	DefaultHostCooldown = 5 * time.Minute
 	// maxParallel bounds the API calls one Launch/Terminate/List batch has
 	// in flight.
 	maxParallel = 16
@@ -45,12 +66,21 @@ type Host struct {
 	// URI: unix:///run/podman/podman.sock, tcp://127.0.0.1:PORT or
 	// ssh://user@host/run/podman/podman.sock.
 	URI string
-	// Identity is the SSH private key for ssh:// URIs.
+	// Identity is the SSH private key for ssh:// URIs (no passphrase).
 	Identity string
+	// KnownHosts is the known_hosts file the host key of an ssh:// URI is
+	// checked against. "": ~/.ssh/known_hosts of the user this runs as.
+	KnownHosts string
+	// HostKeyChecking for ssh:// URIs: HostKeyStrict (""), HostKeyAcceptNew
+	// or HostKeyOff.
+	HostKeyChecking string
 	// Capacity; 0 = unlimited.
 	MaxNodes int
 	CPUs     float64
 	MemoryMB int64
+	// GPUs are the host's GPU devices (CDI names, e.g. nvidia.com/gpu=0)
+	// node containers are given, each to one container at a time.
+	GPUs []string
 }
 
 // Options configures a Podman runtime.
@@ -72,6 +102,10 @@ type Options struct {
 	// StopTimeout is how long a container gets to stop before it is
 	// killed. Default 10s.
 	StopTimeout time.Duration
+	// HostCooldown is how long a host that failed a launch (did not answer,
+	// lacks the image, network or a device) is left out of placement.
+	// Default DefaultHostCooldown; negative: none.
+	HostCooldown time.Duration
 	// Logger; default slog.Default().
 	Logger *slog.Logger
 }
@@ -79,12 +113,13 @@ type Options struct {
 // Podman is a runtime.Runtime over one or more Podman API services. Safe for
 // concurrent use. Connections are opened on first use and reused.
 type Podman struct {
-	cluster     string
-	contract    contract
-	hosts       []*host
-	timeout     time.Duration
-	stopTimeout time.Duration
-	log         *slog.Logger
+	cluster      string
+	contract     contract
+	hosts        []*host
+	timeout      time.Duration
+	stopTimeout  time.Duration
+	hostCooldown time.Duration
+	log          *slog.Logger
 
 	mu    sync.Mutex
 	locks map[string]*nodeLock // per node, serialises work on one node
@@ -95,6 +130,7 @@ type Podman struct {
 	loadedAt []time.Time // zero: never listed
 	inflight map[string]reservation
 	changes  map[string]nodeChange // recent changes, see setInventoryAt
+	cool     []cooling             // per host: out of placement until
 }
 
 type nodeChange struct {
@@ -128,20 +164,24 @@ func New(ctx context.Context, o Options) (*Podman, error) {
 		return nil, fmt.Errorf("podman: munge key %q: must be an absolute path", o.MungeKey)
 	}
 	p := &Podman{
-		cluster:     o.Cluster,
-		contract:    contract{confServer: o.ConfServer, mungeKey: filepath.Clean(o.MungeKey)},
-		timeout:     o.Timeout,
-		stopTimeout: o.StopTimeout,
-		log:         o.Logger,
-		locks:       map[string]*nodeLock{},
-		inflight:    map[string]reservation{},
-		changes:     map[string]nodeChange{},
+		cluster:      o.Cluster,
+		contract:     contract{confServer: o.ConfServer, mungeKey: filepath.Clean(o.MungeKey)},
+		timeout:      o.Timeout,
+		stopTimeout:  o.StopTimeout,
+		hostCooldown: o.HostCooldown,
+		log:          o.Logger,
+		locks:        map[string]*nodeLock{},
+		inflight:     map[string]reservation{},
+		changes:      map[string]nodeChange{},
 	}
 	if p.timeout <= 0 {
 		p.timeout = DefaultTimeout
 	}
 	if p.stopTimeout <= 0 {
 		p.stopTimeout = DefaultStopTimeout
+	}
+	if p.hostCooldown == 0 {
+		p.hostCooldown = DefaultHostCooldown
 	}
 	if p.log == nil {
 		p.log = slog.Default()
@@ -168,8 +208,22 @@ func New(ctx context.Context, o Options) (*Podman, error) {
 		if h.MaxNodes < 0 || h.CPUs < 0 || h.MemoryMB < 0 {
 			return nil, fmt.Errorf("podman: host %s: capacity must not be negative", h.Name)
 		}
+		switch h.HostKeyChecking {
+		case "", HostKeyStrict, HostKeyAcceptNew, HostKeyOff:
+		default:
+			return nil, fmt.Errorf("podman: host %s: host key checking %q: want %s, %s or %s", h.Name, h.HostKeyChecking, HostKeyStrict, HostKeyAcceptNew, HostKeyOff)
+		}
+		gpus := map[string]bool{}
+		for _, g := range h.GPUs {
+			if g == "" || strings.Contains(g, ",") || gpus[g] {
+				return nil, fmt.Errorf("podman: host %s: gpu %q: empty, with a comma or listed twice", h.Name, g)
+			}
+			gpus[g] = true
+		}
+		h.GPUs = slices.Clone(h.GPUs)
 		p.hosts = append(p.hosts, &host{Host: h, idx: i, images: map[string]bool{}, networks: map[string]bool{}})
 	}
+	p.cool = make([]cooling, len(p.hosts))
 	p.inv = make([]map[string]usage, len(p.hosts))
 	for i := range p.inv {
 		p.inv[i] = map[string]usage{}
@@ -223,23 +277,24 @@ func (p *Podman) Terminate(ctx context.Context, names []string) []runtime.Result
 
 // List implements runtime.Runtime: every container labelled with this
 // cluster on every host, in any state. Running ones are inspected for their
-// address. Any unreachable host fails the whole call (never half a view).
-// Blocks for one list per host plus one inspect per running container.
+// address. A host that does not answer (list or inspect) leaves the others'
+// instances and a *runtime.PartialError naming it; none answering is an
+// error. Blocks for one list per host plus one inspect per running container.
 func (p *Podman) List(ctx context.Context) ([]runtime.Instance, error) {
 	per := make([][]ctr, len(p.hosts))
 	errs := make([]error, len(p.hosts))
 	forEach(len(p.hosts), func(i int) {
 		per[i], errs[i] = p.listHost(ctx, p.hosts[i], "")
+		if errs[i] != nil && ctx.Err() == nil && isConnLevel(errs[i]) {
+			p.coolDown(i, errs[i])
+		}
 	})
-	if err := errors.Join(errs...); err != nil {
-		return nil, runtime.Errorf(classify(err), "list: %w", err)
-	}
-	for i, cs := range per {
-		p.setInventory(i, cs)
-	}
 	var all []ctr
-	for _, cs := range per {
-		all = append(all, cs...)
+	for i, cs := range per {
+		if errs[i] == nil {
+			p.setInventory(i, cs)
+			all = append(all, cs...)
+		}
 	}
 	out := make([]runtime.Instance, len(all))
 	gone := make([]bool, len(all))
@@ -261,16 +316,34 @@ func (p *Podman) List(ctx context.Context) ([]runtime.Instance, error) {
 			out[i].Addr = addrOf(d, c.network)
 		}
 	})
-	if err := errors.Join(ierrs...); err != nil {
-		return nil, runtime.Errorf(classify(err), "list: %w", err)
+	for i, err := range ierrs {
+		if err != nil {
+			errs[all[i].host] = errors.Join(errs[all[i].host], err)
+		}
 	}
 	kept := out[:0]
 	for i := range out {
-		if !gone[i] {
+		if !gone[i] && errs[all[i].host] == nil {
 			kept = append(kept, out[i])
 		}
 	}
-	return kept, nil
+	var bad []string
+	var why []error
+	for i, err := range errs {
+		if err != nil {
+			bad = append(bad, p.hosts[i].Name)
+			why = append(why, err)
+		}
+	}
+	if len(bad) == 0 {
+		return kept, nil
+	}
+	err := errors.Join(why...)
+	if len(bad) == len(p.hosts) {
+		return nil, runtime.Errorf(classify(err), "list: %w", err)
+	}
+	p.log.Warn("podman hosts not listed: returning the other hosts' instances; nodes on these hosts are unknown", "hosts", bad, "error", err)
+	return kept, &runtime.PartialError{Hosts: bad, Err: err}
 }
 
 // ctr is one owned container as listed.
@@ -297,12 +370,11 @@ func (p *Podman) listHost(ctx context.Context, h *host, node string) ([]ctr, err
 	if node != "" {
 		filters["label"] = append(filters["label"], runtime.LabelNode+"="+node)
 	}
-	cctx, cancel, err := p.call(ctx, h, p.timeout)
-	if err != nil {
-		return nil, fmt.Errorf("host %s: %w", h.Name, err)
-	}
-	defer cancel()
-	list, err := containers.List(cctx, new(containers.ListOptions).WithAll(true).WithFilters(filters))
+	var list []entities.ListContainer
+	err := p.do(ctx, h, p.timeout, func(cctx context.Context) (err error) {
+		list, err = containers.List(cctx, new(containers.ListOptions).WithAll(true).WithFilters(filters))
+		return err
+	})
 	if err != nil {
 		return nil, fmt.Errorf("host %s: list containers: %w", h.Name, err)
 	}
@@ -377,31 +449,57 @@ func addrOf(d *define.InspectContainerData, network string) string {
 	return ""
 }
 
-func (p *Podman) inspect(ctx context.Context, h *host, id string) (*define.InspectContainerData, error) {
-	cctx, cancel, err := p.call(ctx, h, p.timeout)
-	if err != nil {
-		return nil, err
-	}
-	defer cancel()
-	return containers.Inspect(cctx, id, nil)
+func (p *Podman) inspect(ctx context.Context, h *host, id string) (d *define.InspectContainerData, err error) {
+	err = p.do(ctx, h, p.timeout, func(cctx context.Context) (err error) {
+		d, err = containers.Inspect(cctx, id, nil)
+		return err
+	})
+	return d, err
 }
 
-// find lists node's containers on every host. Any host that does not
-// answer is an error: a node might run there.
-func (p *Podman) find(ctx context.Context, node string) ([]ctr, error) {
+// find lists node's containers on every host that answers. missed holds
+// the error of each host that did not (the node might run there); a host
+// that does not answer is cooled down. err is set when no host answered.
+func (p *Podman) find(ctx context.Context, node string) (found []ctr, missed map[int]error, err error) {
 	per := make([][]ctr, len(p.hosts))
 	errs := make([]error, len(p.hosts))
 	forEach(len(p.hosts), func(i int) {
 		per[i], errs[i] = p.listHost(ctx, p.hosts[i], node)
 	})
-	if err := errors.Join(errs...); err != nil {
-		return nil, err
+	missed = map[int]error{}
+	for i, e := range errs {
+		if e == nil {
+			found = append(found, per[i]...)
+			continue
+		}
+		missed[i] = e
+		if ctx.Err() == nil && isConnLevel(e) {
+			p.coolDown(i, e)
+		}
 	}
-	var out []ctr
-	for _, cs := range per {
-		out = append(out, cs...)
+	if len(missed) == len(p.hosts) {
+		return nil, missed, errors.Join(errs...)
 	}
-	return out, nil
+	return found, missed, nil
+}
+
+// hostNames returns the names of the hosts in m, in config order.
+func (p *Podman) hostNames(m map[int]error) []string {
+	var out []string
+	for i, h := range p.hosts {
+		if _, ok := m[i]; ok {
+			out = append(out, h.Name)
+		}
+	}
+	return out
+}
+
+// knownOn reports whether this process last saw node's container on host i.
+func (p *Podman) knownOn(i int, node string) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	_, ok := p.inv[i][node]
+	return ok
 }
 
 // launchOne makes node n run; see Launch.
@@ -416,9 +514,20 @@ func (p *Podman) launchOne(ctx context.Context, n runtime.NodeSpec) (runtime.Ins
 	defer unlock()
 	start := time.Now()
 
-	found, err := p.find(ctx, n.Name)
+	found, missed, err := p.find(ctx, n.Name)
 	if err != nil {
 		return runtime.Instance{}, runtime.Errorf(classify(err), "node %s: find: %w", n.Name, err)
+	}
+	for i, e := range missed {
+		if p.knownOn(i, n.Name) {
+			h := p.hosts[i].Name
+			return runtime.Instance{}, runtime.HostErrorf(runtime.ClassTransient, h,
+				"node %s: its container was last seen on host %s, which does not answer: not starting a second one: %w", n.Name, h, e)
+		}
+	}
+	if len(missed) > 0 {
+		p.log.Warn("podman hosts not answering were not checked for a container of the node: launching on the others",
+			"node", n.Name, "hosts", p.hostNames(missed), "error", errors.Join(slices.Collect(maps.Values(missed))...))
 	}
 	var keep *ctr
 	for i := range found {
@@ -457,18 +566,63 @@ func (p *Podman) launchOne(ctx context.Context, n runtime.NodeSpec) (runtime.Ins
 		}
 	}
 
-	hi, err := p.reserve(ctx, n, start)
-	if err != nil {
-		return runtime.Instance{}, err
-	}
-	inst, err := p.create(ctx, p.hosts[hi], n)
-	if err != nil {
+	return p.place(ctx, n, start)
+}
+
+// place starts node n on the best host with room. A host-scoped failure
+// cools that host down and the node is tried on the next one; see
+// placeFailed for the error when none is left.
+func (p *Podman) place(ctx context.Context, n runtime.NodeSpec, start time.Time) (runtime.Instance, error) {
+	tried := map[int]error{}
+	for {
+		hi, gpus, err := p.reserve(ctx, n, start, tried)
+		if err != nil {
+			return runtime.Instance{}, p.placeFailed(n, tried, err)
+		}
+		h := p.hosts[hi]
+		inst, err := p.create(ctx, h, n, gpus)
+		if err == nil {
+			p.commit(n.Name)
+			p.log.Info("node launched", "node", n.Name, "group", n.Group, "host", inst.Host, "id", inst.ID, "addr", inst.Addr, "gpus", gpus)
+			return inst, nil
+		}
 		p.release(n.Name)
-		return runtime.Instance{}, err
+		if runtime.HostOf(err) == "" || ctx.Err() != nil {
+			return runtime.Instance{}, err
+		}
+		tried[hi] = err
+		p.coolDown(hi, err)
+		p.log.Warn("podman host cannot start the node: trying the next host", "node", n.Name, "group", n.Group, "host", h.Name,
+			"class", runtime.ClassOf(err), "error", err)
 	}
-	p.commit(n.Name)
-	p.log.Info("node launched", "node", n.Name, "group", n.Group, "host", inst.Host, "id", inst.ID, "addr", inst.Addr)
-	return inst, nil
+}
+
+// placeFailed is the error of a node no host could start: tried holds the
+// host-scoped failure of each host it was tried on, last why no other host
+// was left. Failing on every host with Config (image missing everywhere)
+// is the template's problem: ClassConfig, not host-scoped. Every host
+// failing Transient (none answers) stays Transient. Otherwise no usable
+// host is left for now: ClassCapacity (retry later).
+func (p *Podman) placeFailed(n runtime.NodeSpec, tried map[int]error, last error) error {
+	if len(tried) == 0 {
+		return last
+	}
+	errs := make([]error, 0, len(tried)+1)
+	classes := map[runtime.Class]int{}
+	for i := range p.hosts {
+		if e, ok := tried[i]; ok {
+			errs = append(errs, e)
+			classes[runtime.ClassOf(e)]++
+		}
+	}
+	all := len(tried) == len(p.hosts)
+	switch {
+	case all && classes[runtime.ClassConfig] == len(tried):
+		return runtime.Errorf(runtime.ClassConfig, "node %s: no podman host can start it: %w", n.Name, errors.Join(errs...))
+	case all && classes[runtime.ClassTransient] == len(tried):
+		return runtime.Errorf(runtime.ClassTransient, "node %s: no podman host answers: %w", n.Name, errors.Join(errs...))
+	}
+	return runtime.Errorf(runtime.ClassCapacity, "node %s: no usable podman host left: %w", n.Name, errors.Join(append(errs, last)...))
 }
 
 // removeAll stops and removes every container in cs but the one with id
@@ -489,22 +643,20 @@ func (p *Podman) removeAll(ctx context.Context, node string, cs []ctr, keep stri
 	return errors.Join(errs...)
 }
 
-// create creates, starts and inspects node n's container on h. On failure
-// it removes what it created.
-func (p *Podman) create(ctx context.Context, h *host, n runtime.NodeSpec) (runtime.Instance, error) {
+// create creates, starts and inspects node n's container on h, with the
+// GPUs gpus. On failure it removes what it created. A failure of h (it
+// does not answer, lacks the image, network or a device) is host-scoped.
+func (p *Podman) create(ctx context.Context, h *host, n runtime.NodeSpec, gpus []string) (runtime.Instance, error) {
 	fail := func(step string, err error) error {
-		return runtime.Errorf(classify(err), "node %s on host %s: %s: %w", n.Name, h.Name, step, err)
+		e := &runtime.Error{Class: classify(err), Err: fmt.Errorf("node %s on host %s: %s: %w", n.Name, h.Name, step, err)}
+		if hostScoped(err) {
+			e.Host = h.Name
+		}
+		return e
 	}
 	t := n.Template
 	// step runs one API call bounded by the per-call timeout.
-	step := func(f func(cctx context.Context) error) error {
-		cctx, cancel, err := p.call(ctx, h, p.timeout)
-		if err != nil {
-			return err
-		}
-		defer cancel()
-		return f(cctx)
-	}
+	step := func(f func(cctx context.Context) error) error { return p.do(ctx, h, p.timeout, f) }
 
 	if !h.hasImage(t.Image) {
 		var ok bool
@@ -512,7 +664,7 @@ func (p *Podman) create(ctx context.Context, h *host, n runtime.NodeSpec) (runti
 			return runtime.Instance{}, fail("check image", err)
 		}
 		if !ok {
-			return runtime.Instance{}, runtime.Errorf(runtime.ClassConfig, "node %s on host %s: check image: image %q not found", n.Name, h.Name, t.Image)
+			return runtime.Instance{}, runtime.HostErrorf(runtime.ClassConfig, h.Name, "node %s on host %s: check image: image %q not found", n.Name, h.Name, t.Image)
 		}
 		h.sawImage(t.Image)
 	}
@@ -522,14 +674,14 @@ func (p *Podman) create(ctx context.Context, h *host, n runtime.NodeSpec) (runti
 			return runtime.Instance{}, fail("check network", err)
 		}
 		if !ok {
-			return runtime.Instance{}, runtime.Errorf(runtime.ClassConfig, "node %s on host %s: check network: network %q not found", n.Name, h.Name, t.Network)
+			return runtime.Instance{}, runtime.HostErrorf(runtime.ClassConfig, h.Name, "node %s on host %s: check network: network %q not found", n.Name, h.Name, t.Network)
 		}
 		h.sawNetwork(t.Network)
 	}
 
 	var r entities.ContainerCreateResponse
 	err := step(func(c context.Context) (err error) {
-		r, err = containers.CreateWithSpec(c, buildSpec(p.cluster, p.contract, n), nil)
+		r, err = containers.CreateWithSpec(c, buildSpec(p.cluster, p.contract, n, gpus), nil)
 		return
 	})
 	if err != nil {
@@ -611,40 +763,46 @@ func (p *Podman) cleanupByLabel(ctx context.Context, h *host, node string) {
 // that is gone is success.
 func (p *Podman) remove(ctx context.Context, h *host, id string, stop bool) error {
 	if stop {
-		cctx, cancel, err := p.call(ctx, h, p.timeout+p.stopTimeout)
-		if err != nil {
-			return fmt.Errorf("connect: %w", err)
-		}
 		secs := uint((p.stopTimeout + time.Second - 1) / time.Second)
-		err = containers.Stop(cctx, id, new(containers.StopOptions).WithTimeout(secs).WithIgnore(true))
-		cancel()
+		err := p.do(ctx, h, p.timeout+p.stopTimeout, func(cctx context.Context) error {
+			return containers.Stop(cctx, id, new(containers.StopOptions).WithTimeout(secs).WithIgnore(true))
+		})
 		if err != nil && !isNotFound(err) {
 			return fmt.Errorf("stop: %w", err)
 		}
 	}
-	cctx, cancel, err := p.call(ctx, h, p.timeout+p.stopTimeout)
-	if err != nil {
-		return fmt.Errorf("connect: %w", err)
-	}
-	defer cancel()
-	reports, err := containers.Remove(cctx, id, new(containers.RemoveOptions).WithForce(true).WithIgnore(true))
-	if err == nil {
-		for _, r := range reports {
-			if r != nil && r.Err != nil {
-				err = r.Err
-				break
+	var err error
+	gone := false
+	xerr := p.do(ctx, h, p.timeout+p.stopTimeout, func(cctx context.Context) error {
+		var rs []*reports.RmReport
+		rs, err = containers.Remove(cctx, id, new(containers.RemoveOptions).WithForce(true).WithIgnore(true))
+		if err == nil {
+			for _, r := range rs {
+				if r != nil && r.Err != nil {
+					err = r.Err
+					break
+				}
 			}
 		}
-	}
-	if err == nil || isNotFound(err) {
+		if err == nil || isNotFound(err) {
+			gone = true
+			return nil
+		}
+		// Removal can report a harmless warning ("Peer netns reference is
+		// invalid") after the container is gone: what counts is whether it is.
+		exists, xerr := containers.Exists(cctx, id, nil)
+		if xerr == nil && !exists {
+			p.log.Debug("container removed despite an error", "host", h.Name, "id", id, "error", err)
+			gone = true
+			return nil
+		}
+		return err
+	})
+	if gone {
 		return nil
 	}
-	// Removal can report a harmless warning ("Peer netns reference is
-	// invalid") after the container is gone: what counts is whether it is.
-	exists, xerr := containers.Exists(cctx, id, nil)
-	if xerr == nil && !exists {
-		p.log.Debug("container removed despite an error", "host", h.Name, "id", id, "error", err)
-		return nil
+	if err == nil {
+		err = xerr
 	}
 	return fmt.Errorf("remove: %w", err)
 }
@@ -659,21 +817,32 @@ func (p *Podman) terminateOne(ctx context.Context, node string) error {
 		return runtime.Errorf(runtime.ClassTransient, "node %s: wait for other operation on node: %w", node, err)
 	}
 	defer unlock()
-	found, err := p.find(ctx, node)
+	found, missed, err := p.find(ctx, node)
 	if err != nil {
 		return runtime.Errorf(classify(err), "node %s: find: %w", node, err)
-	}
-	if len(found) == 0 {
-		p.forget(node)
-		p.log.Debug("node has no container; nothing to terminate", "node", node)
-		return nil
 	}
 	if err := p.removeAll(ctx, node, found, ""); err != nil {
 		return err
 	}
-	p.forget(node)
 	for _, c := range found {
 		p.log.Info("node terminated", "node", node, "host", c.hostN, "id", c.id)
+	}
+	switch {
+	case len(missed) == 0:
+		p.forget(node)
+		if len(found) == 0 {
+			p.log.Debug("node has no container; nothing to terminate", "node", node)
+		}
+	case len(found) > 0:
+		// Removed where it ran; a node has one container, so the hosts
+		// that did not answer are not waited for.
+		p.log.Warn("node terminated; podman hosts not answering were not checked for another container of it",
+			"node", node, "hosts", p.hostNames(missed))
+	default:
+		names := p.hostNames(missed)
+		return runtime.HostErrorf(runtime.ClassTransient, names[0],
+			"node %s: no container on the hosts that answer, and hosts %s do not answer (it may run there): %w",
+			node, strings.Join(names, ", "), errors.Join(slices.Collect(maps.Values(missed))...))
 	}
 	return nil
 }

@@ -7,6 +7,7 @@ import (
 	"path"
 	"regexp"
 	"strconv"
+	"strings"
 
 	nettypes "github.com/containers/common/libnetwork/types"
 	"github.com/containers/podman/v4/pkg/specgen"
@@ -20,6 +21,10 @@ import (
 const (
 	labelCPUs     = "slurm-elastic.cpus"
 	labelMemoryMB = "slurm-elastic.memory_mb"
+	// labelGPUs lists the CDI devices the container was given, comma
+	// separated: each host's GPU assignments are recovered from it by any
+	// process (the hooks are short-lived), so no device is given twice.
+	labelGPUs = "slurm-elastic.gpus"
 )
 
 // contract is what every node container gets beside its template (the
@@ -70,10 +75,8 @@ func checkSpec(cluster string, n runtime.NodeSpec) error {
 	if _, ok := t.Env[runtime.EnvConfServer]; ok {
 		return fmt.Errorf("template env %s: the runtime sets it from slurm.conf_server", runtime.EnvConfServer)
 	}
-	for _, g := range t.GPUs {
-		if g == "" {
-			return fmt.Errorf("empty GPU device name")
-		}
+	if t.GPUs < 0 {
+		return fmt.Errorf("template gpus %d is negative", t.GPUs)
 	}
 	for _, d := range t.DNS {
 		if d != runtime.DNSNone && net.ParseIP(d) == nil {
@@ -85,10 +88,11 @@ func checkSpec(cluster string, n runtime.NodeSpec) error {
 
 // buildSpec returns the container spec for node n of cluster: name
 // <cluster>-<node>, hostname = node, ownership labels, env, network, limits,
-// bind mounts, CDI devices, and the node contract c (runtime.EnvNode,
+// bind mounts, the CDI devices gpus (the node's share of its host's GPUs,
+// also in labelGPUs), and the node contract c (runtime.EnvNode,
 // runtime.EnvConfServer, the munge key at runtime.MungeKeyPath). Pure; the
 // caller checked n with checkSpec.
-func buildSpec(cluster string, c contract, n runtime.NodeSpec) *specgen.SpecGenerator {
+func buildSpec(cluster string, c contract, n runtime.NodeSpec, gpus []string) *specgen.SpecGenerator {
 	t := n.Template
 	s := specgen.NewSpecGenerator(t.Image, false)
 	s.Name = ContainerName(cluster, n.Name)
@@ -99,6 +103,9 @@ func buildSpec(cluster string, c contract, n runtime.NodeSpec) *specgen.SpecGene
 		runtime.LabelNode:    n.Name,
 		labelCPUs:            strconv.FormatFloat(t.CPUs, 'f', -1, 64),
 		labelMemoryMB:        strconv.FormatInt(t.MemoryMB, 10),
+	}
+	if len(gpus) > 0 {
+		s.Labels[labelGPUs] = strings.Join(gpus, ",")
 	}
 	s.Env = make(map[string]string, len(t.Env)+2)
 	for k, v := range t.Env {
@@ -133,7 +140,7 @@ func buildSpec(cluster string, c contract, n runtime.NodeSpec) *specgen.SpecGene
 		s.Mounts = append(s.Mounts, spec.Mount{Type: "bind", Source: m.Source, Destination: m.Destination, Options: opts})
 	}
 	s.Mounts = append(s.Mounts, spec.Mount{Type: "bind", Source: c.mungeKey, Destination: runtime.MungeKeyPath, Options: []string{"rbind", "ro"}})
-	for _, g := range t.GPUs {
+	for _, g := range gpus {
 		s.Devices = append(s.Devices, spec.LinuxDevice{Path: g})
 	}
 	for _, d := range t.DNS {
@@ -151,7 +158,8 @@ func buildSpec(cluster string, c contract, n runtime.NodeSpec) *specgen.SpecGene
 	return s
 }
 
-// need returns the host resources node n reserves.
+// need returns the host resources node n reserves, but which GPUs
+// (placement picks them).
 func need(n runtime.NodeSpec) usage {
 	return usage{cpus: n.Template.CPUs, memMB: n.Template.MemoryMB}
 }
@@ -164,6 +172,11 @@ func usageFromLabels(l map[string]string) usage {
 	}
 	if v, err := strconv.ParseInt(l[labelMemoryMB], 10, 64); err == nil && v > 0 {
 		u.memMB = v
+	}
+	for g := range strings.SplitSeq(l[labelGPUs], ",") {
+		if g != "" {
+			u.gpus = append(u.gpus, g)
+		}
 	}
 	return u
 }

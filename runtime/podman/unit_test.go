@@ -7,6 +7,8 @@ import (
 	"net"
 	"os"
 	"reflect"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -74,7 +76,7 @@ func TestBuildSpec(t *testing.T) {
 		Command:  []string{"/usr/local/bin/node-init"},
 		CPUs:     1.5,
 		MemoryMB: 512,
-		GPUs:     []string{"nvidia.com/gpu=0"},
+		GPUs:     1,
 		Mounts: []runtime.Mount{
 			{Source: "/etc/hosts", Destination: "/etc/hosts", ReadOnly: true},
 			{Source: "/scratch", Destination: "/scratch"},
@@ -82,13 +84,13 @@ func TestBuildSpec(t *testing.T) {
 		Env:     map[string]string{"A": "1"},
 		Network: "slurm-net",
 	}}
-	s := buildSpec("prod", contract{confServer: "head:6817", mungeKey: "/srv/munge.key"}, n)
+	s := buildSpec("prod", contract{confServer: "head:6817", mungeKey: "/srv/munge.key"}, n, []string{"nvidia.com/gpu=3"})
 	if s.Name != "prod-cloud3" || s.Hostname != "cloud3" || s.Image != "localhost/node:1" {
 		t.Fatalf("name/hostname/image: %q %q %q", s.Name, s.Hostname, s.Image)
 	}
 	wantLabels := map[string]string{
 		runtime.LabelCluster: "prod", runtime.LabelGroup: "gpu", runtime.LabelNode: "cloud3",
-		labelCPUs: "1.5", labelMemoryMB: "512",
+		labelCPUs: "1.5", labelMemoryMB: "512", labelGPUs: "nvidia.com/gpu=3",
 	}
 	if !reflect.DeepEqual(s.Labels, wantLabels) {
 		t.Fatalf("labels = %v", s.Labels)
@@ -120,7 +122,7 @@ func TestBuildSpec(t *testing.T) {
 	if !reflect.DeepEqual(s.Mounts, wantMounts) {
 		t.Fatalf("mounts = %+v", s.Mounts)
 	}
-	if len(s.Devices) != 1 || s.Devices[0].Path != "nvidia.com/gpu=0" {
+	if len(s.Devices) != 1 || s.Devices[0].Path != "nvidia.com/gpu=3" {
 		t.Fatalf("devices = %+v", s.Devices)
 	}
 	if s.Privileged || s.RestartPolicy != "" {
@@ -128,7 +130,7 @@ func TestBuildSpec(t *testing.T) {
 	}
 
 	// Minimal template: image's command, no limits, default network.
-	m := buildSpec("c", contract{confServer: "10.0.0.2", mungeKey: "/etc/munge/munge.key"}, runtime.NodeSpec{Name: "n1", Template: runtime.Template{Image: "i", Privileged: true}})
+	m := buildSpec("c", contract{confServer: "10.0.0.2", mungeKey: "/etc/munge/munge.key"}, runtime.NodeSpec{Name: "n1", Template: runtime.Template{Image: "i", Privileged: true}}, nil)
 	if m.Command != nil || m.ResourceLimits != nil || m.Networks != nil || !m.Privileged {
 		t.Fatalf("minimal spec: command %v, limits %v, networks %v, privileged %v", m.Command, m.ResourceLimits, m.Networks, m.Privileged)
 	}
@@ -137,10 +139,10 @@ func TestBuildSpec(t *testing.T) {
 		!reflect.DeepEqual(m.Mounts, []spec.Mount{{Type: "bind", Source: "/etc/munge/munge.key", Destination: runtime.MungeKeyPath, Options: []string{"rbind", "ro"}}}) {
 		t.Fatalf("minimal spec: env %v, hostname %q, mounts %+v", m.Env, m.Hostname, m.Mounts)
 	}
-	if u := usageFromLabels(m.Labels); u != (usage{}) {
+	if u := usageFromLabels(m.Labels); !reflect.DeepEqual(u, usage{}) {
 		t.Fatalf("usage of unlimited spec = %+v", u)
 	}
-	if u := usageFromLabels(s.Labels); u != (usage{cpus: 1.5, memMB: 512}) {
+	if u := usageFromLabels(s.Labels); !reflect.DeepEqual(u, usage{cpus: 1.5, memMB: 512, gpus: []string{"nvidia.com/gpu=3"}}) {
 		t.Fatalf("usage from labels = %+v", u)
 	}
 }
@@ -159,7 +161,7 @@ func TestCheckSpec(t *testing.T) {
 		{"negative cpus", runtime.NodeSpec{Name: "a", Template: runtime.Template{Image: "i", CPUs: -1}}, false},
 		{"negative memory", runtime.NodeSpec{Name: "a", Template: runtime.Template{Image: "i", MemoryMB: -1}}, false},
 		{"mount without source", runtime.NodeSpec{Name: "a", Template: runtime.Template{Image: "i", Mounts: []runtime.Mount{{Destination: "/x"}}}}, false},
-		{"empty gpu", runtime.NodeSpec{Name: "a", Template: runtime.Template{Image: "i", GPUs: []string{""}}}, false},
+		{"negative gpus", runtime.NodeSpec{Name: "a", Template: runtime.Template{Image: "i", GPUs: -1}}, false},
 		{"other env", runtime.NodeSpec{Name: "a", Template: runtime.Template{Image: "i", Env: map[string]string{"SLURM_CONF": "/x"}}}, true},
 		{"env sets node", runtime.NodeSpec{Name: "a", Template: runtime.Template{Image: "i", Env: map[string]string{runtime.EnvNode: "b"}}}, false},
 		{"env sets conf server", runtime.NodeSpec{Name: "a", Template: runtime.Template{Image: "i", Env: map[string]string{runtime.EnvConfServer: "h"}}}, false},
@@ -195,7 +197,7 @@ func TestPick(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if got := pick(tt.rooms, tt.need); got != tt.want {
+			if got := pick(tt.rooms, tt.need, 0); got != tt.want {
 				t.Fatalf("pick = %d, want %d", got, tt.want)
 			}
 		})
@@ -269,7 +271,7 @@ func TestReserveConcurrent(t *testing.T) {
 	errs := make([]error, n)
 	forEach(n, func(i int) {
 		node := runtime.NodeSpec{Name: fmt.Sprintf("n%d", i), Template: runtime.Template{Image: "i", CPUs: 1}}
-		got[i], errs[i] = p.reserve(context.Background(), node, time.Time{})
+		got[i], _, errs[i] = p.reserve(context.Background(), node, time.Time{}, nil)
 	})
 	per := map[int]int{}
 	for i := range got {
@@ -294,10 +296,146 @@ func TestReserveConcurrent(t *testing.T) {
 	}
 	p.commit(placed[0])
 	p.release(placed[1])
-	if _, err := p.reserve(context.Background(), runtime.NodeSpec{Name: "late", Template: runtime.Template{Image: "i"}}, time.Time{}); err != nil {
+	if _, _, err := p.reserve(context.Background(), runtime.NodeSpec{Name: "late", Template: runtime.Template{Image: "i"}}, time.Time{}, nil); err != nil {
 		t.Fatalf("reserve after release: %v", err)
 	}
-	if _, err := p.reserve(context.Background(), runtime.NodeSpec{Name: "later", Template: runtime.Template{Image: "i"}}, time.Time{}); runtime.ClassOf(err) != runtime.ClassCapacity {
+	if _, _, err := p.reserve(context.Background(), runtime.NodeSpec{Name: "later", Template: runtime.Template{Image: "i"}}, time.Time{}, nil); runtime.ClassOf(err) != runtime.ClassCapacity {
 		t.Fatalf("reserve when full: %v, want Capacity", err)
+	}
+}
+
+// TestReserveGPUs: nodes of a GPU group get distinct devices of their
+// host; devices held by containers another process started (recovered from
+// their labels) are not given again; a host without enough free devices is
+// full (Capacity); a released reservation frees its devices.
+func TestReserveGPUs(t *testing.T) {
+	p, err := New(context.Background(), Options{Cluster: "c", ConfServer: "head", MungeKey: "/etc/munge/munge.key", Hosts: []Host{
+		{Name: "a", URI: "unix:///nonexistent/a.sock", GPUs: []string{"nvidia.com/gpu=0", "nvidia.com/gpu=1", "nvidia.com/gpu=2", "nvidia.com/gpu=3"}},
+		{Name: "b", URI: "unix:///nonexistent/b.sock"},
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Host a as listed: a container started by another process holds gpu=1.
+	held := usageFromLabels(map[string]string{labelGPUs: "nvidia.com/gpu=1"})
+	p.setInventory(0, []ctr{{host: 0, node: "old", state: runtime.StateRunning, u: held}})
+	p.setInventory(1, nil)
+	gpuNode := func(name string, n int) runtime.NodeSpec {
+		return runtime.NodeSpec{Name: name, Template: runtime.Template{Image: "i", GPUs: n}}
+	}
+	ctx := context.Background()
+	h1, g1, err := p.reserve(ctx, gpuNode("g1", 1), time.Time{}, nil)
+	if err != nil || h1 != 0 {
+		t.Fatalf("g1: host %d, err %v", h1, err)
+	}
+	h2, g2, err := p.reserve(ctx, gpuNode("g2", 2), time.Time{}, nil)
+	if err != nil || h2 != 0 {
+		t.Fatalf("g2: host %d, err %v", h2, err)
+	}
+	got := append(slices.Clone(g1), g2...)
+	slices.Sort(got)
+	if want := []string{"nvidia.com/gpu=0", "nvidia.com/gpu=2", "nvidia.com/gpu=3"}; !slices.Equal(got, want) {
+		t.Fatalf("gpus given %v (g1 %v, g2 %v), want %v: distinct, never the held gpu=1", got, g1, g2, want)
+	}
+	// All four are taken now: a GPU node does not fit anywhere, a CPU node does.
+	if _, _, err := p.reserve(ctx, gpuNode("g3", 1), time.Time{}, nil); runtime.ClassOf(err) != runtime.ClassCapacity || !strings.Contains(err.Error(), "gpus 4/4") {
+		t.Fatalf("g3: %v, want Capacity naming gpus 4/4", err)
+	}
+	if h, g, err := p.reserve(ctx, gpuNode("cpu1", 0), time.Time{}, nil); err != nil || h != 1 || len(g) != 0 {
+		t.Fatalf("cpu node: host %d, gpus %v, err %v", h, g, err)
+	}
+	p.release("g2")
+	if _, g, err := p.reserve(ctx, gpuNode("g3", 2), time.Time{}, nil); err != nil || !reflect.DeepEqual(g, g2) {
+		t.Fatalf("after release: gpus %v, err %v; want %v", g, err, g2)
+	}
+}
+
+// TestPlaceSkipsCoolingHost: a host cooling down after a host-scoped
+// failure is not placed on while it cools; a host failed in this launch
+// is not tried again.
+func TestPlaceSkipsCoolingHost(t *testing.T) {
+	p, err := New(context.Background(), Options{Cluster: "c", ConfServer: "head", MungeKey: "/etc/munge/munge.key", Hosts: []Host{
+		{Name: "a", URI: "unix:///nonexistent/a.sock"}, {Name: "b", URI: "unix:///nonexistent/b.sock"},
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.setInventory(0, nil)
+	p.setInventory(1, []ctr{{host: 1, node: "x", state: runtime.StateRunning}}) // a is preferred: emptier
+	n := runtime.NodeSpec{Name: "n", Template: runtime.Template{Image: "i"}}
+	if h, _, err := p.reserve(context.Background(), n, time.Time{}, nil); err != nil || h != 0 {
+		t.Fatalf("before cooldown: host %d, err %v", h, err)
+	}
+	p.release("n")
+	p.coolDown(0, runtime.HostErrorf(runtime.ClassConfig, "a", "image not found"))
+	if h, _, err := p.reserve(context.Background(), n, time.Time{}, nil); err != nil || h != 1 {
+		t.Fatalf("a cooling: host %d, err %v; want b", h, err)
+	}
+	p.release("n")
+	_, _, err = p.reserve(context.Background(), n, time.Time{}, map[int]error{1: errors.New("b failed")})
+	if runtime.ClassOf(err) != runtime.ClassCapacity || !strings.Contains(err.Error(), "cooling down until") || !strings.Contains(err.Error(), "b failed") {
+		t.Fatalf("both out: %v", err)
+	}
+}
+
+// TestPlaceFailed: the scope and class of a launch that failed on hosts.
+func TestPlaceFailed(t *testing.T) {
+	p, err := New(context.Background(), Options{Cluster: "c", ConfServer: "head", MungeKey: "/etc/munge/munge.key", Hosts: []Host{
+		{Name: "a", URI: "unix:///nonexistent/a.sock"}, {Name: "b", URI: "unix:///nonexistent/b.sock"},
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := runtime.NodeSpec{Name: "n"}
+	cfgA := runtime.HostErrorf(runtime.ClassConfig, "a", "image not found on a")
+	cfgB := runtime.HostErrorf(runtime.ClassConfig, "b", "image not found on b")
+	downB := runtime.HostErrorf(runtime.ClassTransient, "b", "connect: refused")
+	last := runtime.Errorf(runtime.ClassCapacity, "no room")
+	tests := []struct {
+		name  string
+		tried map[int]error
+		class runtime.Class
+	}{
+		{"image missing everywhere: the template's", map[int]error{0: cfgA, 1: cfgB}, runtime.ClassConfig},
+		{"image missing on one, other full: retry later", map[int]error{0: cfgA}, runtime.ClassCapacity},
+		{"one missing image, one down", map[int]error{0: cfgA, 1: downB}, runtime.ClassCapacity},
+		{"none answers", map[int]error{0: runtime.HostErrorf(runtime.ClassTransient, "a", "refused"), 1: downB}, runtime.ClassTransient},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := p.placeFailed(n, tt.tried, last)
+			if runtime.ClassOf(err) != tt.class || runtime.HostOf(err) != "" {
+				t.Fatalf("class %q host %q (%v), want %q, not host-scoped", runtime.ClassOf(err), runtime.HostOf(err), err, tt.class)
+			}
+		})
+	}
+}
+
+func TestHostScoped(t *testing.T) {
+	api := func(code int, cause string) error {
+		return &errorhandling.ErrorModel{ResponseCode: code, Because: cause, Message: "msg: " + cause}
+	}
+	tests := []struct {
+		err  error
+		want bool
+	}{
+		{api(500, "image not known"), true},
+		{api(500, "network not found"), true},
+		{api(500, "unresolvable CDI devices example.com/gpu=0"), true},
+		{api(500, "no such file or directory"), true},
+		{api(500, "OCI runtime attempted to invoke a command that was not found"), false},
+		{api(400, "bad"), false},
+		{api(500, "database is locked"), false},
+		{bindings.ConnectError{Err: errors.New("dial unix: connection refused")}, true},
+		{&connErr{errors.New("ssh: handshake failed")}, true},
+		{fmt.Errorf("list: %w", context.DeadlineExceeded), true},
+		{context.Canceled, false},
+		{runtime.Errorf(runtime.ClassConfig, "template"), false},
+		{runtime.HostErrorf(runtime.ClassConfig, "a", "x"), true},
+	}
+	for _, tt := range tests {
+		if got := hostScoped(tt.err); got != tt.want {
+			t.Errorf("hostScoped(%v) = %v, want %v", tt.err, got, tt.want)
+		}
 	}
 }

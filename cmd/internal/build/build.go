@@ -8,6 +8,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"time"
 
 	"github.com/slurm-elastic/slurm-elastic/conf"
 	"github.com/slurm-elastic/slurm-elastic/internal/slurm"
@@ -30,10 +31,13 @@ func Runtimes(ctx context.Context, cfg *conf.Config, log *slog.Logger) (map[stri
 		case "podman":
 			hosts := make([]podman.Host, 0, len(cfg.Podman.Hosts))
 			for _, h := range cfg.Podman.Hosts {
-				hosts = append(hosts, podman.Host{Name: h.Name, URI: h.URI, Identity: h.Identity, MaxNodes: h.MaxNodes, CPUs: h.CPUs, MemoryMB: h.MemoryMB})
+				hosts = append(hosts, podman.Host{Name: h.Name, URI: h.URI, Identity: h.Identity,
+					KnownHosts: h.KnownHosts, HostKeyChecking: h.HostKeyChecking,
+					MaxNodes: h.MaxNodes, CPUs: h.CPUs, MemoryMB: h.MemoryMB, GPUs: h.GPUs})
 			}
 			p, err := podman.New(ctx, podman.Options{
 				Cluster: cfg.Cluster, Hosts: hosts, Timeout: cfg.Podman.Timeout, Logger: log,
+				HostCooldown: hostCooldown(cfg.Podman.HostCooldown),
 				// The node contract (runtime.EnvConfServer, runtime.MungeKeyPath).
 				ConfServer: cfg.Slurm.ConfServer, MungeKey: cfg.Podman.MungeKey,
 			})
@@ -46,6 +50,15 @@ func Runtimes(ctx context.Context, cfg *conf.Config, log *slog.Logger) (map[stri
 		}
 	}
 	return out, nil
+}
+
+// hostCooldown maps podman.host_cooldown to podman.Options.HostCooldown,
+// where 0 means the default: a configured 0 (no cooldown) becomes negative.
+func hostCooldown(d time.Duration) time.Duration {
+	if d == 0 {
+		return -1
+	}
+	return d
 }
 
 // Slurm builds the Slurm client cfg.Slurm asks for (slurm.New: REST,
