@@ -12,9 +12,9 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
+	"github.com/slurm-elastic/slurm-elastic/internal/fileperm"
 	"github.com/slurm-elastic/slurm-elastic/internal/hostlist"
 	"github.com/slurm-elastic/slurm-elastic/internal/logging"
 	"github.com/slurm-elastic/slurm-elastic/runtime"
@@ -176,17 +176,12 @@ func checkSecretFile(p *problems, key, path string) {
 		p.add(key, "%s: not a regular file", path)
 		return
 	}
-	perm := fi.Mode().Perm()
-	switch {
-	case perm&0o022 != 0:
-		p.add(key, "%s: mode %04o is group- or world-writable, so another user could replace the secret: chmod 0600 (or 0640 with the SlurmUser's group)", path, perm)
-	case perm&0o007 != 0:
-		p.add(key, "%s: mode %04o lets other users read it: chmod 0600 (or 0640 with the SlurmUser's group)", path, perm)
-	}
-	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
-		if euid := geteuid(); euid != 0 && int(st.Uid) != euid && st.Uid != 0 {
-			p.add(key, "%s: owned by uid %d, but this process runs as uid %d: chown it to the user running slurm-elastic (or root)", path, st.Uid, euid)
-		}
+	for _, m := range fileperm.Problems(path, fi, fileperm.Rule{
+		EUID: geteuid(), AnyOwnerIfRoot: true, Private: true, What: "the secret",
+		ModeFix:  "chmod 0600 (or 0640 with the SlurmUser's group)",
+		OwnerFix: "chown it to the user running slurm-elastic (or root)",
+	}) {
+		p.add(key, "%s", m)
 	}
 }
 

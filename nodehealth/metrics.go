@@ -12,6 +12,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/slurm-elastic/slurm-elastic/conf"
 )
 
 // Metrics are the health daemon's Prometheus metrics, on a registry of
@@ -125,10 +127,12 @@ func (m *Metrics) slurmError() {
 	}
 }
 
-// Serve listens on addr (host:port) and serves /metrics until ctx is
-// done. It returns the bound address once listening, and the server's
-// final error on errc. Blocks only to bind.
+// Serve listens on addr (host:port; a host-less ":PORT" is loopback,
+// conf.MetricsAddr) and serves /metrics until ctx is done. It returns the
+// bound address once listening, and the server's final error on errc.
+// Blocks only to bind.
 func (m *Metrics) Serve(ctx context.Context, addr string, log *slog.Logger) (net.Addr, <-chan error, error) {
+	addr = conf.MetricsAddr(addr)
 	var lc net.ListenConfig
 	ln, err := lc.Listen(ctx, "tcp", addr)
 	if err != nil {

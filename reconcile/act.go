@@ -41,11 +41,11 @@ var actuators = map[Kind]actuator{
 		return map[string]error{} // the report is the log line, the event and the metric act and finish keep
 	}},
 	KindOrphan: {"instance removed", (*Reconciler).terminate},
-	KindDead: {"set DOWN (jobs requeued), then POWER_DOWN_FORCE", func(r *Reconciler, ctx context.Context, _ *view, acts []Action) map[string]error {
-		return r.fail(ctx, acts, reason.DeadNode, "instance gone or exited; jobs requeued; powered down for a fresh launch")
+	KindDead: {"set DOWN (jobs requeued), then POWER_DOWN_FORCE", func(r *Reconciler, ctx context.Context, v *view, acts []Action) map[string]error {
+		return r.failKeepingLogs(ctx, v, acts, reason.DeadNode, "instance gone or exited; jobs requeued; powered down for a fresh launch")
 	}},
-	KindStuck: {"set DOWN, then POWER_DOWN_FORCE", func(r *Reconciler, ctx context.Context, _ *view, acts []Action) map[string]error {
-		return r.fail(ctx, acts, reason.StuckPowerUp, fmt.Sprintf("powering up for over %s with no instance; reset", r.policy.PowerUpLimit))
+	KindStuck: {"set DOWN, then POWER_DOWN_FORCE", func(r *Reconciler, ctx context.Context, v *view, acts []Action) map[string]error {
+		return r.failKeepingLogs(ctx, v, acts, reason.StuckPowerUp, fmt.Sprintf("powering up for over %s with no instance; reset", r.policy.PowerUpLimit))
 	}},
 	KindUnhealthy:  {"drain reason taken over, then POWER_DOWN", (*Reconciler).replace},
 	KindReenable:   {"RESUME: may be launched again", setState(slurm.SetResume)},
@@ -165,6 +165,7 @@ func (r *Reconciler) replace(ctx context.Context, v *view, acts []Action) map[st
 		if !reason.Has(why, reason.Unhealthy) {
 			why = reason.Format(reason.Unhealthy, "replaced: "+strings.TrimSpace(strings.TrimPrefix(why, reason.HealthPrefix)))
 		}
+		why = r.hintLog(ctx, v, n.Name, why)
 		if err := r.d.Slurm.Update(ctx, []string{n.Name}, slurm.NodeUpdate{State: slurm.SetDrain, Reason: why}); err != nil {
 			return fmt.Errorf("drain: %w", err)
 		}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/gofrs/flock"
 
+	"github.com/slurm-elastic/slurm-elastic/conf"
 	"github.com/slurm-elastic/slurm-elastic/internal/statefile"
 )
 
@@ -69,7 +70,7 @@ func Run(ctx context.Context, r *Reconciler, o RunOptions) error {
 
 	addr := ""
 	if o.MetricsListen != "" {
-		ln, err := net.Listen("tcp", o.MetricsListen)
+		ln, err := net.Listen("tcp", conf.MetricsAddr(o.MetricsListen)) // ":PORT" = loopback
 		if err != nil {
 			return fmt.Errorf("metrics listen %s: %w", o.MetricsListen, err)
 		}

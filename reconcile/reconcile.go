@@ -36,8 +36,9 @@ type Deps struct {
 	// Now is the clock; nil = time.Now.
 	Now func() time.Time
 	// StateDir holds the hooks' breaker state and launch counts
-	// (internal/breaker), read every round, written under Lock. "" = no
-	// circuit breaker and no launch metrics.
+	// (internal/breaker), read every round, written under Lock, and the
+	// failed nodes' saved logs (internal/nodelog). "" = no circuit breaker,
+	// no launch metrics and no saved logs.
 	StateDir string
 }
 

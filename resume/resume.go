@@ -12,6 +12,7 @@ import (
 	"slices"
 
 	"github.com/slurm-elastic/slurm-elastic/internal/breaker"
+	"github.com/slurm-elastic/slurm-elastic/internal/nodelog"
 	"github.com/slurm-elastic/slurm-elastic/internal/pool"
 	"github.com/slurm-elastic/slurm-elastic/internal/reason"
 	"github.com/slurm-elastic/slurm-elastic/internal/slurm"
@@ -53,11 +54,15 @@ func Resume(ctx context.Context, d power.Deps, names []string, jobs *ResumeFile)
 		var ae *addrError
 		return !errors.As(err, &ae) && retry(err)
 	}
+	logged := make([]bool, len(targets)) // a failed instance's log was saved
 	results := pool.Run(ctx, len(targets), opts, func(ctx context.Context, i int) error {
 		t := targets[i]
 		spec := runtime.NodeSpec{Name: t.Name, Group: t.Group.Name, Template: t.Group.Template.Runtime()}
 		r := t.Runtime.Launch(ctx, []runtime.NodeSpec{spec})[0]
 		if r.Err != nil {
+			if r.Log != nil && power.SaveLog(d, t.Name, "launch failed: "+r.Err.Error(), *r.Log) {
+				logged[i] = true
+			}
 			return r.Err
 		}
 		return address(ctx, d, t, r.Instance)
@@ -106,7 +111,11 @@ func Resume(ctx context.Context, d power.Deps, names []string, jobs *ResumeFile)
 			power.Fail(ctx, d.Log, d.Slurm, []string{t.Name}, reason.BreakerOpen, breaker.Message(t.Group.Name, v.Breaker, d.Config.Breaker.Reset))
 			continue
 		}
-		power.Fail(ctx, d.Log, d.Slurm, []string{t.Name}, code, err.Error())
+		msg := err.Error()
+		if logged[i] {
+			msg = reason.WithHint(code, msg, nodelog.Hint(t.Name))
+		}
+		power.Fail(ctx, d.Log, d.Slurm, []string{t.Name}, code, msg)
 	}
 	for g, err := range brokenGroups {
 		code, msg := reason.Config, fmt.Sprintf("group %s cannot start nodes: %v", g, err)

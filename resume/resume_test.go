@@ -51,7 +51,9 @@ func newEnv(t *testing.T, o runtimefake.Options) env {
 	if testing.Verbose() {
 		log = slog.New(slog.NewTextHandler(testWriter{t}, nil))
 	}
-	return env{d: power.Deps{Config: testConfig(), Runtimes: map[string]runtime.Runtime{"podman": rt}, Slurm: sc, Log: log}, rt: rt, sc: sc}
+	cfg := testConfig()
+	cfg.StateDir = t.TempDir() // failed nodes' logs (internal/nodelog)
+	return env{d: power.Deps{Config: cfg, Runtimes: map[string]runtime.Runtime{"podman": rt}, Slurm: sc, Log: log}, rt: rt, sc: sc}
 }
 
 type testWriter struct{ t *testing.T }

@@ -10,6 +10,7 @@ import (
 	"slices"
 
 	"github.com/slurm-elastic/slurm-elastic/internal/breaker"
+	"github.com/slurm-elastic/slurm-elastic/internal/nodelog"
 	"github.com/slurm-elastic/slurm-elastic/internal/pool"
 	"github.com/slurm-elastic/slurm-elastic/internal/reason"
 	"github.com/slurm-elastic/slurm-elastic/internal/slurm"
@@ -72,7 +73,13 @@ func ResumeFail(ctx context.Context, d power.Deps, names []string) error {
 		}
 	}
 
+	// The instance's log is saved (once) before it is removed.
+	tried, logged := make([]bool, len(targets)), make([]bool, len(targets))
 	results := pool.Run(ctx, len(targets), power.PoolOptions(d.Config.Resume), func(ctx context.Context, i int) error {
+		if _, ok := seen[targets[i].Name]; ok && !tried[i] {
+			tried[i] = true
+			logged[i] = power.KeepLog(ctx, d, targets[i], "did not register within ResumeTimeout")
+		}
 		return targets[i].Runtime.Terminate(ctx, []string{targets[i].Name})[0].Err
 	})
 	type timedOut struct {
@@ -90,6 +97,9 @@ func ResumeFail(ctx context.Context, d power.Deps, names []string) error {
 		if err != nil {
 			msg += fmt.Sprintf("; removing it failed: %v", err)
 			errs = append(errs, fmt.Errorf("node %s: remove after resume timeout: %w", t.Name, err))
+		}
+		if logged[i] {
+			msg = reason.WithHint(reason.ResumeTimeout, msg, nodelog.Hint(t.Name))
 		}
 		if r, ok := ownDown[t.Name]; ok && err == nil {
 			d.Log.Warn("resume timed out after our resume failed: instance removed, reason kept", "node", t.Name, "group", t.Group.Name, "found", found, "reason", r)

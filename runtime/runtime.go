@@ -191,7 +191,30 @@ type Result struct {
 	Name     string
 	Instance Instance
 	Err      error
+	// Log, on a failed Launch whose instance was created and then removed
+	// again (it exited at once, had no address...), is the tail of that
+	// instance's output, read before the removal; nil otherwise.
+	Log *Log
 }
+
+// Log is the tail of one instance's output (stdout and stderr, in order),
+// with what identifies the instance.
+type Log struct {
+	ID    string // instance ID
+	Image string
+	Host  string // runtime host that ran it
+	// Tail is the last bytes of the output, at most the max asked for.
+	Tail []byte
+	// Truncated: the output was longer than Tail.
+	Truncated bool
+}
+
+// MaxLogTail is how much of a failed instance's output is kept: the most
+// bytes of a launch's Result.Log, and what callers ask Logs for.
+const MaxLogTail = 64 << 10
+
+// ErrNoInstance is wrapped by Logs when the node has no instance.
+var ErrNoInstance = errors.New("no instance")
 
 // Class returns ClassOf(r.Err).
 func (r Result) Class() Class { return ClassOf(r.Err) }
@@ -214,4 +237,9 @@ type Runtime interface {
 	// those that did and a *PartialError naming the others; when none
 	// answers, no instances and an error. Blocks for one round of API calls.
 	List(ctx context.Context) ([]Instance, error)
+	// Logs returns the last max bytes (max > 0) of the output of node's
+	// instance, in any state, so the evidence of a failed node can be kept
+	// before it is removed. A node without an instance is an error
+	// wrapping ErrNoInstance. Blocks for a few API calls; changes nothing.
+	Logs(ctx context.Context, node string, max int) (Log, error)
 }

@@ -136,6 +136,23 @@ func Format(c Code, msg string) string {
 	return Fit(Prefix + " (Code:" + string(c) + ") " + strings.Join(strings.Fields(msg), " "))
 }
 
+// WithHint returns msg with " (hint)" at its end, msg cut (marked "...")
+// so that Format(c, result) keeps the hint whole within Max bytes: where
+// to look (e.g. a saved log) must survive a long message. Pure.
+func WithHint(c Code, msg, hint string) string {
+	msg = strings.Join(strings.Fields(msg), " ")
+	suffix := " (" + hint + ")"
+	room := Max - len(Prefix+" (Code:"+string(c)+") ") - len(suffix)
+	if len(msg) > room {
+		msg = msg[:max(room-3, 0)]
+		for !utf8.ValidString(msg) {
+			msg = msg[:len(msg)-1]
+		}
+		msg += "..."
+	}
+	return msg + suffix
+}
+
 // FormatHealth returns the health daemon's reason
 // `slurm-elastic-health: <check>: <what>`, at most Max bytes.
 func FormatHealth(check, what string) string {

@@ -9,14 +9,19 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"os"
 	osexec "os/exec"
 	"strings"
 	"sync"
 	"syscall"
 	"time"
 
+	"github.com/slurm-elastic/slurm-elastic/internal/fileperm"
 	"github.com/slurm-elastic/slurm-elastic/nodehealth"
 )
+
+// geteuid is os.Geteuid; tests replace it.
+var geteuid = os.Geteuid
 
 // DefaultMaxOutput caps the output kept from one run.
 const DefaultMaxOutput = 4096
@@ -43,8 +48,10 @@ func (s *Script) Name() string { return s.CheckName }
 // DrainAfter implements nodehealth.DrainAfterer.
 func (s *Script) DrainAfter() int { return s.K }
 
-// Run implements nodehealth.Check: it runs the program once and maps its
-// exit code. The finding's message is the first non-empty line of the
+// Run implements nodehealth.Check: it checks the program (internal/fileperm:
+// it and its directory owned by root or this process's user, neither
+// group- nor world-writable; otherwise Unknown naming the file and the
+// fix, and it is not run), runs it once and maps its exit code. The finding's message is the first non-empty line of the
 // output. A program that cannot start, dies on a signal, exits with another
 // code or outlives its timeout is Unknown: a broken check never drains a
 // node. Blocks until the program exits or the timeout; the whole process
@@ -52,6 +59,11 @@ func (s *Script) DrainAfter() int { return s.K }
 func (s *Script) Run(ctx context.Context) []nodehealth.Finding {
 	if len(s.Argv) == 0 {
 		return []nodehealth.Finding{nodehealth.Unknownf(s.CheckName, "no command configured")}
+	}
+	// Run as root, a program another user can change is theirs to run as
+	// root: it is never run, the check stays Unknown until it is fixed.
+	if err := fileperm.Program(s.Argv[0], geteuid()); err != nil {
+		return []nodehealth.Finding{nodehealth.Unknownf(s.CheckName, "not run: %s", strings.ReplaceAll(err.Error(), "\n", "; "))}
 	}
 	if s.Timeout > 0 {
 		var cancel context.CancelFunc

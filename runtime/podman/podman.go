@@ -252,7 +252,7 @@ func (p *Podman) Launch(ctx context.Context, nodes []runtime.NodeSpec) []runtime
 	forEach(len(nodes), func(i int) {
 		n := nodes[i]
 		inst, err := p.launchOne(ctx, n)
-		res[i] = runtime.Result{Name: n.Name, Instance: inst, Err: err}
+		res[i] = runtime.Result{Name: n.Name, Instance: inst, Err: err, Log: logOf(err)}
 		if err != nil {
 			p.log.Warn("launch failed", "node", n.Name, "group", n.Group, "class", runtime.ClassOf(err), "error", err)
 		}
@@ -697,8 +697,9 @@ func (p *Podman) create(ctx context.Context, h *host, n runtime.NodeSpec, gpus [
 	undo := func() { p.cleanup(ctx, h, n.Name, r.ID) }
 
 	if err := step(func(c context.Context) error { return containers.Start(c, r.ID, nil) }); err != nil {
+		lg := p.keepTail(ctx, h, n.Name, r.ID)
 		undo()
-		return runtime.Instance{}, fail("start", err)
+		return runtime.Instance{}, attachLog(fail("start", err), lg)
 	}
 	var d *define.InspectContainerData
 	if err := step(func(c context.Context) (err error) { d, err = containers.Inspect(c, r.ID, nil); return }); err != nil {
@@ -706,6 +707,7 @@ func (p *Podman) create(ctx context.Context, h *host, n runtime.NodeSpec, gpus [
 		return runtime.Instance{}, fail("inspect", err)
 	}
 	if !d.State.Running {
+		lg := p.keepTail(ctx, h, n.Name, r.ID)
 		undo()
 		msg := fmt.Sprintf("container exited at once: status %s, exit code %d", d.State.Status, d.State.ExitCode)
 		if d.State.OOMKilled {
@@ -714,12 +716,13 @@ func (p *Podman) create(ctx context.Context, h *host, n runtime.NodeSpec, gpus [
 		if d.State.Error != "" {
 			msg += ", error: " + d.State.Error
 		}
-		return runtime.Instance{}, runtime.Errorf(runtime.ClassConfig, "node %s on host %s: start: %s", n.Name, h.Name, msg)
+		return runtime.Instance{}, attachLog(runtime.Errorf(runtime.ClassConfig, "node %s on host %s: start: %s", n.Name, h.Name, msg), lg)
 	}
 	addr := addrOf(d, t.Network)
 	if addr == "" {
+		lg := p.keepTail(ctx, h, n.Name, r.ID)
 		undo()
-		return runtime.Instance{}, runtime.Errorf(runtime.ClassConfig, "node %s on host %s: inspect: container has no IP address on network %q", n.Name, h.Name, t.Network)
+		return runtime.Instance{}, attachLog(runtime.Errorf(runtime.ClassConfig, "node %s on host %s: inspect: container has no IP address on network %q", n.Name, h.Name, t.Network), lg)
 	}
 	return runtime.Instance{
 		Name: n.Name, Group: n.Group, Host: h.Name, ID: r.ID, Addr: addr,

@@ -29,6 +29,7 @@ const (
 	OpLaunch    = "launch"
 	OpTerminate = "terminate"
 	OpList      = "list"
+	OpLogs      = "logs"
 )
 
 // ErrThrottled is wrapped (as ClassTransient) by every call rejected for
@@ -71,6 +72,7 @@ type Stats struct {
 // beyond them.
 type instance struct {
 	group   string
+	image   string
 	id      uint64
 	created int64 // unix nanoseconds
 	state   runtime.State
@@ -85,6 +87,8 @@ type Fake struct {
 	instances map[string]instance
 	nextID    uint64
 	fault     func(op, node string) error
+	logs      map[string]string // node -> its instances' canned output
+	exitStart map[string]bool   // node -> its instances exit at once
 	tokens    float64
 	last      time.Time
 
@@ -119,6 +123,31 @@ func (f *Fake) SetFault(fn func(op, node string) error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.fault = fn
+}
+
+// SetLog sets the output (stdout and stderr) node's instances have, now
+// and after a relaunch, as Logs returns it. Not a call.
+func (f *Fake) SetLog(node, output string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.logs == nil {
+		f.logs = map[string]string{}
+	}
+	f.logs[node] = output
+}
+
+// SetExitOnStart makes node's launches behave as an image whose PID 1
+// exits at once (on) or not (off): the instance is created, exits, is
+// removed again, and Launch fails with ClassConfig, its Result carrying
+// the instance's log (SetLog) as a real runtime reads it before the
+// removal. Not a call.
+func (f *Fake) SetExitOnStart(node string, on bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.exitStart == nil {
+		f.exitStart = map[string]bool{}
+	}
+	f.exitStart[node] = on
 }
 
 // SetState sets the state of node's instance (e.g. runtime.StateExited to
@@ -257,7 +286,17 @@ func (f *Fake) Launch(ctx context.Context, nodes []runtime.NodeSpec) []runtime.R
 		case werr != nil:
 			res[i].Err = runtime.Errorf(runtime.ClassTransient, "node %s: launch: %w", n.Name, werr)
 		default:
+			old, ok := f.instances[n.Name]
+			running := ok && old.state == runtime.StateRunning
 			res[i].Instance, res[i].Err = f.launchLocked(n)
+			if res[i].Err == nil && !running && f.exitStart[n.Name] {
+				in := f.instances[n.Name]
+				delete(f.instances, n.Name)
+				f.terminated.Add(1)
+				lg := f.logLocked(n.Name, in, 0)
+				res[i].Instance, res[i].Log = runtime.Instance{}, &lg
+				res[i].Err = runtime.Errorf(runtime.ClassConfig, "node %s on host %s: start: container exited at once: status exited, exit code 1", n.Name, Host)
+			}
 		}
 	}
 	return res
@@ -285,7 +324,7 @@ func (f *Fake) launchLocked(n runtime.NodeSpec) (runtime.Instance, error) {
 		return runtime.Instance{}, runtime.Errorf(runtime.ClassCapacity, "node %s: launch: capacity exhausted (%d of %d instances)", n.Name, count, f.o.Capacity)
 	}
 	f.nextID++
-	in := instance{group: n.Group, id: f.nextID, created: f.o.now().UnixNano(), state: runtime.StateRunning}
+	in := instance{group: n.Group, image: n.Template.Image, id: f.nextID, created: f.o.now().UnixNano(), state: runtime.StateRunning}
 	f.instances[n.Name] = in
 	f.launched.Add(1)
 	return f.export(n.Name, in), nil
@@ -327,4 +366,36 @@ func (f *Fake) List(ctx context.Context) ([]runtime.Instance, error) {
 		return nil, runtime.Errorf(runtime.ClassTransient, "list: %w", err)
 	}
 	return f.Instances(), nil
+}
+
+// Logs implements runtime.Runtime: one call returning the last max bytes
+// of node's canned output (SetLog; none set: empty). A node without an
+// instance is an error wrapping runtime.ErrNoInstance. Blocks for Latency;
+// honours ctx.
+func (f *Fake) Logs(ctx context.Context, node string, max int) (runtime.Log, error) {
+	if err := f.admit(OpLogs, []string{node})[0]; err != nil {
+		return runtime.Log{}, fmt.Errorf("node %s: logs: %w", node, err)
+	}
+	if err := f.wait(ctx); err != nil {
+		return runtime.Log{}, runtime.Errorf(runtime.ClassTransient, "node %s: logs: %w", node, err)
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	in, ok := f.instances[node]
+	if !ok {
+		return runtime.Log{}, fmt.Errorf("node %s: logs: %w", node, runtime.ErrNoInstance)
+	}
+	return f.logLocked(node, in, max), nil
+}
+
+// logLocked is node's log with in's identity, cut to its last max bytes
+// (0: whole).
+func (f *Fake) logLocked(node string, in instance, max int) runtime.Log {
+	out := f.logs[node]
+	l := runtime.Log{ID: f.export(node, in).ID, Image: in.image, Host: Host}
+	if max > 0 && len(out) > max {
+		out, l.Truncated = out[len(out)-max:], true
+	}
+	l.Tail = []byte(out)
+	return l
 }
