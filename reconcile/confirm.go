@@ -1,11 +1,13 @@
-// confirm: the third phase. Under the power lock Slurm is re-read and only
-// the decisions Decide still takes on the fresh view are kept.
+// confirm: the third phase. Under the locks of the nodes acted on Slurm is
+// re-read and only the decisions Decide still takes on the fresh view are
+// kept.
 
 package reconcile
 
 import (
 	"context"
 	"fmt"
+	"slices"
 	"time"
 )
 
@@ -26,23 +28,32 @@ func (r *Reconciler) decide(now time.Time, entries []Entry) []Action {
 	return acts
 }
 
-// confirm takes the lock, re-reads Slurm and the runtimes (no hook runs
-// meanwhile: one that held the lock has launched or failed its nodes by
-// now) and keeps the actions Decide still takes on the fresh view, with
-// the timers, cooldowns and breakers of the round. v becomes the fresh
-// view. When the config file changed since it was loaded (hooks may be
-// launching nodes of groups or hosts this daemon does not know yet),
-// every action is withdrawn: the next round reloads first. The caller
-// calls unlock when done acting. Blocks on the lock and one read of each
-// side.
+// confirm takes the locks of the acts' nodes (a node a power hook holds is
+// put off to a later round), re-reads Slurm and the runtimes (a hook that
+// held a node's lock has launched or failed it by now) and keeps the
+// actions Decide still takes on the fresh view, with the timers, cooldowns
+// and breakers of the round. v becomes the fresh view. When the config
+// file changed since it was loaded (hooks may be launching nodes of groups
+// or hosts this daemon does not know yet), every action is withdrawn: the
+// next round reloads first. The caller calls unlock when done acting.
+// Blocks on the locks and one read of each side.
 func (r *Reconciler) confirm(ctx context.Context, v *view, acts []Action) ([]Action, func(), error) {
 	unlock := func() {}
-	if r.d.Lock != nil {
-		u, err := r.d.Lock(ctx)
+	if r.d.LockNodes != nil {
+		u, missed, err := r.d.LockNodes(ctx, names(acts))
 		if err != nil {
-			return nil, nil, fmt.Errorf("%w: take the power lock: %w", ErrSkipped, err)
+			return nil, nil, fmt.Errorf("%w: take the node locks: %w", ErrSkipped, err)
 		}
 		unlock = u
+		if len(missed) > 0 {
+			acts = slices.DeleteFunc(acts, func(a Action) bool {
+				err, busy := missed[a.Node]
+				if busy {
+					r.d.Log.Info("decision put off: a power hook works on the node (its lock is held)", "node", a.Node, "group", a.Group, "kind", string(a.Kind), "error", err)
+				}
+				return busy
+			})
+		}
 	}
 	if why := r.configChanged(); why != "" {
 		for _, a := range acts {

@@ -238,7 +238,7 @@ func (r *Reconciler) trackBreakers(ctx context.Context, v *view, now time.Time) 
 }
 
 // updateBreakers applies re-arms and successes to the breaker file under
-// the power lock and sets *st to what it wrote.
+// the state lock (Deps.Lock) and sets *st to what it wrote.
 func (r *Reconciler) updateBreakers(ctx context.Context, now time.Time, succ map[string]string, st **breaker.State) error {
 	bc := r.d.Config.Breaker
 	if r.d.Lock != nil {

@@ -29,10 +29,18 @@ type Deps struct {
 	Runtimes map[string]runtime.Runtime
 	Slurm    slurm.Client
 	Log      *slog.Logger
-	// Lock, when set, is held while the round re-reads Slurm and acts, so
-	// that no power hook runs in between (the hooks' power.lock). It
-	// returns the release func. nil: no lock.
+	// Lock, when set, is held while the round writes the breaker state
+	// (the state lock, power.lock, internal/nodelock). It returns the
+	// release func. nil: no lock.
 	Lock func(ctx context.Context) (unlock func(), err error)
+	// LockNodes, when set, takes the locks of the nodes the round is about
+	// to act on (the node locks the power hooks hold while they work on a
+	// node, internal/nodelock) and holds them while the round re-reads
+	// Slurm and acts, so it never acts on a node a hook works on. It
+	// returns the release func and, for each node whose lock it did not
+	// get, why; that node's action is put off to a later round. nil: no
+	// lock.
+	LockNodes func(ctx context.Context, nodes []string) (unlock func(), missed map[string]error, err error)
 	// Now is the clock; nil = time.Now.
 	Now func() time.Time
 	// StateDir holds the hooks' breaker state and launch counts
@@ -180,12 +188,13 @@ type view struct {
 
 // Round runs one reconcile round: list Slurm's nodes, then every runtime's
 // instances (in that order, so an instance launched in between is young and
-// never taken for an orphan), join, decide, re-read Slurm under Deps.Lock
-// to confirm, and act. Slurm or a runtime not answering skips the round
-// (error wrapping ErrSkipped): nothing is done on half a view. A runtime
-// whose List is partial (runtime.PartialError: some of its hosts did not
-// answer) does not: nodes with a listed instance are decided as usual, and
-// nodes without one are left alone (Entry.Unlisted). The error
+// never taken for an orphan), join, decide, re-read Slurm and the runtimes
+// under the locks of the nodes acted on (Deps.LockNodes) to confirm, and
+// act. Slurm or a runtime not answering skips the round (error wrapping
+// ErrSkipped): nothing is done on half a view. A runtime whose List is
+// partial (runtime.PartialError: some of its hosts did not answer) does
+// not: nodes with a listed instance are decided as usual, and nodes without
+// one are left alone (Entry.Unlisted). The error
 // otherwise joins the failed actions. Every decision is logged and kept as
 // an event. Round blocks until done or ctx ends and is idempotent: a round
 // run again on the same world decides the same.

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/slurm-elastic/slurm-elastic/internal/nodelock"
 	"github.com/slurm-elastic/slurm-elastic/internal/reason"
 
 	"github.com/slurm-elastic/slurm-elastic/conf"
@@ -52,6 +53,14 @@ func newWorld(t testing.TB, nodes string, names ...string) *world {
 	r, err := New(Deps{
 		Config: w.cfg, Runtimes: map[string]runtime.Runtime{"fake": w.rt}, Slurm: w.sc, Now: w.clock.Now,
 		Lock: func(ctx context.Context) (func(), error) { w.locks.Add(1); return func() {}, nil },
+		// The node locks the hooks take, a held one waited for briefly.
+		LockNodes: func(ctx context.Context, nodes []string) (func(), map[string]error, error) {
+			w.locks.Add(1)
+			ctx, cancel := context.WithTimeout(ctx, 100*time.Millisecond)
+			defer cancel()
+			h, missed, err := nodelock.Nodes(ctx, cfg.StateDir, nodes)
+			return h.Release, missed, err
+		},
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -107,6 +116,33 @@ func (w *world) hasInstance(n string) bool {
 		}
 	}
 	return false
+}
+
+// A node a power hook works on (its node lock held) is left out of the
+// round: the dead-node failover of c1 waits until the lock is free, while
+// c2's goes ahead (defect 7: per-node locks, the daemon never acts on a
+// node a hook holds).
+func TestRoundPutsOffNodesAHookHolds(t *testing.T) {
+	w := newWorld(t, "c[1-2]", "c1", "c2")
+	w.launch(t, "c1", "c2")
+	w.up("c1", slurm.StateAllocated)
+	w.up("c2", slurm.StateAllocated)
+	w.rt.SetState("c1", runtime.StateExited)
+	w.rt.SetState("c2", runtime.StateExited)
+	hook, missed, err := nodelock.Nodes(context.Background(), w.cfg.StateDir, []string{"c1"})
+	if err != nil || len(missed) > 0 {
+		t.Fatal(err, missed)
+	}
+	if got := kinds(w.round(t)); got != "c2:dead" {
+		t.Fatalf("round while a hook holds c1: %q, want only c2:dead", got)
+	}
+	if c1 := w.node(t, "c1"); c1.State != slurm.StateAllocated {
+		t.Fatalf("c1 acted on while a hook held it: %+v", c1)
+	}
+	hook.Release()
+	if got := kinds(w.round(t)); got != "c1:dead" {
+		t.Fatalf("round after the hook: %q, want c1:dead", got)
+	}
 }
 
 // TestRoundsHeal drives the fakes through every kind of trouble at once
@@ -240,12 +276,14 @@ func TestSkipWhenRuntimeUnreachable(t *testing.T) {
 func TestLockFailureSkips(t *testing.T) {
 	w := newWorld(t, "c[1-2]", "c1", "c2")
 	w.up("c1", slurm.StateAllocated)
-	w.r.d.Lock = func(ctx context.Context) (func(), error) { return nil, errors.New("held by resume") }
+	w.r.d.LockNodes = func(ctx context.Context, nodes []string) (func(), map[string]error, error) {
+		return nil, nil, errors.New("lock dir unusable")
+	}
 	if _, err := w.r.Round(context.Background()); !errors.Is(err, ErrSkipped) {
 		t.Fatalf("want ErrSkipped, got %v", err)
 	}
 	if w.sc.Calls("update") != 0 {
-		t.Fatal("acted without the power lock")
+		t.Fatal("acted without the node locks")
 	}
 }
 

@@ -10,6 +10,7 @@ import (
 
 	"github.com/slurm-elastic/slurm-elastic/internal/breaker"
 	"github.com/slurm-elastic/slurm-elastic/internal/slurm"
+	"github.com/slurm-elastic/slurm-elastic/power"
 	"github.com/slurm-elastic/slurm-elastic/runtime/runtimefake"
 )
 
@@ -20,14 +21,14 @@ import (
 func TestBreakerOpensAndRefuses(t *testing.T) {
 	e := newEnv(t, runtimefake.Options{})
 	e.d.Config.Breaker.Threshold = 3
-	e.d.Breaker = breaker.New()
+	e.d.Breaker = &breaker.Store{Dir: t.TempDir()}
 	ctx := context.Background()
 	for i := range 3 {
 		if err := Resume(ctx, e.d, []string{"ghost1"}, nil); err == nil {
 			t.Fatalf("launch %d of a broken group succeeded", i+1)
 		}
-		if open := e.d.Breaker.IsOpen("ghost"); open != (i == 2) {
-			t.Fatalf("after %d failures open=%v: %+v", i+1, open, e.d.Breaker.Get("ghost"))
+		if open := e.state(t).IsOpen("ghost"); open != (i == 2) {
+			t.Fatalf("after %d failures open=%v: %+v", i+1, open, e.state(t).Get("ghost"))
 		}
 	}
 	// The failure that opened it says so on the node, which is powered
@@ -54,12 +55,12 @@ func TestBreakerOpensAndRefuses(t *testing.T) {
 	if _, ok := e.instances(t)["cloud1"]; !ok {
 		t.Fatal("cloud1 of a healthy group not launched")
 	}
-	c := e.d.Breaker.Launches
-	if c["ghost"].Failed != 3 || c["ghost"].Refused != 2 || c["ghost"].FailuresByClass["Config"] != 3 || c["cloud"].OK != 1 || e.d.Breaker.IsOpen("cloud") {
+	c := e.state(t).Launches
+	if c["ghost"].Failed != 3 || c["ghost"].Refused != 2 || c["ghost"].FailuresByClass["Config"] != 3 || c["cloud"].OK != 1 || e.state(t).IsOpen("cloud") {
 		t.Fatalf("counts %+v %+v", c["ghost"], c["cloud"])
 	}
 	// Re-armed: launches are tried again.
-	e.d.Breaker.Reset("ghost", time.Now())
+	e.d.Breaker.Update(context.Background(), func(s *breaker.State) { s.Reset("ghost", time.Now()) })
 	before := e.rt.Stats().Calls
 	Resume(ctx, e.d, []string{"ghost1"}, nil)
 	if e.rt.Stats().Calls == before {
@@ -72,12 +73,12 @@ func TestBreakerOpensAndRefuses(t *testing.T) {
 func TestBreakerIgnoresCapacity(t *testing.T) {
 	e := newEnv(t, runtimefake.Options{Capacity: 1})
 	e.d.Config.Breaker.Threshold = 1
-	e.d.Breaker = breaker.New()
+	e.d.Breaker = &breaker.Store{Dir: t.TempDir()}
 	Resume(context.Background(), e.d, []string{"cloud1", "cloud2", "cloud3"}, nil)
-	if e.d.Breaker.IsOpen("cloud") || e.d.Breaker.Get("cloud").Failures != 0 {
-		t.Fatalf("capacity failures counted: %+v", e.d.Breaker.Get("cloud"))
+	if e.state(t).IsOpen("cloud") || e.state(t).Get("cloud").Failures != 0 {
+		t.Fatalf("capacity failures counted: %+v", e.state(t).Get("cloud"))
 	}
-	if c := e.d.Breaker.Launches["cloud"]; c.OK != 1 || c.Failed != 2 || c.FailuresByClass["Capacity"] != 2 {
+	if c := e.state(t).Launches["cloud"]; c.OK != 1 || c.Failed != 2 || c.FailuresByClass["Capacity"] != 2 {
 		t.Fatalf("counts %+v", c)
 	}
 }
@@ -88,13 +89,15 @@ func TestBreakerTimedRearm(t *testing.T) {
 	e := newEnv(t, runtimefake.Options{})
 	e.d.Config.Breaker.Threshold = 1
 	e.d.Config.Breaker.Reset = time.Minute
-	e.d.Breaker = breaker.New()
-	e.d.Breaker.Failure("cloud", "cloud4", "Config", "x", time.Now().Add(-2*time.Minute), 1, 0)
+	e.d.Breaker = &breaker.Store{Dir: t.TempDir()}
+	e.d.Breaker.Update(context.Background(), func(s *breaker.State) {
+		s.Failure("cloud", "cloud4", "Config", "x", time.Now().Add(-2*time.Minute), 1, 0)
+	})
 	if err := Resume(context.Background(), e.d, []string{"cloud1"}, nil); err != nil {
 		t.Fatalf("resume after the timeout: %v", err)
 	}
-	if e.d.Breaker.IsOpen("cloud") || e.d.Breaker.Get("cloud").RearmedBy != "timeout" {
-		t.Fatalf("%+v", e.d.Breaker.Get("cloud"))
+	if e.state(t).IsOpen("cloud") || e.state(t).Get("cloud").RearmedBy != "timeout" {
+		t.Fatalf("%+v", e.state(t).Get("cloud"))
 	}
 }
 
@@ -104,16 +107,52 @@ func TestBreakerTimedRearm(t *testing.T) {
 func TestResumeFailCountsTimeouts(t *testing.T) {
 	e := newEnv(t, runtimefake.Options{})
 	e.d.Config.Breaker.Threshold = 5
-	e.d.Breaker = breaker.New()
+	e.d.Breaker = &breaker.Store{Dir: t.TempDir()}
 	e.sc.Update(context.Background(), []string{"cloud2"}, slurm.NodeUpdate{State: slurm.SetDown, Reason: reason.Format(reason.Config, "image gone")})
 	if err := ResumeFail(context.Background(), e.d, []string{"cloud1", "cloud2"}); err != nil {
 		t.Fatal(err)
 	}
-	b := e.d.Breaker.Get("cloud")
+	b := e.state(t).Get("cloud")
 	if b.Failures != 1 || !strings.HasPrefix(b.LastFailure, "node cloud1: ResumeTimeout: ") {
 		t.Fatalf("%+v", b)
 	}
-	if c := e.d.Breaker.Launches["cloud"]; c.FailuresByClass["ResumeTimeout"] != 1 || c.Failed != 0 {
+	if c := e.state(t).Launches["cloud"]; c.FailuresByClass["ResumeTimeout"] != 1 || c.Failed != 0 {
 		t.Fatalf("counts %+v", c)
+	}
+}
+
+// state reads the breaker state the runs saved.
+func (e env) state(t *testing.T) *breaker.State {
+	t.Helper()
+	st, err := breaker.Load(e.d.Breaker.Dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st
+}
+
+// TestBreakerIgnoresSignal: a resume stopped by a signal (ctx cancelled)
+// before its launches launches nothing, counts nothing and still fails
+// the nodes (Interrupted, powered down) within its budget.
+func TestBreakerIgnoresSignal(t *testing.T) {
+	e := newEnv(t, runtimefake.Options{})
+	e.d.Config.Breaker.Threshold = 1
+	e.d.Breaker = &breaker.Store{Dir: t.TempDir()}
+	e.d.Budget = power.NewBudget(time.Now(), time.Minute)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := Resume(ctx, e.d, []string{"cloud1", "cloud2"}, nil); err == nil {
+		t.Fatal("a stopped resume reported success")
+	}
+	if st := e.state(t); st.IsOpen("cloud") || st.Get("cloud").Failures != 0 || (st.Launches["cloud"] != nil && st.Launches["cloud"].Failed != 0) {
+		t.Fatalf("signal counted as a launch failure: %+v %+v", st.Get("cloud"), st.Launches["cloud"])
+	}
+	for _, n := range []string{"cloud1", "cloud2"} {
+		if sn := e.node(t, n); !reason.Has(sn.Reason, reason.Interrupted) || !strings.Contains(sn.Reason, "stopped") || !sn.Has(slurm.FlagPoweredDown) {
+			t.Errorf("%s: %+v", n, sn)
+		}
+	}
+	if e.rt.Stats().Calls != 0 {
+		t.Errorf("%d runtime calls after the signal, want 0", e.rt.Stats().Calls)
 	}
 }

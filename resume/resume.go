@@ -27,11 +27,19 @@ import (
 // may be nil; it only adds context to the log.
 //
 // Resume blocks until every node is running and addressed or has failed,
-// or ctx ends (nodes not done by then are failed the same way). It is
-// idempotent: a node whose instance already runs is re-addressed, never
-// launched twice. The error joins one error per failed node.
+// within d.Budget: launches end at its Work (or when ctx is cancelled, a
+// signal); the breaker record, the removal of what launches cut short
+// left, and the marks (every failed node in one Slurm call per reason)
+// end at its End. A node whose launch never started or was cut short by
+// that end is not a launch failure: the breaker does not count it, and it
+// is failed with (Code:Interrupted), powered down so it returns to the
+// pool. Resume is idempotent: a node whose instance already runs is
+// re-addressed, never launched twice. The error joins one error per
+// failed node.
 func Resume(ctx context.Context, d power.Deps, names []string, jobs *ResumeFile) error {
 	start := time.Now()
+	wctx, cancel := d.Budget.WorkContext(ctx)
+	defer cancel()
 	if jobs != nil {
 		for _, j := range jobs.Jobs {
 			d.Log.Info("job waits for nodes", "job", j.JobID, "nodes", j.Nodes, "partition", j.Partition, "features", j.Features)
@@ -39,12 +47,16 @@ func Resume(ctx context.Context, d power.Deps, names []string, jobs *ResumeFile)
 	}
 	targets, unknown := power.Resolve(d, names)
 	var errs []error
+	var early []power.Failure
 	for _, n := range slices.Sorted(maps.Keys(unknown)) {
 		d.Log.Error("cannot resume node: marking it DOWN", "node", n, "error", unknown[n])
 		errs = append(errs, errors.New(unknown[n]))
-		power.Fail(ctx, d.Log, d.Slurm, []string{n}, reason.UnknownNode, unknown[n])
+		early = append(early, power.Failure{Node: n, Code: reason.UnknownNode, Msg: unknown[n]})
 	}
-	targets, errs = gate(ctx, d, targets, errs)
+	targets, errs, early = gate(wctx, d, targets, errs, early)
+	// Nodes that will not be launched are failed before the launches, so
+	// their jobs are requeued at once.
+	power.FailAll(wctx, d.Log, d.Slurm, early)
 
 	opts := power.PoolOptions(d.Config.Resume)
 	retry := opts.Retry
@@ -55,43 +67,72 @@ func Resume(ctx context.Context, d power.Deps, names []string, jobs *ResumeFile)
 		return !errors.As(err, &ae) && retry(err)
 	}
 	logged := make([]bool, len(targets)) // a failed instance's log was saved
-	results := pool.Run(ctx, len(targets), opts, func(ctx context.Context, i int) error {
+	// attempted: a launch of the node was tried; cut: its last try ended
+	// with the run (deadline, signal), so it says nothing about the
+	// runtime. Each index is written by one worker only.
+	attempted, cut := make([]bool, len(targets)), make([]bool, len(targets))
+	results := pool.Run(wctx, len(targets), opts, func(ctx context.Context, i int) error {
+		attempted[i] = true
 		t := targets[i]
 		spec := runtime.NodeSpec{Name: t.Name, Group: t.Group.Name, Template: t.Group.Template.Runtime()}
 		r := t.Runtime.Launch(ctx, []runtime.NodeSpec{spec})[0]
-		if r.Err != nil {
-			if r.Log != nil && power.SaveLog(d, t.Name, "launch failed: "+r.Err.Error(), *r.Log) {
-				logged[i] = true
-			}
-			return r.Err
+		err := r.Err
+		if err != nil && r.Log != nil && power.SaveLog(d, t.Name, "launch failed: "+err.Error(), *r.Log) {
+			logged[i] = true
 		}
-		return address(ctx, d, t, r.Instance)
+		if err == nil {
+			err = address(ctx, d, t, r.Instance)
+		}
+		cut[i] = power.Interrupted(ctx, err)
+		return err
 	})
 
-	// One record after the launches.
-	outs := make([]breaker.Outcome, len(targets))
-	for i, err := range results {
-		t := targets[i]
-		outs[i] = breaker.Outcome{Group: t.Group.Name, Node: t.Name, Launch: true}
-		if err == nil {
-			continue
-		}
-		code := reason.Code(runtime.ClassOf(err))
-		var ae *addrError
-		if errors.As(err, &ae) {
-			code = reason.SlurmUpdate
-		}
-		outs[i].Class, outs[i].Msg = string(code), err.Error()
-		outs[i].Bootstrap = code != reason.Capacity
-	}
-	verdicts := record(d, outs)
-
+	// What follows the work has the rest of the budget, even after a
+	// signal: record, mark every failed node in one batch, clean up.
+	fctx, fcancel := d.Budget.FinishContext(ctx)
+	defer fcancel()
+	var (
+		outs      []breaker.Outcome
+		outTarget []int // outs[k] is the outcome of targets[outTarget[k]]
+		stopped   []power.Target
+		fails     []power.Failure
+	)
 	launched := 0
-	brokenGroups := map[string]error{}
+	cause := interruption(wctx, d)
 	for i, err := range results {
 		t := targets[i]
-		if err == nil {
+		switch {
+		case err == nil:
 			launched++
+			outs, outTarget = append(outs, breaker.Outcome{Group: t.Group.Name, Node: t.Name, Launch: true}), append(outTarget, i)
+		case !attempted[i] || cut[i]:
+			// Not a launch failure: never counted by the breaker.
+			msg := "not launched: " + cause + " before its launch started"
+			if attempted[i] {
+				msg = "launch cut short: " + cause + "; what it started is removed"
+				stopped = append(stopped, t)
+			}
+			errs = append(errs, fmt.Errorf("node %s: %s: %w", t.Name, msg, err))
+			d.Log.Error("resume interrupted: marking node DOWN so its jobs are requeued (not counted as a launch failure)",
+				"node", t.Name, "group", t.Group.Name, "attempted", attempted[i], "reason", msg, "error", err)
+			fails = append(fails, power.Failure{Node: t.Name, Code: reason.Interrupted, Msg: msg})
+		default:
+			code := reason.Code(runtime.ClassOf(err))
+			var ae *addrError
+			if errors.As(err, &ae) {
+				code = reason.SlurmUpdate
+			}
+			outTarget = append(outTarget, i)
+			outs = append(outs, breaker.Outcome{Group: t.Group.Name, Node: t.Name, Launch: true,
+				Class: string(code), Msg: err.Error(), Bootstrap: code != reason.Capacity})
+		}
+	}
+	// One record after the launches.
+	verdicts, bs := record(fctx, d, outs)
+	brokenGroups := map[string]error{}
+	for k, i := range outTarget {
+		t, err := targets[i], results[i]
+		if err == nil {
 			continue
 		}
 		// Only a problem of the template breaks the group: a host-scoped
@@ -103,47 +144,86 @@ func Resume(ctx context.Context, d power.Deps, names []string, jobs *ResumeFile)
 			}
 		}
 		errs = append(errs, err) // runtime and address errors name the node
-		code := reason.Code(outs[i].Class)
+		code := reason.Code(outs[k].Class)
 		d.Log.Error("resume failed: marking node DOWN so its jobs are requeued", "node", t.Name, "group", t.Group.Name, "class", string(code), "error", err)
-		if v := verdicts[i]; v.Open {
+		if v := verdicts[k]; v.Open {
 			// The breaker is open: the node says so (and how to re-arm),
 			// and is powered down at once rather than kept for the admin.
-			power.Fail(ctx, d.Log, d.Slurm, []string{t.Name}, reason.BreakerOpen, breaker.Message(t.Group.Name, v.Breaker, d.Config.Breaker.Reset))
+			fails = append(fails, power.Failure{Node: t.Name, Code: reason.BreakerOpen, Msg: breaker.Message(t.Group.Name, v.Breaker, d.Config.Breaker.Reset)})
 			continue
 		}
 		msg := err.Error()
 		if logged[i] {
 			msg = reason.WithHint(code, msg, nodelog.Hint(t.Name))
 		}
-		power.Fail(ctx, d.Log, d.Slurm, []string{t.Name}, code, msg)
+		fails = append(fails, power.Failure{Node: t.Name, Code: code, Msg: msg})
 	}
+	// Every failed node in one batch, while what interrupted launches left
+	// is removed.
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		remove(fctx, d, stopped)
+	}()
+	power.FailAll(fctx, d.Log, d.Slurm, fails)
+	<-done
 	for g, err := range brokenGroups {
 		code, msg := reason.Config, fmt.Sprintf("group %s cannot start nodes: %v", g, err)
-		if d.Breaker != nil && d.Breaker.IsOpen(g) {
-			code, msg = reason.BreakerOpen, breaker.Message(g, d.Breaker.Get(g), d.Config.Breaker.Reset)
+		if bs != nil && bs.IsOpen(g) {
+			code, msg = reason.BreakerOpen, breaker.Message(g, bs.Get(g), d.Config.Breaker.Reset)
 		}
-		downIdleSiblings(ctx, d, g, names, code, msg)
+		downIdleSiblings(fctx, d, g, names, code, msg)
 	}
 	d.Log.Info("resume done", "nodes", len(names), "launched", launched, "failed", len(names)-launched, "duration", time.Since(start).String())
 	return errors.Join(errs...)
 }
 
+// interruption says why launches of a run ended early: ctx (the run's
+// work context) was cancelled (a signal), or its deadline passed.
+func interruption(ctx context.Context, d power.Deps) string {
+	if errors.Is(context.Cause(ctx), context.Canceled) {
+		return "the resume hook was stopped (signal)"
+	}
+	return fmt.Sprintf("the resume hook ran out of time (resume.timeout %s)", d.Config.Resume.Timeout)
+}
+
+// remove removes the instances of targets whose launches were cut short
+// (a launch may have created one), bounded by ctx. A failure is logged:
+// the reconciler removes what is left as an orphan. It blocks until done
+// or ctx ends and is idempotent.
+func remove(ctx context.Context, d power.Deps, targets []power.Target) {
+	errs := pool.Run(ctx, len(targets), power.PoolOptions(d.Config.Resume), func(ctx context.Context, i int) error {
+		return targets[i].Runtime.Terminate(ctx, []string{targets[i].Name})[0].Err
+	})
+	for i, err := range errs {
+		if err != nil {
+			d.Log.Error("cannot remove what an interrupted launch left; the reconciler will remove it as an orphan", "node", targets[i].Name, "group", targets[i].Group.Name, "error", err)
+		}
+	}
+}
+
 // gate asks the breaker once which targets may launch: it re-arms the
 // breakers whose breaker.reset is over, then takes the targets of groups
-// whose breaker is open out of the run: each is failed with the
+// whose breaker is open out of the run: each is added to fails with the
 // BreakerOpen reason (DOWN, powered down: Slurm requeues its jobs at once
 // and the node leaves POWERING_UP), and nothing is launched for it. It
-// returns the targets left to launch.
-func gate(ctx context.Context, d power.Deps, targets []power.Target, errs []error) ([]power.Target, []error) {
+// returns the targets left to launch. The breaker state is read and
+// written under the state lock, waited for while ctx allows; without it
+// the run goes on without the breaker (logged).
+func gate(ctx context.Context, d power.Deps, targets []power.Target, errs []error, fails []power.Failure) ([]power.Target, []error, []power.Failure) {
 	if d.Breaker == nil {
-		return targets, errs
+		return targets, errs, fails
 	}
 	p := power.BreakerPolicy(d.Config)
 	want := map[string]int{}
 	for _, t := range targets {
 		want[t.Group.Name]++
 	}
-	gt := d.Breaker.Admit(time.Now(), p, want)
+	var gt breaker.Gate
+	if _, err := d.Breaker.Update(ctx, func(s *breaker.State) { gt = s.Admit(time.Now(), p, want) }); err != nil {
+		d.Log.Error("breaker state not had: launching without the circuit breaker", "error", err)
+		return targets, errs, fails
+	}
 	for _, g := range gt.Rearmed {
 		d.Log.Warn("circuit breaker re-armed after breaker.reset (half-open: one more failure opens it again)",
 			"group", g, "breaker_reset", p.Reset.String())
@@ -162,23 +242,30 @@ func gate(ctx context.Context, d power.Deps, targets []power.Target, errs []erro
 		d.Log.Error("circuit breaker open: nodes not launched, set DOWN so their jobs go elsewhere",
 			"group", g, "nodes", ns, "failures", b.Failures, "opened_at", b.OpenedAt.UTC().Format(time.RFC3339), "last_failure", b.LastFailure,
 			"rearm", "slurm-elastic breaker reset "+g)
+		msg := breaker.Message(g, b, p.Reset)
 		for _, n := range ns {
 			errs = append(errs, fmt.Errorf("node %s: group %s: circuit breaker open, not launched", n, g))
+			fails = append(fails, power.Failure{Node: n, Code: reason.BreakerOpen, Msg: msg})
 		}
-		power.Fail(ctx, d.Log, d.Slurm, ns, reason.BreakerOpen, breaker.Message(g, b, p.Reset))
 	}
-	return kept, errs
+	return kept, errs, fails
 }
 
 // record is the one record after a run: it records outs in the breaker
-// (when there is one), says so loudly for each breaker it opens, and
-// returns one verdict per outcome (all closed without a breaker).
-func record(d power.Deps, outs []breaker.Outcome) []breaker.Verdict {
-	if d.Breaker == nil {
-		return make([]breaker.Verdict, len(outs))
+// (when there is one) under the state lock, waited for while ctx allows,
+// says so loudly for each breaker it opens, and returns one verdict per
+// outcome (all closed without a breaker) and the state recorded into (nil
+// without one).
+func record(ctx context.Context, d power.Deps, outs []breaker.Outcome) ([]breaker.Verdict, *breaker.State) {
+	vs := make([]breaker.Verdict, len(outs))
+	if d.Breaker == nil || len(outs) == 0 {
+		return vs, nil
 	}
 	p := power.BreakerPolicy(d.Config)
-	vs := d.Breaker.Record(time.Now(), p, outs)
+	st, err := d.Breaker.Update(ctx, func(s *breaker.State) { vs = s.Record(time.Now(), p, outs) })
+	if err != nil {
+		d.Log.Error("cannot record the run in the breaker state and launch counts", "error", err)
+	}
 	for i, v := range vs {
 		if v.Opened {
 			d.Log.Error("circuit breaker opened: the group's launches are stopped until it is re-armed",
@@ -186,7 +273,7 @@ func record(d power.Deps, outs []breaker.Outcome) []breaker.Verdict {
 				"rearm", "slurm-elastic breaker reset "+outs[i].Group)
 		}
 	}
-	return vs
+	return vs, st
 }
 
 // addrError marks a node that started but whose address Slurm did not take.
@@ -211,7 +298,8 @@ func address(ctx context.Context, d power.Deps, t power.Target, inst runtime.Ins
 		return nil
 	}
 	d.Log.Error("Slurm did not take the node's address: removing its instance", "node", t.Name, "addr", u.Addr, "error", err)
-	cctx := context.WithoutCancel(ctx)
+	cctx, cancel := d.Budget.FinishContext(ctx) // bounded, even after the run's deadline
+	defer cancel()
 	if r := t.Runtime.Terminate(cctx, []string{t.Name})[0]; r.Err != nil {
 		d.Log.Error("remove instance after failed addressing", "node", t.Name, "error", r.Err)
 		err = errors.Join(err, r.Err)
@@ -231,7 +319,7 @@ func downIdleSiblings(ctx context.Context, d power.Deps, group string, resumed [
 	if !ok {
 		return
 	}
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 15*time.Second)
+	ctx, cancel := context.WithTimeout(ctx, 15*time.Second) // ctx: the run's finish, detached already
 	defer cancel()
 	nodes, err := d.Slurm.Nodes(ctx, inv.GroupNodes(g)...)
 	if err != nil && len(nodes) == 0 {

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/slurm-elastic/slurm-elastic/conf"
+	"github.com/slurm-elastic/slurm-elastic/internal/reason"
 	"github.com/slurm-elastic/slurm-elastic/internal/slurm"
 	"github.com/slurm-elastic/slurm-elastic/internal/slurm/slurmfake"
 	"github.com/slurm-elastic/slurm-elastic/power"
@@ -214,21 +215,23 @@ func TestResumeRemovesInstanceSlurmCannotAddress(t *testing.T) {
 	}
 }
 
+// A run whose launches outlive its budget ends by the budget: the nodes
+// are failed as interrupted (not a launch failure), in one DOWN and one
+// POWER_DOWN_FORCE call for both.
 func TestResumeBoundedByContext(t *testing.T) {
 	e := newEnv(t, runtimefake.Options{Latency: time.Hour})
-	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
-	defer cancel()
-	err := Resume(ctx, e.d, []string{"cloud1", "cloud2"}, nil)
+	e.d.Budget = power.NewBudget(time.Now(), time.Second)
+	err := Resume(context.Background(), e.d, []string{"cloud1", "cloud2"}, nil)
 	if !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("err = %v, want deadline exceeded", err)
 	}
 	for _, n := range []string{"cloud1", "cloud2"} {
-		if sn := e.node(t, n); !strings.Contains(sn.Reason, "(Code:Transient)") || !sn.Has(slurm.FlagPoweredDown) {
+		if sn := e.node(t, n); !reason.Has(sn.Reason, reason.Interrupted) || !strings.Contains(sn.Reason, "launch cut short") || !sn.Has(slurm.FlagPoweredDown) {
 			t.Errorf("node %s after timeout: %+v", n, sn)
 		}
 	}
-	if got := e.sc.Calls("update"); got < 4 {
-		t.Errorf("%d Slurm updates, want DOWN and POWER_DOWN_FORCE for each node", got)
+	if got := e.sc.Calls("update"); got != 2 {
+		t.Errorf("%d Slurm updates, want 2: DOWN and POWER_DOWN_FORCE, each for both nodes", got)
 	}
 }
 

@@ -24,16 +24,23 @@ import (
 // `(Code:ResumeTimeout)` reason that says what was found, so an admin sees
 // why without reading logs.
 //
-// ResumeFail blocks until every node is handled or ctx ends. It is
-// idempotent: a node with nothing left is only re-marked.
+// ResumeFail blocks until every node is handled or ctx ends, within
+// d.Budget: the lookups and removals end at its Work, the record and the
+// marks (one Slurm call per reason) at its End. It is idempotent: a node
+// with nothing left is only re-marked.
 func ResumeFail(ctx context.Context, d power.Deps, names []string) error {
 	start := time.Now()
+	fctx, fcancel := d.Budget.FinishContext(ctx)
+	defer fcancel()
+	ctx, cancel := d.Budget.WorkContext(ctx)
+	defer cancel()
 	targets, unknown := power.Resolve(d, names)
 	var errs []error
+	var fails []power.Failure
 	for _, n := range slices.Sorted(maps.Keys(unknown)) {
 		d.Log.Error("resume-fail for a node slurm-elastic does not manage", "node", n, "error", unknown[n])
 		errs = append(errs, errors.New(unknown[n]))
-		power.Fail(ctx, d.Log, d.Slurm, []string{n}, reason.UnknownNode, unknown[n])
+		fails = append(fails, power.Failure{Node: n, Code: reason.UnknownNode, Msg: unknown[n]})
 	}
 
 	// One List per runtime says what each node had when it timed out.
@@ -108,19 +115,22 @@ func ResumeFail(ctx context.Context, d power.Deps, names []string) error {
 		d.Log.Warn("resume timed out: instance removed, node set DOWN", "node", t.Name, "group", t.Group.Name, "found", found, "error", err)
 		failed = append(failed, timedOut{t, msg})
 	}
-	// One record after the removals, then the one fail path.
+	// One record after the removals, then every node marked in one batch,
+	// both with the rest of the budget.
 	outs := make([]breaker.Outcome, len(failed))
 	for i, f := range failed {
 		outs[i] = breaker.Outcome{Group: f.t.Group.Name, Node: f.t.Name, Class: string(reason.ResumeTimeout), Msg: f.msg, Bootstrap: true}
 	}
-	for i, v := range record(d, outs) {
+	verdicts, _ := record(fctx, d, outs)
+	for i, v := range verdicts {
 		f := failed[i]
 		if v.Open {
-			power.Fail(ctx, d.Log, d.Slurm, []string{f.t.Name}, reason.BreakerOpen, breaker.Message(f.t.Group.Name, v.Breaker, d.Config.Breaker.Reset))
+			fails = append(fails, power.Failure{Node: f.t.Name, Code: reason.BreakerOpen, Msg: breaker.Message(f.t.Group.Name, v.Breaker, d.Config.Breaker.Reset)})
 			continue
 		}
-		power.Fail(ctx, d.Log, d.Slurm, []string{f.t.Name}, reason.ResumeTimeout, f.msg)
+		fails = append(fails, power.Failure{Node: f.t.Name, Code: reason.ResumeTimeout, Msg: f.msg})
 	}
+	power.FailAll(fctx, d.Log, d.Slurm, fails)
 	d.Log.Info("resume-fail done", "nodes", len(names), "duration", time.Since(start).String())
 	return errors.Join(errs...)
 }

@@ -14,12 +14,15 @@
 // The file is written durably (temporary file, fsync, rename, fsync of
 // the directory); an empty or corrupt one is moved aside and rebuilt
 // (LoadForUpdate). Every
-// read-modify-write must happen under the hooks' power.lock (the caller
-// holds it), so hooks, daemon and the admin command never lose an update.
+// read-modify-write happens under the state directory's state lock
+// (power.lock, internal/nodelock; Store.Update takes it), held only for the
+// read-modify-write, so hooks, daemon and the admin command never lose an
+// update and never wait for each other's launches.
 package breaker
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -231,7 +234,8 @@ func Load(dir string) (*State, error) {
 	return s, nil
 }
 
-// LoadForUpdate is Load for a caller about to Save (it holds power.lock):
+// LoadForUpdate is Load for a caller about to Save (it holds the state
+// lock, power.lock):
 // an empty or corrupt file is logged as an ERROR naming it, moved aside to
 // breaker.json.corrupt-<UTC time> (kept for the admin) and the state is
 // rebuilt from empty, so the hooks and `breaker reset` keep working.
@@ -255,7 +259,7 @@ func LoadForUpdate(dir string, log *slog.Logger) (*State, error) {
 // dir: statefile.WriteFile), readable by all (it holds no secret) and,
 // when written by root into a directory owned by another user (the admin
 // command), owned by that user, so the hooks can go on replacing it. The
-// caller holds power.lock. Blocks on the disk; idempotent.
+// caller holds the state lock (power.lock). Blocks on the disk; idempotent.
 func Save(dir string, s *State) error {
 	b, err := json.MarshalIndent(s, "", " ")
 	if err != nil {
@@ -265,6 +269,44 @@ func Save(dir string, s *State) error {
 		return fmt.Errorf("breaker state: %w", err)
 	}
 	return nil
+}
+
+// Store is a state directory's breaker file and the lock that guards its
+// read-modify-writes.
+type Store struct {
+	// Dir is the state directory.
+	Dir string
+	// Lock takes the state lock (internal/nodelock.State on Dir), waiting
+	// while ctx allows, and returns its release. nil: no lock (one process
+	// owns Dir, as in tests).
+	Lock func(ctx context.Context) (release func(), err error)
+	// Log gets the ERROR of a corrupt file moved aside (LoadForUpdate).
+	Log *slog.Logger
+}
+
+// Update reads the state (LoadForUpdate), runs fn on it and saves it, all
+// under Lock, which it holds for no longer than that. It returns the state
+// fn left, also when saving it failed (with that error); nil and the
+// error when the lock was not had by ctx's end or the file could not be
+// read. It blocks on the lock and the disk; fn must not block.
+func (s *Store) Update(ctx context.Context, fn func(*State)) (*State, error) {
+	if s.Lock != nil {
+		release, err := s.Lock(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("breaker state: %w", err)
+		}
+		defer release()
+	}
+	log := s.Log
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	st, err := LoadForUpdate(s.Dir, log)
+	if err != nil {
+		return nil, err
+	}
+	fn(st)
+	return st, Save(s.Dir, st)
 }
 
 // MatchOwner gives path the owner of dir when the process runs as root
@@ -310,7 +352,8 @@ type Gate struct {
 // Admit is the gate before launches: it re-arms the breakers whose reset
 // is over, then refuses every group in want whose breaker is open and
 // counts the refused launches (want maps a group to its number of nodes).
-// Call it once per run, under power.lock. It does not block.
+// Call it once per run, under the state lock (Store.Update). It does not
+// block.
 func (s *State) Admit(now time.Time, p Policy, want map[string]int) Gate {
 	g := Gate{Rearmed: s.Expire(now, p.Reset, p.Threshold), Refused: map[string]Group{}}
 	for group, n := range want {
@@ -349,7 +392,7 @@ type Verdict struct {
 // Record records a run's outcomes in order, the one record after the
 // launches: launch counts, failures by class, and bootstrap failures,
 // which may open the breaker. It returns one Verdict per outcome. Call it
-// once per run, under power.lock. It does not block.
+// once per run, under the state lock (Store.Update). It does not block.
 func (s *State) Record(now time.Time, p Policy, outs []Outcome) []Verdict {
 	vs := make([]Verdict, len(outs))
 	for i, o := range outs {

@@ -77,6 +77,7 @@ const (
 	ResumeTimeout    Code = "ResumeTimeout"
 	SlurmUnreachable Code = "SlurmUnreachable"
 	BreakerOpen      Code = "BreakerOpen"
+	Interrupted      Code = "Interrupted"
 
 	DeadNode     Code = "DeadNode"
 	StuckPowerUp Code = "StuckPowerUp"
@@ -105,6 +106,7 @@ var registry = map[Code]Info{
 	ResumeTimeout:    {ResumeTimeout, Hooks, LaunchFailure, "the node did not register within ResumeTimeout", false},
 	SlurmUnreachable: {SlurmUnreachable, Hooks, LaunchFailure, "the configured Slurm client did not answer; nothing was launched", true},
 	BreakerOpen:      {BreakerOpen, Hooks, Hold, "the group's circuit breaker is open; launches stopped until it is re-armed", true},
+	Interrupted:      {Interrupted, Hooks, LaunchFailure, "the resume hook ran out of time (resume.timeout, the node lock wait) or was stopped before the node's launch was done; not a launch failure (the breaker does not count it)", true},
 	DeadNode:         {DeadNode, Reconciler, Failover, "the node was up but its instance was gone or exited; jobs requeued, powered down", true},
 	StuckPowerUp:     {StuckPowerUp, Reconciler, Failover, "the node was powering up too long with no instance; reset", true},
 	Unhealthy:        {Unhealthy, Reconciler, Failover, "the health daemon drained the idle node; the reconciler replaced it", true},

@@ -12,7 +12,7 @@ import (
 
 // FailTimeout bounds one Fail call. Fail runs detached from its caller's
 // cancellation: a node set DOWN but never powered down is worse than a
-// late exit.
+// late exit. A caller's earlier deadline (a hook's budget) bounds it too.
 const FailTimeout = 20 * time.Second
 
 // updateRetry is the one retry policy for Slurm node updates: every error
@@ -70,10 +70,17 @@ type Failed struct {
 // not retryable stay DOWN until an admin acts.
 //
 // Nodes are updated in one call each step, node by node when that call
-// fails, with the one retry policy (UpdateEach). Fail blocks for at most
-// FailTimeout, detached from ctx's cancellation, and is idempotent.
+// fails, with the one retry policy (UpdateEach). Fail is detached from
+// ctx's cancellation (SIGTERM) but not from its deadline: it blocks until
+// ctx's deadline or for FailTimeout, whichever comes first, so a hook
+// whose budget ends before Slurm kills it never outlives it. It is
+// idempotent.
 func Fail(ctx context.Context, c Client, nodes []string, code reason.Code, msg string) map[string]Failed {
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), FailTimeout)
+	end := time.Now().Add(FailTimeout)
+	if dl, ok := ctx.Deadline(); ok && dl.Before(end) {
+		end = dl
+	}
+	ctx, cancel := context.WithDeadline(context.WithoutCancel(ctx), end)
 	defer cancel()
 	out := make(map[string]Failed, len(nodes))
 	var down []string

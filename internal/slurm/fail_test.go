@@ -5,6 +5,7 @@ import (
 	"errors"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/slurm-elastic/slurm-elastic/internal/reason"
 	"github.com/slurm-elastic/slurm-elastic/internal/slurm"
@@ -42,5 +43,22 @@ func TestFail(t *testing.T) {
 	}
 	if r := res["a2"]; !errors.Is(r.Err, bad) || r.Down {
 		t.Errorf("a2: %+v, want the fault and not DOWN", r)
+	}
+}
+
+// Fail ignores its caller's cancellation (a signal must not leave nodes
+// half failed) but keeps the caller's deadline: a hook whose budget is
+// over does not outlive it.
+func TestFailDetachedButBounded(t *testing.T) {
+	f := slurmfake.New("a1", "a2")
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if r := slurm.Fail(ctx, f, []string{"a1"}, reason.Transient, "x")["a1"]; r.Err != nil || !r.PoweredDown {
+		t.Fatalf("after cancel: %+v, want DOWN and powered down", r)
+	}
+	ctx, cancel = context.WithDeadline(context.Background(), time.Now().Add(-time.Second))
+	defer cancel()
+	if r := slurm.Fail(ctx, f, []string{"a2"}, reason.Transient, "x")["a2"]; r.Down || !errors.Is(r.Err, context.DeadlineExceeded) {
+		t.Fatalf("after the deadline: %+v, want nothing done (deadline exceeded)", r)
 	}
 }

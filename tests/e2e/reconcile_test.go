@@ -262,7 +262,7 @@ func TestReconcileCapacityCooldown(t *testing.T) {
 // way through launching four nodes (as SlurmUser, as slurmctld runs it).
 // Within two reconciler rounds no container is left whose node Slurm has
 // powered down, no node is DOWN without a reason, and a job on all four
-// nodes then runs (the killed hook's power.lock died with it).
+// nodes then runs (the killed hook's node locks died with it).
 func TestReconcileKilledResume(t *testing.T) {
 	reset(t)
 	// One launch at a time, so the kill lands with nodes still to launch;

@@ -14,10 +14,10 @@ import (
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/slurm-elastic/slurm-elastic/cmd/internal/hookcmd"
 	"github.com/slurm-elastic/slurm-elastic/conf"
 	"github.com/slurm-elastic/slurm-elastic/internal/breaker"
 	"github.com/slurm-elastic/slurm-elastic/internal/logging"
+	"github.com/slurm-elastic/slurm-elastic/internal/nodelock"
 )
 
 func breakerCommand() *cli.Command {
@@ -32,7 +32,7 @@ func breakerCommand() *cli.Command {
 				ArgsUsage: "GROUP|--all",
 				Flags: []cli.Flag{
 					&cli.BoolFlag{Name: "all", Usage: "every group"},
-					&cli.DurationFlag{Name: "wait", Value: 30 * time.Second, Usage: "how long to wait for the hooks' power.lock (5s to 30s)"},
+					&cli.DurationFlag{Name: "wait", Value: 30 * time.Second, Usage: "how long to wait for the state lock power.lock (5s to 30s)"},
 				},
 				Action: breakerReset,
 			},
@@ -84,7 +84,7 @@ func writeBreakers(w io.Writer, cfg *conf.Config, st *breaker.State) {
 	}
 }
 
-// breakerReset re-arms breakers under the hooks' power.lock (waiting at
+// breakerReset re-arms breakers under the state lock power.lock (waiting at
 // most --wait), logs it to the configured log, and prints the result. It
 // blocks on the lock; idempotent.
 func breakerReset(c *cli.Context) error {
@@ -112,7 +112,7 @@ func breakerReset(c *cli.Context) error {
 		return exitcode.New(exitcode.Busy, fmt.Errorf("breaker reset: %w", err))
 	}
 	defer unlock()
-	if err := breaker.MatchOwner(cfg.StateDir, filepath.Join(cfg.StateDir, hookcmd.LockFile)); err != nil {
+	if err := breaker.MatchOwner(cfg.StateDir, filepath.Join(cfg.StateDir, nodelock.StateFile)); err != nil {
 		return exitcode.New(exitcode.Failed, fmt.Errorf("breaker reset: %w", err))
 	}
 	// Log where the hooks and the daemon do, but never create that file

@@ -10,8 +10,8 @@ import (
 	"github.com/gofrs/flock"
 
 	"github.com/slurm-elastic/slurm-elastic/cmd/internal/exitcode"
-	"github.com/slurm-elastic/slurm-elastic/cmd/internal/hookcmd"
 	"github.com/slurm-elastic/slurm-elastic/internal/breaker"
+	"github.com/slurm-elastic/slurm-elastic/internal/nodelock"
 )
 
 func TestBreakerListAndReset(t *testing.T) {
@@ -46,7 +46,7 @@ func TestBreakerListAndReset(t *testing.T) {
 		t.Fatal("reset with no group and no --all succeeded")
 	}
 	// Held power.lock (a resume running): the reset waits, then fails.
-	l := flock.New(filepath.Join(stateDir, hookcmd.LockFile))
+	l := flock.New(filepath.Join(stateDir, nodelock.StateFile))
 	if ok, err := l.TryLock(); !ok || err != nil {
 		t.Fatal(ok, err)
 	}

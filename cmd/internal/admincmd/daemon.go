@@ -23,11 +23,10 @@ import (
 	"github.com/gofrs/flock"
 	"github.com/urfave/cli/v2"
 
-	"github.com/slurm-elastic/slurm-elastic/cmd/internal/hookcmd"
 	"github.com/slurm-elastic/slurm-elastic/conf"
 	"github.com/slurm-elastic/slurm-elastic/internal/breaker"
 	"github.com/slurm-elastic/slurm-elastic/internal/logging"
-	"github.com/slurm-elastic/slurm-elastic/internal/statefile"
+	"github.com/slurm-elastic/slurm-elastic/internal/nodelock"
 	"github.com/slurm-elastic/slurm-elastic/internal/version"
 	"github.com/slurm-elastic/slurm-elastic/reconcile"
 )
@@ -95,6 +94,7 @@ func daemon(c *cli.Context) error {
 		return err
 	}
 	d.Lock = powerLock(cfg.StateDir, cfg.Daemon.Interval)
+	d.LockNodes = nodeLocks(cfg.StateDir, cfg.Daemon.Interval)
 	r, err := reconcile.New(d)
 	if err != nil {
 		return exitcode.New(exitcode.Config, err)
@@ -174,26 +174,35 @@ func reloadDeps(ctx context.Context, c *cli.Context, start *conf.Config, log *sl
 		return reconcile.Deps{}, err
 	}
 	d.Lock = powerLock(cfg.StateDir, cfg.Daemon.Interval)
+	d.LockNodes = nodeLocks(cfg.StateDir, cfg.Daemon.Interval)
 	return d, nil
 }
 
-// powerLock returns the reconciler's Lock: the hooks' own power.lock in
-// the state dir, waited for at most wait (at least 5s, at most 30s). A
-// resume that holds it longer makes the round skip its actions.
+// powerLock returns the state lock (power.lock: the breaker state's
+// read-modify-writes, internal/nodelock), waited for at most wait (at
+// least 5s, at most 30s). The hooks hold it only briefly.
 func powerLock(dir string, wait time.Duration) func(ctx context.Context) (func(), error) {
 	wait = min(max(wait, 5*time.Second), 30*time.Second)
 	return func(ctx context.Context) (func(), error) {
 		ctx, cancel := context.WithTimeout(ctx, wait)
 		defer cancel()
-		if err := statefile.Touch(filepath.Join(dir, hookcmd.LockFile), 0o644); err != nil {
-			return nil, fmt.Errorf("lock: %w", err)
+		return nodelock.State(ctx, dir)
+	}
+}
+
+// nodeLocks returns the reconciler's LockNodes: the node locks the hooks
+// take (internal/nodelock), a busy one waited for at most wait (at least
+// 5s, at most 30s). A node a hook holds longer is left out of the round.
+func nodeLocks(dir string, wait time.Duration) func(ctx context.Context, nodes []string) (func(), map[string]error, error) {
+	wait = min(max(wait, 5*time.Second), 30*time.Second)
+	return func(ctx context.Context, nodes []string) (func(), map[string]error, error) {
+		ctx, cancel := context.WithTimeout(ctx, wait)
+		defer cancel()
+		h, missed, err := nodelock.Nodes(ctx, dir, nodes)
+		if err != nil {
+			return nil, nil, err
 		}
-		l := flock.New(filepath.Join(dir, hookcmd.LockFile))
-		ok, err := l.TryLockContext(ctx, 50*time.Millisecond)
-		if err != nil || !ok {
-			return nil, fmt.Errorf("lock %s: %w", l.Path(), errors.Join(err, ctx.Err()))
-		}
-		return func() { _ = l.Unlock() }, nil
+		return h.Release, missed, nil
 	}
 }
 

@@ -21,7 +21,8 @@ const (
 	Usage = 2
 	// Config: the config file is invalid or unreadable.
 	Config = 3
-	// Busy: another process holds the lock (power.lock, daemon.lock).
+	// Busy: another process holds the lock (a hook: every node's
+	// locks/NODE.lock; power.lock, daemon.lock).
 	Busy = 4
 	// Unknown: slurm-elastic-health --once: checks could not tell
 	// (Unknown findings), no failure.
@@ -37,7 +38,7 @@ var Table = []struct {
 	{Failed, "an operation failed for at least one node or target; the others were done"},
 	{Usage, "bad arguments, option, hostlist, node name or unknown command: nothing done"},
 	{Config, "the config file is invalid or unreadable: nothing done"},
-	{Busy, "another process holds the lock (power.lock, daemon.lock): nothing done"},
+	{Busy, "another process holds the lock (node locks, power.lock, daemon.lock): nothing done"},
 	{Unknown, "slurm-elastic-health --once: checks could not tell, no failure"},
 }
 

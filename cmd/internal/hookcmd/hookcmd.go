@@ -9,11 +9,11 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"os"
-	"path/filepath"
+	"slices"
 	"time"
 
-	"github.com/gofrs/flock"
 	"github.com/urfave/cli/v2"
 
 	"github.com/slurm-elastic/slurm-elastic/cmd/internal/build"
@@ -22,11 +22,13 @@ import (
 	"github.com/slurm-elastic/slurm-elastic/internal/breaker"
 	"github.com/slurm-elastic/slurm-elastic/internal/hostlist"
 	"github.com/slurm-elastic/slurm-elastic/internal/logging"
+	"github.com/slurm-elastic/slurm-elastic/internal/nodelock"
 	"github.com/slurm-elastic/slurm-elastic/internal/reason"
-	"github.com/slurm-elastic/slurm-elastic/internal/statefile"
+	"github.com/slurm-elastic/slurm-elastic/internal/slurm"
 	"github.com/slurm-elastic/slurm-elastic/internal/version"
 	"github.com/slurm-elastic/slurm-elastic/power"
 	"github.com/slurm-elastic/slurm-elastic/resume"
+	"github.com/slurm-elastic/slurm-elastic/runtime"
 	"github.com/slurm-elastic/slurm-elastic/suspend"
 )
 
@@ -38,10 +40,6 @@ const (
 	Suspend    Kind = "suspend"
 	ResumeFail Kind = "resume-fail"
 )
-
-// LockFile is the file, in the state directory, that serialises hook runs
-// so concurrent invocations never place or remove the same node twice.
-const LockFile = "power.lock"
 
 // App returns the command line of one hook. Its Action reads
 // SLURM_RESUME_FILE before anything else (the file exists only while the
@@ -90,8 +88,8 @@ var usage = map[Kind]string{
 }
 
 // Main runs a hook with os.Args and returns the process exit code
-// (cmd/internal/exitcode: 1 a node failed, 2 usage, 3 config, 4 the lock
-// was not had). It blocks until the hook is done and is safe to call once
+// (cmd/internal/exitcode: 1 a node failed, 2 usage, 3 config, 4 no node's
+// lock was had). It blocks until the hook is done and is safe to call once
 // per process.
 func Main(ctx context.Context, k Kind, args []string) int {
 	err := App(k).RunContext(ctx, args)
@@ -101,11 +99,26 @@ func Main(ctx context.Context, k Kind, args []string) int {
 	return exitcode.Of(err)
 }
 
-// Run executes one hook on the nodes of expr. It blocks until done, bounded
-// by the hook's configured timeout, and is idempotent as the hook bodies
-// are. Errors before any node was touched carry their exit code
+// Run executes one hook on the nodes of expr, each under its node lock
+// (internal/nodelock). It blocks until done, bounded by the hook's
+// configured timeout counted from its call, lock waits and the marking of
+// failed nodes included (power.Budget), and is idempotent as the hook
+// bodies are. A node whose lock another process holds for a quarter of
+// the timeout is left alone (resume: failed with reason.Interrupted). Errors before any node was touched carry their exit code
 // (*exitcode.Error).
 func Run(ctx context.Context, k Kind, cfgPath, expr string, resumeFile []byte) error {
+	return run(ctx, k, cfgPath, expr, resumeFile, builder{slurm: build.Slurm, runtimes: build.Runtimes})
+}
+
+// builder is where a run gets its Slurm client and runtimes:
+// cmd/internal/build, or the fakes of those outside APIs in tests.
+type builder struct {
+	slurm    func(ctx context.Context, cfg *conf.Config, log *slog.Logger) (slurm.Client, error)
+	runtimes func(ctx context.Context, cfg *conf.Config, log *slog.Logger) (map[string]runtime.Runtime, error)
+}
+
+func run(ctx context.Context, k Kind, cfgPath, expr string, resumeFile []byte, bld builder) error {
+	start := time.Now()
 	cfg, cfgErr := conf.Load(cfgPath)
 	if cfgErr == nil {
 		cfgErr = cfg.Validate()
@@ -127,8 +140,15 @@ func Run(ctx context.Context, k Kind, cfgPath, expr string, resumeFile []byte) e
 	if k == Suspend {
 		hc = cfg.Suspend
 	}
-	ctx, cancel := context.WithTimeout(ctx, hc.Timeout)
+	// Nothing of the run outlives hc.Timeout from its start, lock waits
+	// included: Slurm kills the hook after its timeout.
+	budget := power.NewBudget(start, hc.Timeout)
+	ctx, cancel := context.WithDeadline(ctx, budget.End)
 	defer cancel()
+	fctx, fcancel := budget.FinishContext(ctx)
+	defer fcancel()
+	wctx, wcancel := budget.WorkContext(ctx)
+	defer wcancel()
 
 	nodes, err := hostlist.Expand(expr)
 	if err != nil {
@@ -144,57 +164,92 @@ func Run(ctx context.Context, k Kind, cfgPath, expr string, resumeFile []byte) e
 		}
 	}
 
-	unlock, err := lock(ctx, cfg.StateDir)
+	// One lock per node: hooks (and the daemon) working on other nodes
+	// never wait for this run, nor this run for them.
+	lctx, lcancel := context.WithDeadline(wctx, budget.LockBy)
+	held, missed, err := nodelock.Nodes(lctx, cfg.StateDir, nodes)
+	lcancel()
 	if err != nil {
-		log.Error("cannot take the hook lock: nothing done", "error", err)
+		log.Error("cannot take the node locks: nothing done", "error", err)
 		return exitcode.New(exitcode.Busy, err)
 	}
-	defer unlock()
+	defer held.Release()
+	busy := busyNodes(log, nodes, missed, budget.LockBy.Sub(start))
+	if len(missed) > 0 {
+		nodes = slices.DeleteFunc(nodes, func(n string) bool { _, m := missed[n]; return m })
+	}
 
-	sc, err := build.Slurm(ctx, cfg, log)
+	sc, err := bld.slurm(wctx, cfg, log)
 	if err != nil {
 		log.Error("cannot reach Slurm: nothing done", "backend", cfg.Slurm.Backend, "error", err)
 		if k == Resume {
-			failViaScontrol(ctx, log, cfg, nodes, reason.SlurmUnreachable, err.Error())
+			failViaScontrol(fctx, log, cfg, append(nodes, slices.Sorted(maps.Keys(missed))...), reason.SlurmUnreachable, err.Error())
 		}
 		return fmt.Errorf("slurm: %w", err)
 	}
 	if k == Resume {
 		// Launching nodes Slurm cannot be told about only makes orphans:
 		// make sure the controller answers first (one cheap request).
-		if err := sc.Ping(ctx); err != nil {
+		if err := sc.Ping(wctx); err != nil {
 			log.Error("Slurm does not answer: nothing launched", "backend", cfg.Slurm.Backend, "error", err)
-			failViaScontrol(ctx, log, cfg, nodes, reason.SlurmUnreachable, err.Error())
+			failViaScontrol(fctx, log, cfg, append(nodes, slices.Sorted(maps.Keys(missed))...), reason.SlurmUnreachable, err.Error())
 			return fmt.Errorf("slurm: %w", err)
 		}
+		// A node another process works on is not launched here: it is
+		// failed (not a launch failure) so its job is requeued at once.
+		var fs []power.Failure
+		for _, n := range slices.Sorted(maps.Keys(missed)) {
+			fs = append(fs, power.Failure{Node: n, Code: reason.Interrupted, Msg: lockMsg(budget.LockBy.Sub(start))})
+		}
+		power.FailAll(wctx, log, sc, fs)
 	}
-	rts, err := build.Runtimes(ctx, cfg, log)
+	if len(nodes) == 0 {
+		return exitcode.New(exitcode.Busy, busy)
+	}
+	rts, err := bld.runtimes(wctx, cfg, log)
 	if err != nil {
 		log.Error("cannot set up runtimes: nothing done", "error", err)
 		return err
 	}
-	d := power.Deps{Config: cfg, Runtimes: rts, Slurm: sc, Log: log}
-	if k == Suspend {
-		return suspend.Suspend(ctx, d, nodes)
-	}
-	// The breaker and the launch counts: read and written under the lock
-	// held above, so concurrent hooks and the daemon never lose an update.
-	bs, err := breaker.LoadForUpdate(cfg.StateDir, log)
-	if err != nil {
-		log.Error("breaker state unreadable: running without the circuit breaker and launch counts", "error", err)
-	}
-	d.Breaker = bs
-	if k == Resume {
-		err = resume.Resume(ctx, d, nodes, rf)
-	} else {
-		err = resume.ResumeFail(ctx, d, nodes)
-	}
-	if bs != nil {
-		if serr := breaker.Save(cfg.StateDir, bs); serr != nil {
-			log.Error("cannot save the breaker state and launch counts", "error", serr)
+	d := power.Deps{Config: cfg, Runtimes: rts, Slurm: sc, Log: log, Budget: budget}
+	switch k {
+	case Suspend:
+		err = suspend.Suspend(ctx, d, nodes)
+	case Resume, ResumeFail:
+		// The breaker and the launch counts: each read-modify-write under
+		// the state lock, held only for it.
+		d.Breaker = &breaker.Store{Dir: cfg.StateDir, Log: log, Lock: func(ctx context.Context) (func(), error) {
+			return nodelock.State(ctx, cfg.StateDir)
+		}}
+		if k == Resume {
+			err = resume.Resume(ctx, d, nodes, rf)
+		} else {
+			err = resume.ResumeFail(ctx, d, nodes)
 		}
 	}
-	return err
+	return errors.Join(err, busy)
+}
+
+// busyNodes logs each node whose lock was not had and returns their
+// errors joined (nil when none). wait is how long the run waited.
+func busyNodes(log *slog.Logger, nodes []string, missed map[string]error, wait time.Duration) error {
+	var errs []error
+	for _, n := range slices.Sorted(maps.Keys(missed)) {
+		err := missed[n]
+		if errors.Is(err, nodelock.ErrBusy) {
+			log.Error("node left alone: another slurm-elastic process (a hook or the daemon) held its lock for the whole lock wait",
+				"node", n, "lock_wait", wait.Round(time.Second).String(), "error", err)
+		} else {
+			log.Error("node left alone: its lock cannot be taken", "node", n, "error", err)
+		}
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}
+
+// lockMsg is the reason message of a node whose lock was not had.
+func lockMsg(wait time.Duration) string {
+	return fmt.Sprintf("not launched: another slurm-elastic process (hook or daemon) held the node's lock for the resume hook's whole lock wait (%s)", wait.Round(time.Second))
 }
 
 // configFailed logs a config problem where an admin will look (the
@@ -223,7 +278,8 @@ func configFailed(ctx context.Context, k Kind, cfg *conf.Config, expr string, cf
 // failViaScontrol is the last resort when the configured Slurm client
 // cannot be had: scontrol (from the config, else the default) fails the
 // nodes the one way (power.Fail), so their jobs are requeued. Best effort:
-// failures are logged. It blocks for at most slurm.FailTimeout.
+// failures are logged. It blocks until ctx's deadline or for at most
+// slurm.FailTimeout.
 func failViaScontrol(ctx context.Context, log *slog.Logger, cfg *conf.Config, nodes []string, code reason.Code, msg string) {
 	sc, err := build.Scontrol(ctx, cfg, log)
 	if err != nil {
@@ -241,21 +297,4 @@ func firstLine(err error) string {
 		}
 	}
 	return s
-}
-
-// lock takes the state directory's hook lock, waiting for it as long as
-// ctx allows. The returned func releases it.
-func lock(ctx context.Context, dir string) (func(), error) {
-	if err := os.MkdirAll(dir, 0o750); err != nil {
-		return nil, fmt.Errorf("state dir %s: %w", dir, err)
-	}
-	if err := statefile.Touch(filepath.Join(dir, LockFile), 0o644); err != nil {
-		return nil, fmt.Errorf("lock: %w", err)
-	}
-	l := flock.New(filepath.Join(dir, LockFile))
-	ok, err := l.TryLockContext(ctx, 50*time.Millisecond)
-	if err != nil || !ok {
-		return nil, fmt.Errorf("lock %s: %w", l.Path(), errors.Join(err, ctx.Err()))
-	}
-	return func() { _ = l.Unlock() }, nil
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/gofrs/flock"
 	"github.com/slurm-elastic/slurm-elastic/cmd/internal/exitcode"
+	"github.com/slurm-elastic/slurm-elastic/internal/nodelock"
 )
 
 // writeConfig writes a valid config whose log and state live in dir.
@@ -77,8 +78,9 @@ func TestRunRejectsBadHostlistAsUsage(t *testing.T) {
 func TestRunWaitsForTheLockNoLongerThanItsTimeout(t *testing.T) {
 	dir := t.TempDir()
 	cfg := writeConfig(t, dir, "1s")
-	os.MkdirAll(filepath.Join(dir, "state"), 0o750)
-	l := flock.New(filepath.Join(dir, "state", LockFile))
+	lockFile := nodelock.Path(filepath.Join(dir, "state"), "cloud1")
+	os.MkdirAll(filepath.Dir(lockFile), 0o750)
+	l := flock.New(lockFile)
 	if err := l.Lock(); err != nil {
 		t.Fatal(err)
 	}
@@ -87,7 +89,7 @@ func TestRunWaitsForTheLockNoLongerThanItsTimeout(t *testing.T) {
 	go func() { done <- Run(context.Background(), Suspend, cfg, "cloud1", nil) }()
 	select {
 	case err := <-done:
-		if exitcode.Of(err) != exitcode.Busy || !strings.Contains(err.Error(), LockFile) {
+		if exitcode.Of(err) != exitcode.Busy || !strings.Contains(err.Error(), lockFile) {
 			t.Fatalf("err = %v, want a lock error (exit %d)", err, exitcode.Busy)
 		}
 	case <-time.After(30 * time.Second):

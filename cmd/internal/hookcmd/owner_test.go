@@ -9,6 +9,8 @@ import (
 	"testing"
 
 	"github.com/slurm-elastic/slurm-elastic/cmd/internal/exitcode"
+	"github.com/slurm-elastic/slurm-elastic/internal/nodelock"
+	"github.com/slurm-elastic/slurm-elastic/runtime/runtimefake"
 )
 
 // slurmUID stands for SlurmUser: a non-root owner of the state and log
@@ -26,7 +28,7 @@ func owner(t *testing.T, p string) (int, int) {
 }
 
 // A hook whose log file cannot be opened still does its work (logging to
-// stderr): here it gets as far as taking power.lock and building the
+// stderr): here it gets as far as taking its node's lock and building the
 // runtimes, instead of returning at once with a config error.
 func TestRunWithUnopenableLogStillWorks(t *testing.T) {
 	dir := t.TempDir()
@@ -39,14 +41,15 @@ func TestRunWithUnopenableLogStillWorks(t *testing.T) {
 	if exitcode.Of(err) == exitcode.Config || (err != nil && strings.Contains(err.Error(), "log file")) {
 		t.Fatalf("hook gave up on its log file: %v", err)
 	}
-	if _, serr := os.Stat(filepath.Join(dir, "state", LockFile)); serr != nil {
-		t.Fatalf("hook body did not run (no %s): %v (Run: %v)", LockFile, serr, err)
+	if _, serr := os.Stat(nodelock.Path(filepath.Join(dir, "state"), "cloud1")); serr != nil {
+		t.Fatalf("hook body did not run (no node lock): %v (Run: %v)", serr, err)
 	}
 }
 
 // Run as root (an admin trying a hook by hand), a hook creates its log
-// and lock files owned by the owner of their directories (SlurmUser), so
-// the hooks Slurm runs next can open them.
+// and lock files (the node locks and their directory, the state lock)
+// owned by the owner of their directories (SlurmUser), so the hooks Slurm
+// runs next can open them.
 func TestRunAsRootCreatesFilesForSlurmUser(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("needs root")
@@ -62,8 +65,13 @@ func TestRunAsRootCreatesFilesForSlurmUser(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	_ = Run(context.Background(), Suspend, cfg, "cloud1", nil)
-	for _, p := range []string{filepath.Join(dir, "log", "se.log"), filepath.Join(dir, "state", LockFile)} {
+	f := newFakes(runtimefake.Options{})
+	_ = run(context.Background(), Suspend, cfg, "cloud1", nil, f.builder())
+	// A resume-fail takes the state lock too (for the breaker record).
+	_ = run(context.Background(), ResumeFail, cfg, "cloud2", nil, f.builder())
+	state := filepath.Join(dir, "state")
+	for _, p := range []string{filepath.Join(dir, "log", "se.log"), filepath.Join(state, nodelock.Dir),
+		nodelock.Path(state, "cloud1"), nodelock.Path(state, "cloud2"), filepath.Join(state, nodelock.StateFile)} {
 		if u, g := owner(t, p); u != slurmUID || g != slurmGID {
 			t.Errorf("%s owned by %d:%d, want %d:%d", p, u, g, slurmUID, slurmGID)
 		}
