@@ -37,7 +37,7 @@ func TestStaleTimerAfterRestart(t *testing.T) {
 }
 
 // Issue 11, defect 8: the round saw c1 powering up past the limit with no
-// instance, but the resume hook (holding the power lock) launched it in
+// instance, but the resume hook (holding c1's node lock) launched it in
 // the meantime. Under the lock the daemon re-reads the runtime: the
 // decision is withdrawn, the fresh node is left to boot.
 func TestStuckWithdrawnWhenTheHookLaunched(t *testing.T) {
@@ -46,12 +46,12 @@ func TestStuckWithdrawnWhenTheHookLaunched(t *testing.T) {
 	w.round(t)
 	w.clock.Add(4 * time.Minute)
 	hook := true
-	w.r.d.Lock = func(ctx context.Context) (func(), error) {
-		if hook { // the hook that held the lock is done: c1 runs
+	w.r.d.LockNodes = func(ctx context.Context, nodes []string) (func(), map[string]error, error) {
+		if hook { // the hook that held c1's lock is done: c1 runs
 			w.launch(t, "c1")
 			hook = false
 		}
-		return func() {}, nil
+		return func() {}, nil, nil
 	}
 	if got := kinds(w.round(t)); got != "" {
 		t.Fatalf("round: %q", got)

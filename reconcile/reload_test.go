@@ -61,11 +61,11 @@ func newFileWorld(t *testing.T, groups string, lock func()) *fileWorld {
 		t.Fatal(err)
 	}
 	d.Log = slog.New(slog.NewJSONHandler(&w.log, nil))
-	d.Lock = func(ctx context.Context) (func(), error) {
+	d.LockNodes = func(ctx context.Context, nodes []string) (func(), map[string]error, error) {
 		if lock != nil {
 			lock()
 		}
-		return func() {}, nil
+		return func() {}, nil, nil
 	}
 	w.cfg = d.Config
 	if w.r, err = New(d); err != nil {

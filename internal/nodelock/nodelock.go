@@ -43,15 +43,31 @@ const poll = 50 * time.Millisecond
 // Path is node's lock file in the state directory dir.
 func Path(dir, node string) string { return filepath.Join(dir, Dir, node+".lock") }
 
+// PlaceFile is the placement lock in the state directory: a resume holds
+// it while it places and starts nodes on Podman hosts with limits (room,
+// GPUs), so two resumes never hand out the same room or device.
+const PlaceFile = "place.lock"
+
 // State takes dir's state lock, waiting while ctx allows, and returns its
 // release. Hold it only around a read-modify-write of a state file: every
 // hook and the reconciler wait for it. It blocks; the lock is not
 // re-entrant.
 func State(ctx context.Context, dir string) (release func(), err error) {
+	return file(ctx, dir, StateFile)
+}
+
+// Place takes dir's placement lock (PlaceFile), waiting while ctx allows,
+// and returns its release. It blocks; the lock is not re-entrant.
+func Place(ctx context.Context, dir string) (release func(), err error) {
+	return file(ctx, dir, PlaceFile)
+}
+
+// file takes the lock file name in dir, waiting while ctx allows.
+func file(ctx context.Context, dir, name string) (release func(), err error) {
 	if err := os.MkdirAll(dir, 0o750); err != nil {
 		return nil, fmt.Errorf("state dir %s: %w", dir, err)
 	}
-	p := filepath.Join(dir, StateFile)
+	p := filepath.Join(dir, name)
 	if err := statefile.Touch(p, 0o644); err != nil {
 		return nil, fmt.Errorf("lock: %w", err)
 	}

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"syscall"
 	"testing"
+	"time"
 )
 
 // Node locks are per node: a node another process holds is reported busy
@@ -87,4 +88,30 @@ func TestLockFilesOwnedAsTheStateDir(t *testing.T) {
 			t.Errorf("%s owned by %d:%d, want %d:%d", p, st.Uid, st.Gid, uid, gid)
 		}
 	}
+}
+
+// The placement lock is one lock, apart from the state lock: a second
+// taker waits for it while ctx allows, a state-lock taker does not.
+func TestPlaceLockApartFromState(t *testing.T) {
+	dir := t.TempDir()
+	release, err := Place(context.Background(), dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := State(context.Background(), dir)
+	if err != nil {
+		t.Fatalf("state lock behind the placement lock: %v", err)
+	}
+	st()
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	if _, err := Place(ctx, dir); err == nil {
+		t.Fatal("placement lock taken twice")
+	}
+	release()
+	again, err := Place(context.Background(), dir)
+	if err != nil {
+		t.Fatalf("after release: %v", err)
+	}
+	again()
 }

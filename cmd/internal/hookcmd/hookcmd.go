@@ -222,12 +222,35 @@ func run(ctx context.Context, k Kind, cfgPath, expr string, resumeFile []byte, b
 			return nodelock.State(ctx, cfg.StateDir)
 		}}
 		if k == Resume {
+			if limitedHosts(cfg) {
+				// Room and GPUs are counted from the hosts' containers:
+				// two resumes placing at once would hand out the same.
+				pctx, pcancel := context.WithDeadline(wctx, budget.LockBy)
+				release, perr := nodelock.Place(pctx, cfg.StateDir)
+				pcancel()
+				if perr != nil {
+					log.Warn("placement lock not had: placing anyway; a host's limits may be exceeded by another resume placing now", "error", perr)
+				} else {
+					defer release()
+				}
+			}
 			err = resume.Resume(ctx, d, nodes, rf)
 		} else {
 			err = resume.ResumeFail(ctx, d, nodes)
 		}
 	}
 	return errors.Join(err, busy)
+}
+
+// limitedHosts reports whether a Podman host has limits (max_nodes, cpus,
+// memory_mb, gpus) that placement counts.
+func limitedHosts(cfg *conf.Config) bool {
+	for _, h := range cfg.Podman.Hosts {
+		if h.MaxNodes > 0 || h.CPUs > 0 || h.MemoryMB > 0 || len(h.GPUs) > 0 {
+			return true
+		}
+	}
+	return false
 }
 
 // busyNodes logs each node whose lock was not had and returns their
