@@ -6,7 +6,7 @@ TAGS        := remote containers_image_openpgp
 VERSION     ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS     := -s -w -X github.com/slurm-elastic/slurm-elastic/internal/version.Version=$(VERSION)
 BIN         := $(CURDIR)/bin
-HOOKS       := slurm-elastic slurm-elastic-resume slurm-elastic-suspend slurm-elastic-resume-fail slurm-elastic-hostlist
+HOOKS       := slurm-elastic slurm-elastic-resume slurm-elastic-suspend slurm-elastic-resume-fail slurm-elastic-prolog slurm-elastic-hostlist
 GOTEST      := CGO_ENABLED=0 $(GO) test -tags "$(TAGS)"
 TEST_TIMEOUT ?= 45m
 # The Debian packages the tests and the demo need (APT_PKGS) come from the one list of host

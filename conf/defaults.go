@@ -57,6 +57,7 @@ func baseDefault() Config {
 			SuspendTime:    300 * time.Second,
 			ResumeRate:     300,
 			SuspendRate:    60,
+			Prolog:         true,
 		},
 		Health:  defaultHealth(),
 		Daemon:  defaultDaemon(),

@@ -17,6 +17,7 @@ const (
 	ResumeProgram     = "slurm-elastic-resume"
 	SuspendProgram    = "slurm-elastic-suspend"
 	ResumeFailProgram = "slurm-elastic-resume-fail"
+	PrologProgram     = "slurm-elastic-prolog"
 )
 
 // RenderSlurm writes the slurm.conf lines for c (what `slurm-elastic conf
@@ -55,6 +56,12 @@ func RenderSlurm(w io.Writer, c *Config) error {
 	pr("SuspendTime=%d", seconds(ps.SuspendTime))
 	pr("ResumeRate=%d", ps.ResumeRate)
 	pr("SuspendRate=%d", ps.SuspendRate)
+	if ps.Prolog {
+		pr("# Jobs on powered-down nodes start as soon as the nodes register, not at")
+		pr("# slurmctld's next 30 s pass (power_save.prolog). One PrologSlurmctld only:")
+		pr("# a site's own goes in power_save.site_prolog, run after the wait.")
+		pr("PrologSlurmctld=%s", filepath.Join(ps.BinDir, PrologProgram))
+	}
 	pr("# PrivateData and SlurmctldParameters hold lists: slurm.conf keeps only")
 	pr("# one line of each, so merge these values into existing lines, e.g.")
 	pr("# SlurmctldParameters=enable_configless,idle_on_node_suspend")

@@ -165,4 +165,12 @@ type PowerSaveConf struct {
 	SuspendTime    time.Duration `mapstructure:"suspend_time"`    // default 300s
 	ResumeRate     int           `mapstructure:"resume_rate"`     // nodes/min, default 300
 	SuspendRate    int           `mapstructure:"suspend_rate"`    // nodes/min, default 60
+	// Prolog renders PrologSlurmctld=bin_dir/slurm-elastic-prolog, which
+	// lets a job on powered-down nodes start as soon as they register
+	// instead of at slurmctld's next 30 s pass. Default true.
+	Prolog bool `mapstructure:"prolog"`
+	// SiteProlog is a site's own PrologSlurmctld (absolute path): slurm.conf
+	// holds one PrologSlurmctld, so slurm-elastic-prolog runs it (exec, same
+	// environment, its exit status is the job's) after its wait. "" = none.
+	SiteProlog string `mapstructure:"site_prolog"`
 }

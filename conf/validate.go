@@ -461,6 +461,16 @@ func (c *Config) validatePowerSave(p *problems) {
 			p.add(d.key, "%s: slurm.conf takes whole seconds", d.v)
 		}
 	}
+	if sp := ps.SiteProlog; sp != "" {
+		switch {
+		case !filepath.IsAbs(sp) || strings.ContainsAny(sp, " \t\n"):
+			p.add("power_save.site_prolog", "%q: must be an absolute path of a program (no arguments)", sp)
+		case !ps.Prolog:
+			p.add("power_save.site_prolog", "%q: is run by slurm-elastic-prolog, which power_save.prolog: false turns off: set PrologSlurmctld=%s in slurm.conf yourself and remove power_save.site_prolog", sp, sp)
+		case filepath.Base(sp) == PrologProgram:
+			p.add("power_save.site_prolog", "%q: is slurm-elastic-prolog itself, which would run itself for ever: name the site's own PrologSlurmctld, or remove the key", sp)
+		}
+	}
 	nonNegative(p, "power_save.resume_rate", float64(ps.ResumeRate))
 	nonNegative(p, "power_save.suspend_rate", float64(ps.SuspendRate))
 	// Slurm kills the hooks after ResumeTimeout/SuspendTimeout: each hook

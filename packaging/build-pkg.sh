@@ -36,7 +36,7 @@ fi
 export SOURCE_DATE_EPOCH
 
 case $pkg in
-slurm-elastic) bins="slurm-elastic slurm-elastic-hostlist slurm-elastic-resume slurm-elastic-suspend slurm-elastic-resume-fail" ;;
+slurm-elastic) bins="slurm-elastic slurm-elastic-hostlist slurm-elastic-resume slurm-elastic-suspend slurm-elastic-resume-fail slurm-elastic-prolog" ;;
 slurm-elastic-health) bins="slurm-elastic-health" ;;
 *) bins="" ;;
 esac

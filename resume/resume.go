@@ -41,9 +41,12 @@ func Resume(ctx context.Context, d power.Deps, names []string, jobs *ResumeFile)
 	wctx, cancel := d.Budget.WorkContext(ctx)
 	defer cancel()
 	if jobs != nil {
+		byJob := map[int64]string{}
 		for _, j := range jobs.Jobs {
 			d.Log.Info("job waits for nodes", "job", j.JobID, "nodes", j.Nodes, "partition", j.Partition, "features", j.Features)
+			byJob[j.JobID] = j.Nodes
 		}
+		power.Record(d, power.JobRecords(start, byJob)...)
 	}
 	targets, unknown := power.Resolve(d, names)
 	var errs []error
@@ -81,7 +84,10 @@ func Resume(ctx context.Context, d power.Deps, names []string, jobs *ResumeFile)
 			logged[i] = true
 		}
 		if err == nil {
-			err = address(ctx, d, t, r.Instance)
+			launched := time.Now()
+			if err = address(ctx, d, t, r.Instance); err == nil {
+				power.Up(d, t.Name, r.Instance.Host, r.Instance.ID, r.Instance.Addr, launched)
+			}
 		}
 		cut[i] = power.Interrupted(ctx, err)
 		return err
@@ -298,6 +304,7 @@ func address(ctx context.Context, d power.Deps, t power.Target, inst runtime.Ins
 		return nil
 	}
 	d.Log.Error("Slurm did not take the node's address: removing its instance", "node", t.Name, "addr", u.Addr, "error", err)
+	power.Gone(d, t.Name)
 	cctx, cancel := d.Budget.FinishContext(ctx) // bounded, even after the run's deadline
 	defer cancel()
 	if r := t.Runtime.Terminate(cctx, []string{t.Name})[0]; r.Err != nil {

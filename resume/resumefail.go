@@ -83,6 +83,7 @@ func ResumeFail(ctx context.Context, d power.Deps, names []string) error {
 	// The instance's log is saved (once) before it is removed.
 	tried, logged := make([]bool, len(targets)), make([]bool, len(targets))
 	results := pool.Run(ctx, len(targets), power.PoolOptions(d.Config.Resume), func(ctx context.Context, i int) error {
+		power.Gone(d, targets[i].Name)
 		if _, ok := seen[targets[i].Name]; ok && !tried[i] {
 			tried[i] = true
 			logged[i] = power.KeepLog(ctx, d, targets[i], "did not register within ResumeTimeout")

@@ -35,6 +35,7 @@ func Suspend(ctx context.Context, d power.Deps, names []string) error {
 			return r.Err
 		}
 		d.Log.Info("node instance removed", "node", t.Name, "group", t.Group.Name)
+		power.Gone(d, t.Name)
 		err := slurm.UpdateEach(ctx, d.Slurm, []string{t.Name}, slurm.NodeUpdate{Addr: t.Name, Hostname: t.Name})[t.Name]
 		if err != nil {
 			// The instance is gone, which is what matters; Slurm keeps a stale

@@ -35,6 +35,7 @@ var binaries = map[string]string{
 	"slurm-elastic-resume":      "/usr/libexec/slurm-elastic/slurm-elastic-resume",
 	"slurm-elastic-suspend":     "/usr/libexec/slurm-elastic/slurm-elastic-suspend",
 	"slurm-elastic-resume-fail": "/usr/libexec/slurm-elastic/slurm-elastic-resume-fail",
+	"slurm-elastic-prolog":      "/usr/libexec/slurm-elastic/slurm-elastic-prolog",
 }
 
 // tools the tests run; each is in the one list of host tools
@@ -210,6 +211,7 @@ var wantFiles = map[string]string{
 	"/usr/lib/systemd/system/slurm-elastic.service":        "-rw-r--r-- root root",
 	"/usr/lib/tmpfiles.d/slurm-elastic.conf":               "-rw-r--r-- root root",
 	"/usr/libexec/slurm-elastic":                           "drwxr-xr-x root root",
+	"/usr/libexec/slurm-elastic/slurm-elastic-prolog":      "-rwxr-xr-x root root",
 	"/usr/libexec/slurm-elastic/slurm-elastic-resume":      "-rwxr-xr-x root root",
 	"/usr/libexec/slurm-elastic/slurm-elastic-resume-fail": "-rwxr-xr-x root root",
 	"/usr/libexec/slurm-elastic/slurm-elastic-suspend":     "-rwxr-xr-x root root",

@@ -40,7 +40,7 @@ section() { printf '\n== %s ==\n(load average now: %s)\n' "$*" "$(cut -d' ' -f1-
 
 t_start=$SECONDS
 echo "bench: results in $out; load: $(cut -d' ' -f1-3 /proc/loadavg), $(nproc) CPUs"
-for b in slurm-elastic slurm-elastic-resume slurm-elastic-suspend slurm-elastic-resume-fail slurm-elastic-hostlist; do
+for b in slurm-elastic slurm-elastic-resume slurm-elastic-suspend slurm-elastic-resume-fail slurm-elastic-prolog slurm-elastic-hostlist; do
 	[[ -x $bin/$b ]] || { echo "run.sh: $bin/$b missing: run \`make build\` (SE_BIN_DIR names the dir)" >&2; exit 1; }
 done
 if ! go build -tags "$tags" -trimpath -ldflags "-s -w" -o "$tools/" \

@@ -202,3 +202,16 @@ func add(flags []string, f string) []string {
 func remove(flags []string, f string) []string {
 	return slices.DeleteFunc(flags, func(s string) bool { return s == f })
 }
+
+// Register does what slurmd's registration does to powered-up nodes: it
+// ends POWERING_UP (and POWERED_DOWN), leaving the base state. Unknown
+// names are ignored.
+func (f *Fake) Register(names ...string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, name := range names {
+		if n, ok := f.nodes[name]; ok {
+			n.Flags = remove(remove(n.Flags, slurm.FlagPoweringUp), slurm.FlagPoweredDown)
+		}
+	}
+}
