@@ -14,7 +14,7 @@ import (
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	code := prologcmd.Main(ctx, os.Getenv)
+	code := prologcmd.Main(ctx, os.Args, os.Getenv)
 	stop()
 	os.Exit(code)
 }

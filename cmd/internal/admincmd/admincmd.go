@@ -75,7 +75,7 @@ func App(stdout io.Writer) *cli.App {
 				Usage:  "table of managed nodes: Slurm state beside the runtime's instance",
 				Action: nodes,
 			},
-		}, append(daemonCommands(), breakerCommand(), logsCommand())...),
+		}, append(daemonCommands(), breakerCommand(), logsCommand(), traceCommand())...),
 		// Errors come back to Main, which maps them to exit codes.
 		ExitErrHandler: func(*cli.Context, error) {},
 		OnUsageError:   usageError,

@@ -18,11 +18,29 @@ import (
 	"github.com/slurm-elastic/slurm-elastic/internal/logging"
 	"github.com/slurm-elastic/slurm-elastic/internal/slurm"
 	"github.com/slurm-elastic/slurm-elastic/internal/timeline"
+	"github.com/slurm-elastic/slurm-elastic/internal/version"
 	"github.com/slurm-elastic/slurm-elastic/prolog"
 )
 
 // Program names the binary in logs.
 const Program = "slurm-elastic-prolog"
+
+const usage = Program + ` - slurmctld's PrologSlurmctld for slurm-elastic
+
+USAGE:
+   PrologSlurmctld=/usr/libexec/slurm-elastic/slurm-elastic-prolog   (in slurm.conf; ` + "`slurm-elastic conf slurm`" + ` renders it)
+
+A job on powered-down nodes starts as soon as its nodes register, not at
+slurmctld's next 30 s pass: the prolog waits until none of the job's nodes
+(SLURM_JOB_NODELIST) is powering up, then exits 0. It always exits 0 itself;
+with power_save.site_prolog it then runs the site's own PrologSlurmctld.
+
+ENVIRONMENT:
+   SLURM_JOB_ID, SLURM_JOB_NODELIST   set by slurmctld
+   SLURM_ELASTIC_CONFIG               config file (default /etc/slurm-elastic/config.yaml)
+
+See docs/operations.md, "Cold start", and ` + "`slurm-elastic trace JOBID`" + `.
+`
 
 // Main runs the prolog for the job slurmctld describes in its environment
 // (getenv: SLURM_JOB_ID, SLURM_JOB_NODELIST; SLURM_ELASTIC_CONFIG names
@@ -34,8 +52,24 @@ const Program = "slurm-elastic-prolog"
 // 1, as Slurm does for a PrologSlurmctld it cannot run. It blocks until
 // the job's nodes are up, one is DOWN, or power_save.resume_timeout
 // passes; idempotent.
-func Main(ctx context.Context, getenv func(string) string) int {
+//
+// With --version or --help it prints that and returns 0; other arguments
+// are a usage error (2): slurmctld passes none.
+func Main(ctx context.Context, args []string, getenv func(string) string) int {
 	start := time.Now()
+	if len(args) > 1 {
+		switch args[1] {
+		case "--version", "-v":
+			fmt.Printf("%s version %s\n", Program, version.Version)
+			return 0
+		case "--help", "-h":
+			fmt.Print(usage)
+			return 0
+		default:
+			fmt.Fprintf(os.Stderr, "%s: unexpected argument %q: slurmctld runs it with none (see --help)\n", Program, args[1])
+			return 2
+		}
+	}
 	cfg, err := conf.Load(getenv("SLURM_ELASTIC_CONFIG"))
 	if err == nil {
 		err = cfg.Validate()
