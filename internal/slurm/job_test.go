@@ -15,7 +15,10 @@ func TestParseShowJob(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	at := func(s string) time.Time { tm, _ := time.ParseInLocation("2006-01-02T15:04:05", s, time.Local); return tm }
+	at := func(s string) time.Time {
+		tm, _ := time.ParseInLocation("2006-01-02T15:04:05", s, time.Local)
+		return tm
+	}
 	want := Job{ID: "42", Name: "wrap", State: "RUNNING", Nodes: "cloud[1-2]", Partition: "cloud",
 		Submit: at("2026-12-02T19:00:01"), Start: at("2026-12-02T19:00:04")}
 	if j != want {
