@@ -5,6 +5,9 @@
 #      slurm-elastic-hostlist (the lean binary) and `slurm-elastic hostlist`
 #   3. resume wall time on the real elastic cluster, 1/8/32 nodes: ours vs a
 #      shell loop vs bare parallel Podman API calls (realbench)
+#   5. cold start: a job on powered-down nodes until it runs, with
+#      slurm-elastic-prolog and without (coldbench); and the prolog's own cost
+#      for a job whose nodes are up (proctime)
 # `make bench` runs it after the `go test -bench` figures, with SE_BIN_DIR set
 # to the static binaries of `make build`. It prints a table per benchmark and
 # exits non-zero only when something is broken (a tool fails, a check after a
@@ -14,7 +17,8 @@
 #   SE_BIN_DIR        built binaries (default <repo>/bin)
 #   SE_BENCH_OUT      where results (JSON, tables, logs) go (default: a new /tmp/se-bench-out.* dir)
 #   SE_BENCH_CACHE    cache for the podman-remote build (default /var/cache/slurm-elastic-test)
-#   SE_BENCH_ONLY     space-separated subset of "fake hostlist real" (default all)
+#   SE_BENCH_ONLY     space-separated subset of "fake hostlist real cold" (default all)
+#   SE_BENCH_COLD_RUNS rounds per kind, size and mode (default 5); SE_BENCH_COLD_SIZES (default 1,2,8,32)
 #   SE_BENCH_RUNS     proctime runs per case (default 30); SE_BENCH_REAL_RUNS (default 3)
 #   SE_BENCH_SIZES    real-cluster node counts (default 1,8,32)
 set -uo pipefail
@@ -24,7 +28,7 @@ cd "$repo"
 bin=${SE_BIN_DIR:-$repo/bin}
 out=${SE_BENCH_OUT:-$(mktemp -d /tmp/se-bench-out.XXXXXX)}
 cache=${SE_BENCH_CACHE:-/var/cache/slurm-elastic-test}
-only=${SE_BENCH_ONLY:-fake hostlist real}
+only=${SE_BENCH_ONLY:-fake hostlist real cold}
 tags=${SE_GO_TAGS:-remote containers_image_openpgp}
 tools=$out/tools
 mkdir -p "$out" "$tools"
@@ -45,7 +49,7 @@ for b in slurm-elastic slurm-elastic-resume slurm-elastic-suspend slurm-elastic-
 done
 if ! go build -tags "$tags" -trimpath -ldflags "-s -w" -o "$tools/" \
 	./tests/bench/cmd/fakescale ./tests/bench/cmd/proctime \
-	./tests/bench/cmd/timeit ./tests/bench/cmd/bareapi ./tests/bench/cmd/realbench; then
+	./tests/bench/cmd/timeit ./tests/bench/cmd/bareapi ./tests/bench/cmd/realbench ./tests/bench/cmd/coldbench; then
 	echo "run.sh: building the benchmark tools failed" >&2
 	exit 1
 fi
@@ -128,6 +132,30 @@ if want real; then
 	"$tools/realbench" -bin "$bin" -tools "$tools" -podman-remote "$remote" \
 		-sizes "${SE_BENCH_SIZES:-1,8,32}" -runs "${SE_BENCH_REAL_RUNS:-3}" -json "$out/real.json" -logs "$out/real-logs" ||
 		broken "realbench"
+fi
+
+# --- 5. cold start ------------------------------------------------------------
+if want cold; then
+	section "5a. the prolog's own cost: a job whose nodes are static, or up a while (no Slurm request)"
+	pd=$out/prolog
+	mkdir -p "$pd/state/up" "$pd/log"
+	printf 'tok\n' >"$pd/jwt" && chmod 600 "$pd/jwt"
+	sed -e "s#/var/lib/slurm-elastic#$pd/state#" -e "s#/var/log/slurm-elastic#$pd/log#" \
+		-e "s#/etc/slurm-elastic/slurmrestd.jwt#$pd/jwt#" packaging/config.yaml >"$pd/config.yaml"
+	touch -d '1 minute ago' "$pd/state/up/cpu001" "$pd/state/up/cpu002"
+	cat >"$pd/spec.json" <<-EOF
+	{"groups":[{"name":"prolog","cases":[
+	 {"name":"static nodes","argv":["$bin/slurm-elastic-prolog"],"env":["SLURM_ELASTIC_CONFIG=$pd/config.yaml","SLURM_JOB_ID=1","SLURM_JOB_NODELIST=static[1-4]"]},
+	 {"name":"cloud nodes up","argv":["$bin/slurm-elastic-prolog"],"env":["SLURM_ELASTIC_CONFIG=$pd/config.yaml","SLURM_JOB_ID=2","SLURM_JOB_NODELIST=cpu[001-002]"]},
+	 {"name":"/bin/true","argv":["/bin/true"]}
+	]}]}
+	EOF
+	"$tools/proctime" -runs "${SE_BENCH_RUNS:-30}" -json "$out/prolog.json" "$pd/spec.json" || broken "proctime prolog"
+	[[ -s $pd/log/slurm-elastic.log ]] && broken "the prolog logged on its fast path: $(head -c 300 "$pd/log/slurm-elastic.log")"
+
+	section "5b. cold start on the real cluster: with slurm-elastic-prolog vs without, interleaved"
+	"$tools/coldbench" -sizes "${SE_BENCH_COLD_SIZES:-1,2,8,32}" -isizes 2 -runs "${SE_BENCH_COLD_RUNS:-5}" \
+		-json "$out/cold.json" || broken "coldbench"
 fi
 
 echo

@@ -1,0 +1,335 @@
+// Command coldbench is benchmark 5 of docs/benchmarks.md: how long a job on
+// powered-down nodes waits before it runs, with slurm-elastic-prolog as
+// PrologSlurmctld and without any, on the real elastic cluster (Slurm 24.11
+// head + private Podman service, from tests/elastic) with 32 cloud nodes.
+//
+// Each round powers the nodes down (power_down_force, then waits until they
+// are idle~ with no container left), sets PrologSlurmctld on or off in
+// head's slurm.conf (scontrol reconfigure), notes the time, and starts the
+// job on cloud[1-N]:
+//
+//   - batch:  sbatch --wrap 'date +%s.%N > /shared/...' : submit -> the
+//     batch script runs (the file's time);
+//   - srun:   srun bash -c 'date +%s.%N' : srun started -> the task runs;
+//   - salloc: salloc date +%s.%N : salloc started -> the allocation is
+//     ready and salloc runs its command.
+//
+// Host and containers share one clock. Runs are interleaved (with, without,
+// with, ...) so load from other work hits both alike. A job that does not
+// run within 3 minutes is breakage (exit 1); a missed target is not. The
+// cluster is stopped at the end, also on failure or signal.
+//
+// Usage: coldbench [-sizes 1,2,8,32] [-runs 5] [-kinds batch] [-isizes 2]
+// [-json FILE]; SE_BIN_DIR names the built binaries.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/slurm-elastic/slurm-elastic/tests/elastic"
+)
+
+// Run is one timed cold start.
+type Run struct {
+	Kind   string  `json:"kind"`
+	Nodes  int     `json:"nodes"`
+	Prolog bool    `json:"prolog"`
+	Rep    int     `json:"rep"`
+	WaitMS float64 `json:"wait_ms"`
+}
+
+func main() {
+	sizes := flag.String("sizes", "1,2,8,32", "batch job sizes (nodes)")
+	isizes := flag.String("isizes", "2", "srun and salloc sizes (nodes)")
+	kinds := flag.String("kinds", "batch,srun,salloc", "job kinds")
+	runs := flag.Int("runs", 5, "rounds per kind, size and mode")
+	jsonOut := flag.String("json", "", "write all runs as JSON here")
+	flag.Parse()
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, ints(*sizes), ints(*isizes), strings.Split(*kinds, ","), *runs, *jsonOut)
+	stop()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "coldbench: BROKEN: %v\n", err)
+		os.Exit(1)
+	}
+}
+
+func ints(s string) []int {
+	var out []int
+	for _, f := range strings.Split(s, ",") {
+		if n, err := strconv.Atoi(strings.TrimSpace(f)); err == nil && n > 0 {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+type bench struct {
+	c      *elastic.Cluster
+	prolog bool // what head's slurm.conf says now
+}
+
+func run(ctx context.Context, sizes, isizes []int, kinds []string, runs int, jsonOut string) (err error) {
+	bin := os.Getenv("SE_BIN_DIR")
+	if bin == "" {
+		return errors.New("SE_BIN_DIR is not set: run `make build` and point it at bin/")
+	}
+	maxN := slices.Max(append(slices.Clone(sizes), isizes...))
+	s := elastic.Settings{Name: "se-cold", Backend: "rest", CloudNodes: max(maxN, 4), Concurrency: 32, SuspendTime: time.Hour}
+	t0 := time.Now()
+	sctx, cancel := context.WithTimeout(ctx, 10*time.Minute)
+	c, err := elastic.Start(sctx, s, bin, os.Stderr)
+	cancel()
+	if err != nil {
+		return fmt.Errorf("start cluster: %w", err)
+	}
+	fmt.Fprintf(os.Stderr, "coldbench: cluster up in %s\n", time.Since(t0).Round(time.Second))
+	defer func() {
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 3*time.Minute)
+		defer cancel()
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "coldbench: diagnostics:\n%s\n", c.Diagnostics(sctx))
+		}
+		if serr := c.Stop(sctx); serr != nil {
+			err = errors.Join(err, fmt.Errorf("stop cluster: %w", serr))
+		}
+	}()
+	b := &bench{c: c, prolog: true}
+	var all []Run
+	for _, kind := range kinds {
+		ns := sizes
+		if kind != "batch" {
+			ns = isizes
+		}
+		for _, n := range ns {
+			for rep := 1; rep <= runs; rep++ {
+				for _, on := range []bool{true, false} {
+					if err := ctx.Err(); err != nil {
+						return err
+					}
+					w, err := b.once(ctx, kind, n, on)
+					if err != nil {
+						return fmt.Errorf("%s N=%d prolog=%v round %d: %w", kind, n, on, rep, err)
+					}
+					r := Run{Kind: kind, Nodes: n, Prolog: on, Rep: rep, WaitMS: float64(w) / 1e6}
+					fmt.Fprintf(os.Stderr, "coldbench: %-6s N=%-2d prolog=%-5v round %d: %6.2f s (load %s)\n", kind, n, on, rep, r.WaitMS/1000, load())
+					all = append(all, r)
+				}
+			}
+		}
+	}
+	if jsonOut != "" {
+		data, _ := json.MarshalIndent(all, "", "  ")
+		if err := os.WriteFile(jsonOut, data, 0o644); err != nil {
+			return err
+		}
+	}
+	table(all)
+	return nil
+}
+
+// once powers cloud[1-n] down, sets the prolog on or off, runs one cold
+// job of kind and returns how long it waited before it ran.
+func (b *bench) once(ctx context.Context, kind string, n int, prolog bool) (time.Duration, error) {
+	nodes := fmt.Sprintf("cloud[1-%d]", n)
+	if n == 1 {
+		nodes = "cloud1"
+	}
+	if err := b.powerDown(ctx); err != nil {
+		return 0, err
+	}
+	if err := b.setProlog(ctx, prolog); err != nil {
+		return 0, err
+	}
+	jctx, cancel := context.WithTimeout(ctx, 3*time.Minute)
+	defer cancel()
+	start := time.Now()
+	var out string
+	var err error
+	switch kind {
+	case "batch":
+		var id string
+		id, err = b.c.Exec(jctx, "sbatch", "--parsable", "-p", "cloud", "-N", strconv.Itoa(n), "-w", nodes, "-o", "/dev/null",
+			"--wrap", "date +%s.%N > /shared/cold-$SLURM_JOB_ID.tmp && mv /shared/cold-$SLURM_JOB_ID.tmp /shared/cold-$SLURM_JOB_ID")
+		if err != nil {
+			return 0, fmt.Errorf("sbatch: %w", err)
+		}
+		id, _, _ = strings.Cut(strings.TrimSpace(id), ";")
+		file := filepath.Join(b.c.SharedDir, "cold-"+id)
+		for {
+			data, rerr := os.ReadFile(file)
+			if rerr == nil {
+				out = string(data)
+				os.Remove(file)
+				break
+			}
+			select {
+			case <-jctx.Done():
+				return 0, fmt.Errorf("job %s did not run: %w", id, jctx.Err())
+			case <-time.After(50 * time.Millisecond):
+			}
+		}
+	case "srun":
+		out, err = b.c.Exec(jctx, "srun", "-p", "cloud", "-N", strconv.Itoa(n), "-w", nodes, "bash", "-c", "date +%s.%N")
+	case "salloc":
+		out, err = b.c.Exec(jctx, "salloc", "-p", "cloud", "-N", strconv.Itoa(n), "-w", nodes, "date", "+%s.%N")
+	default:
+		return 0, fmt.Errorf("unknown kind %q", kind)
+	}
+	if err != nil {
+		return 0, fmt.Errorf("%s: %w\n%s", kind, err, out)
+	}
+	first := time.Time{}
+	for _, f := range strings.Fields(out) {
+		v, perr := strconv.ParseFloat(f, 64)
+		if perr != nil {
+			continue
+		}
+		at := time.Unix(0, int64(v*1e9))
+		if first.IsZero() || at.Before(first) {
+			first = at
+		}
+	}
+	if first.IsZero() {
+		return 0, fmt.Errorf("%s printed no time: %q", kind, out)
+	}
+	return first.Sub(start), nil
+}
+
+// powerDown forces every cloud node that is not powered down down and
+// waits until all are idle~ with no node container left.
+func (b *bench) powerDown(ctx context.Context) error {
+	out, err := b.c.Exec(ctx, "sinfo", "-h", "-N", "-p", "cloud", "-o", "%N %t")
+	if err != nil {
+		return fmt.Errorf("sinfo: %w", err)
+	}
+	var up []string
+	for _, l := range strings.Split(strings.TrimSpace(out), "\n") {
+		f := strings.Fields(l)
+		if len(f) == 2 && !strings.HasSuffix(f[1], "~") && !strings.HasSuffix(f[1], "%") {
+			up = append(up, f[0])
+		}
+	}
+	if len(up) > 0 {
+		if _, err := b.c.Exec(ctx, "scontrol", "update", "nodename="+strings.Join(up, ","), "state=power_down_force"); err != nil {
+			return fmt.Errorf("power down %v: %w", up, err)
+		}
+	}
+	deadline := time.Now().Add(3 * time.Minute)
+	for {
+		out, err := b.c.Exec(ctx, "sinfo", "-h", "-N", "-p", "cloud", "-o", "%t")
+		// Node containers carry a node label; head does not.
+		ctrs, perr := b.c.Podman(ctx, "ps", "-a", "--filter", "label=slurm-elastic.cluster="+b.c.Name,
+			"--format", `{{index .Labels "slurm-elastic.node"}}`)
+		if err == nil && perr == nil && strings.TrimSpace(ctrs) == "" {
+			done := true
+			for _, st := range strings.Fields(out) {
+				done = done && st == "idle~"
+			}
+			if done {
+				return nil
+			}
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("nodes not powered down after 3 minutes: %s containers %q", out, ctrs)
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+}
+
+// setProlog comments PrologSlurmctld in or out of head's slurm.conf and
+// reconfigures slurmctld when that changes it.
+func (b *bench) setProlog(ctx context.Context, on bool) error {
+	if b.prolog == on {
+		return nil
+	}
+	expr := `s/^PrologSlurmctld=/#PrologSlurmctld=/`
+	if on {
+		expr = `s/^#PrologSlurmctld=/PrologSlurmctld=/`
+	}
+	if _, err := b.c.Exec(ctx, "sed", "-i", expr, "/etc/slurm/slurm.conf"); err != nil {
+		return fmt.Errorf("edit slurm.conf: %w", err)
+	}
+	if _, err := b.c.Exec(ctx, "scontrol", "reconfigure"); err != nil {
+		return fmt.Errorf("scontrol reconfigure: %w", err)
+	}
+	deadline := time.Now().Add(time.Minute)
+	for {
+		out, err := b.c.Exec(ctx, "scontrol", "show", "config")
+		if err == nil {
+			has := false
+			for _, l := range strings.Split(out, "\n") {
+				if f := strings.Fields(l); len(f) >= 3 && f[0] == "PrologSlurmctld" {
+					has = strings.HasPrefix(f[2], "/")
+				}
+			}
+			if has == on {
+				b.prolog = on
+				return nil
+			}
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("slurmctld does not show PrologSlurmctld %v after reconfigure", on)
+		}
+		time.Sleep(300 * time.Millisecond)
+	}
+}
+
+func load() string {
+	b, _ := os.ReadFile("/proc/loadavg")
+	f := strings.Fields(string(b))
+	if len(f) < 1 {
+		return "?"
+	}
+	return f[0]
+}
+
+// table prints p50 and p95 (nearest rank) per kind, size and mode.
+func table(all []Run) {
+	type key struct {
+		kind   string
+		n      int
+		prolog bool
+	}
+	groups := map[key][]float64{}
+	var keys []key
+	for _, r := range all {
+		k := key{r.Kind, r.Nodes, r.Prolog}
+		if _, ok := groups[k]; !ok {
+			keys = append(keys, k)
+		}
+		groups[k] = append(groups[k], r.WaitMS/1000)
+	}
+	fmt.Println("| kind | nodes | PrologSlurmctld | runs | p50 | p95 | min | max | all (s) |")
+	fmt.Println("|---|---|---|---|---|---|---|---|---|")
+	for _, k := range keys {
+		v := slices.Sorted(slices.Values(groups[k]))
+		var all []string
+		for _, x := range groups[k] {
+			all = append(all, fmt.Sprintf("%.1f", x))
+		}
+		mode := "none"
+		if k.prolog {
+			mode = "slurm-elastic-prolog"
+		}
+		fmt.Printf("| %s | %d | %s | %d | %.1f s | %.1f s | %.1f s | %.1f s | %s |\n", k.kind, k.n, mode, len(v),
+			rank(v, 0.5), rank(v, 0.95), v[0], v[len(v)-1], strings.Join(all, ", "))
+	}
+}
+
+func rank(sorted []float64, p float64) float64 {
+	i := int(float64(len(sorted))*p+0.999999) - 1
+	return sorted[min(max(i, 0), len(sorted)-1)]
+}
