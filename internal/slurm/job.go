@@ -93,9 +93,11 @@ func parseShowJob(id, out string) (Job, error) {
 	return j, nil
 }
 
+var invalidJobRE = regexp.MustCompile(`(?i)invalid job id`)
+
 // notFoundJob maps scontrol's "Invalid job id specified" to ErrJobNotFound.
 func notFoundJob(id string, err error) error {
-	if err != nil && regexp.MustCompile(`(?i)invalid job id`).MatchString(err.Error()) {
+	if err != nil && invalidJobRE.MatchString(err.Error()) {
 		return fmt.Errorf("%w: %s: %w", ErrJobNotFound, id, err)
 	}
 	return err
