@@ -271,7 +271,8 @@ func (b *bench) setProlog(ctx context.Context, on bool) error {
 		if err == nil {
 			has := false
 			for _, l := range strings.Split(out, "\n") {
-				if f := strings.Fields(l); len(f) >= 3 && f[0] == "PrologSlurmctld" {
+				// 24.11+: PrologSlurmctld[0] = PATH (a list); 22.05: PrologSlurmctld = PATH.
+				if f := strings.Fields(l); len(f) >= 3 && strings.HasPrefix(f[0], "PrologSlurmctld") {
 					has = strings.HasPrefix(f[2], "/")
 				}
 			}
