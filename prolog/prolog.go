@@ -18,6 +18,7 @@ package prolog
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"math/rand/v2"
 	"slices"
@@ -50,7 +51,8 @@ const (
 	Up       Outcome = "up"        // every node registered (or was up already)
 	NoWait   Outcome = "no_wait"   // nothing to wait for: no node of ours, or all up a while
 	NodeDown Outcome = "node_down" // a node went DOWN or is powering down: Slurm requeues the job
-	Timeout  Outcome = "timeout"   // ctx ended first (the caller bounds it by ResumeTimeout)
+	Timeout  Outcome = "timeout"   // ctx's deadline passed first (the caller bounds it by ResumeTimeout)
+	Stopped  Outcome = "stopped"   // ctx was cancelled: slurmctld stopped the prolog (job requeued or cancelled)
 )
 
 // Job is what Wait needs to know of one job.
@@ -133,7 +135,10 @@ func Wait(ctx context.Context, d Deps, j Job) Outcome {
 		wait := min(LocalPoll, max(time.Until(nextSlurm), time.Millisecond))
 		select {
 		case <-ctx.Done():
-			return Timeout
+			if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+				return Timeout
+			}
+			return Stopped
 		case <-time.After(wait):
 		}
 		// A node just addressed: ask Slurm soon rather than at the slow pace.

@@ -421,6 +421,7 @@ var restParser = map[string]string{"24.11": "v0.0.42", "26.05": "v0.0.45"}
 // must be requeued onto a working node and complete.
 func TestBrokenGroupFailsFast(t *testing.T) {
 	reset(t)
+	logStart := len(hookLog(t))
 	start := time.Now()
 	id := sbatch(t, "-p", "spill", "-N1", "-o", "/shared/job-%j.out", "--wrap", "hostname")
 	var down time.Duration
@@ -454,6 +455,13 @@ func TestBrokenGroupFailsFast(t *testing.T) {
 	t.Logf("job %s requeued %d time(s), completed on %s", id, j.Restarts, strings.TrimSpace(string(out)))
 	if j.Restarts != 1 {
 		t.Errorf("job %s was requeued %d times, want once", id, j.Restarts)
+	}
+	// The prolog (PrologSlurmctld) waiting for the broken node ended when
+	// the node went DOWN (or slurmctld stopped it when it requeued the job),
+	// so Slurm requeued the job as without one.
+	if l := hookLog(t)[logStart:]; !jobLogHas(l, "a node of the job is down: Slurm requeues the job", id) &&
+		!jobLogHas(l, "slurmctld stopped the prolog: the job was requeued or cancelled while it waited", id) {
+		t.Errorf("the prolog did not log how its wait for job %s ended:\n%s", id, l)
 	}
 	for n := range containers(t) {
 		if strings.HasPrefix(n, "broken") {

@@ -153,6 +153,8 @@ func wait(ctx context.Context, cfg *conf.Config, log *slog.Logger, job, nodelist
 		log.Info("the job's nodes are up: it starts now", "job", job, "nodes", hostlist.Compress(ours), "waited", waited.String())
 	case prolog.NodeDown:
 		log.Warn("a node of the job is down: Slurm requeues the job", "job", job, "nodes", hostlist.Compress(ours), "waited", waited.String())
+	case prolog.Stopped:
+		log.Warn("slurmctld stopped the prolog: the job was requeued or cancelled while it waited", "job", job, "nodes", hostlist.Compress(ours), "waited", waited.String())
 	default:
 		log.Warn("the job's nodes were not up by power_save.resume_timeout: Slurm's own timeout handling takes over", "job", job,
 			"nodes", hostlist.Compress(ours), "waited", waited.String(), "resume_timeout", cfg.PowerSave.ResumeTimeout.String())

@@ -3,10 +3,10 @@
 // PrologSlurmctld and without any, on the real elastic cluster (Slurm 24.11
 // head + private Podman service, from tests/elastic) with 32 cloud nodes.
 //
-// Each round powers the nodes down (power_down_force, then waits until they
-// are idle~ with no container left), sets PrologSlurmctld on or off in
-// head's slurm.conf (scontrol reconfigure), notes the time, and starts the
-// job on cloud[1-N]:
+// Each round sets PrologSlurmctld on or off in head's slurm.conf (scontrol
+// reconfigure), powers the nodes down (power_down_force, then waits until
+// they are idle~ with no container left), waits 2 s, notes the time, and
+// starts the job on cloud[1-N]:
 //
 //   - batch:  sbatch --wrap 'date +%s.%N > /shared/...' : submit -> the
 //     batch script runs (the file's time);
@@ -147,12 +147,15 @@ func (b *bench) once(ctx context.Context, kind string, n int, prolog bool) (time
 	if n == 1 {
 		nodes = "cloud1"
 	}
-	if err := b.powerDown(ctx); err != nil {
-		return 0, err
-	}
+	// Reconfigure first: 24.11's reconfigure restarts slurmctld, and the
+	// power-down that follows lets it settle before the job is submitted.
 	if err := b.setProlog(ctx, prolog); err != nil {
 		return 0, err
 	}
+	if err := b.powerDown(ctx); err != nil {
+		return 0, err
+	}
+	time.Sleep(2 * time.Second)
 	jctx, cancel := context.WithTimeout(ctx, 3*time.Minute)
 	defer cancel()
 	start := time.Now()
