@@ -167,7 +167,9 @@ type PowerSaveConf struct {
 	SuspendRate    int           `mapstructure:"suspend_rate"`    // nodes/min, default 60
 	// Prolog renders PrologSlurmctld=bin_dir/slurm-elastic-prolog, which
 	// lets a job on powered-down nodes start as soon as they register
-	// instead of at slurmctld's next 30 s pass. Default true.
+	// instead of at slurmctld's next 30 s pass. Default true. false: the
+	// line is not rendered, and a slurm-elastic-prolog still named in
+	// slurm.conf returns at once.
 	Prolog bool `mapstructure:"prolog"`
 	// SiteProlog is a site's own PrologSlurmctld (absolute path): slurm.conf
 	// holds one PrologSlurmctld, so slurm-elastic-prolog runs it (exec, same

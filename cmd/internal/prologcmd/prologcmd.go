@@ -95,7 +95,11 @@ func Main(ctx context.Context, args []string, getenv func(string) string) int {
 	}
 	defer closer.Close()
 
-	wait(ctx, cfg, log, getenv("SLURM_JOB_ID"), getenv("SLURM_JOB_NODELIST"), start)
+	if cfg.PowerSave.Prolog {
+		// power_save.prolog: false with PrologSlurmctld still in slurm.conf
+		// (not reconfigured yet): the job is not waited for.
+		wait(ctx, cfg, log, getenv("SLURM_JOB_ID"), getenv("SLURM_JOB_NODELIST"), start)
+	}
 
 	site := cfg.PowerSave.SiteProlog
 	if site == "" {

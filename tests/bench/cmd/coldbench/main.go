@@ -3,10 +3,10 @@
 // PrologSlurmctld and without any, on the real elastic cluster (Slurm 24.11
 // head + private Podman service, from tests/elastic) with 32 cloud nodes.
 //
-// Each round sets PrologSlurmctld on or off in head's slurm.conf (scontrol
-// reconfigure), powers the nodes down (power_down_force, then waits until
-// they are idle~ with no container left), waits 2 s, notes the time, and
-// starts the job on cloud[1-N]:
+// Each round turns the prolog's wait on or off (power_save.prolog in head's
+// config.yaml; see setProlog), powers the nodes down (power_down_force,
+// then waits until they are idle~ with no container left), waits 1-6 s at
+// random, notes the time, and starts the job on cloud[1-N]:
 //
 //   - batch:  sbatch --wrap 'date +%s.%N > /shared/...' : submit -> the
 //     batch script runs (the file's time);
@@ -29,6 +29,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"math/rand/v2"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -39,6 +40,7 @@ import (
 	"time"
 
 	"github.com/slurm-elastic/slurm-elastic/tests/elastic"
+	"github.com/slurm-elastic/slurm-elastic/tests/harness"
 )
 
 // Run is one timed cold start.
@@ -147,15 +149,15 @@ func (b *bench) once(ctx context.Context, kind string, n int, prolog bool) (time
 	if n == 1 {
 		nodes = "cloud1"
 	}
-	// Reconfigure first: 24.11's reconfigure restarts slurmctld, and the
-	// power-down that follows lets it settle before the job is submitted.
 	if err := b.setProlog(ctx, prolog); err != nil {
 		return 0, err
 	}
 	if err := b.powerDown(ctx); err != nil {
 		return 0, err
 	}
-	time.Sleep(2 * time.Second)
+	// A random phase against slurmctld's 30 s periodic pass, as a user's
+	// submission has.
+	time.Sleep(time.Second + rand.N(5*time.Second))
 	jctx, cancel := context.WithTimeout(ctx, 3*time.Minute)
 	defer cancel()
 	start := time.Now()
@@ -252,43 +254,28 @@ func (b *bench) powerDown(ctx context.Context) error {
 	}
 }
 
-// setProlog comments PrologSlurmctld in or out of head's slurm.conf and
-// reconfigures slurmctld when that changes it.
+// setProlog turns the prolog's wait on or off with power_save.prolog in
+// head's config.yaml: PrologSlurmctld stays in slurm.conf (no reconfigure,
+// whose restart of slurmctld would move its 30 s periodic pass), and with
+// power_save.prolog: false the prolog returns at once, as if there were
+// none: the job waits for that pass.
 func (b *bench) setProlog(ctx context.Context, on bool) error {
 	if b.prolog == on {
 		return nil
 	}
-	expr := `s/^PrologSlurmctld=/#PrologSlurmctld=/`
+	expr := `/^power_save:/a\  prolog: false`
 	if on {
-		expr = `s/^#PrologSlurmctld=/PrologSlurmctld=/`
+		expr = `/^  prolog: false$/d`
 	}
-	if _, err := b.c.Exec(ctx, "sed", "-i", expr, "/etc/slurm/slurm.conf"); err != nil {
-		return fmt.Errorf("edit slurm.conf: %w", err)
+	if _, err := b.c.Exec(ctx, "sed", "-i", expr, harness.ConfigInHead); err != nil {
+		return fmt.Errorf("edit %s: %w", harness.ConfigInHead, err)
 	}
-	if _, err := b.c.Exec(ctx, "scontrol", "reconfigure"); err != nil {
-		return fmt.Errorf("scontrol reconfigure: %w", err)
+	out, err := b.c.Exec(ctx, "grep", "-c", "^  prolog: false$", harness.ConfigInHead)
+	if got := strings.TrimSpace(out) == "1"; got == on || (err != nil && !on) {
+		return fmt.Errorf("power_save.prolog in %s is not %v after the edit: %q %v", harness.ConfigInHead, on, out, err)
 	}
-	deadline := time.Now().Add(time.Minute)
-	for {
-		out, err := b.c.Exec(ctx, "scontrol", "show", "config")
-		if err == nil {
-			has := false
-			for _, l := range strings.Split(out, "\n") {
-				// 24.11+: PrologSlurmctld[0] = PATH (a list); 22.05: PrologSlurmctld = PATH.
-				if f := strings.Fields(l); len(f) >= 3 && strings.HasPrefix(f[0], "PrologSlurmctld") {
-					has = strings.HasPrefix(f[2], "/")
-				}
-			}
-			if has == on {
-				b.prolog = on
-				return nil
-			}
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("slurmctld does not show PrologSlurmctld %v after reconfigure", on)
-		}
-		time.Sleep(300 * time.Millisecond)
-	}
+	b.prolog = on
+	return nil
 }
 
 func load() string {
