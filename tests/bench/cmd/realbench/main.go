@@ -144,7 +144,7 @@ func run(ctx context.Context, binDir, tools, podmanRemote, name string, sizes []
 		return err
 	}
 	files := map[string]string{}
-	for _, b := range []string{"slurm-elastic", "slurm-elastic-resume", "slurm-elastic-suspend", "slurm-elastic-resume-fail"} {
+	for _, b := range []string{"slurm-elastic", "slurm-elastic-resume", "slurm-elastic-suspend", "slurm-elastic-resume-fail", "slurm-elastic-prolog"} {
 		files[b] = filepath.Join(binDir, b)
 	}
 	files["se-bench-timeit"] = filepath.Join(tools, "timeit")
