@@ -39,7 +39,7 @@ tidy: go-check
 # cluster, beside the other packages: every test runs exactly once (-run / -skip of one list).
 # Shard B's head installs slurm-elastic from its .deb (SE_E2E_DEB, as `make demo` does), shard A's
 # mounts bin/; tests/packaged (the admin's path from the shipped files) uses the same .deb.
-E2E_SHARD_A := ^(TestReconcileFailover|TestBadInput|TestReconcileCapacityCooldown|TestReconcileOrphan|TestNodeImage)$$
+E2E_SHARD_A := ^(TestReconcileFailover|TestBadInput|TestReconcileCapacityCooldown|TestReconcileOrphan|TestNodeImage|TestReconcileConfigReload)$$
 
 # The other Slurm releases (SE_SLURM, see docs/operations.md "Slurm releases") get a smoke set
 # each, beside the shards, one cluster at a time per release: the internal/slurm integration

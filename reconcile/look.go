@@ -237,32 +237,26 @@ func (r *Reconciler) trackBreakers(ctx context.Context, v *view, now time.Time) 
 	}
 }
 
-// updateBreakers applies re-arms and successes to the breaker file under
-// the state lock (Deps.Lock) and sets *st to what it wrote.
+// updateBreakers applies re-arms and successes to the breaker file in one
+// read-modify-write under the state lock (breaker.Store.Update with
+// Deps.Lock, as the hooks and `breaker reset` do) and sets *st to what it
+// wrote.
 func (r *Reconciler) updateBreakers(ctx context.Context, now time.Time, succ map[string]string, st **breaker.State) error {
 	bc := r.d.Config.Breaker
-	if r.d.Lock != nil {
-		unlock, err := r.d.Lock(ctx)
-		if err != nil {
-			return err
+	store := breaker.Store{Dir: r.d.StateDir, Lock: r.d.Lock, Log: r.d.Log}
+	fresh, err := store.Update(ctx, func(fresh *breaker.State) {
+		for _, g := range fresh.Expire(now, bc.Reset, bc.Threshold) {
+			r.d.Log.Warn("circuit breaker re-armed after breaker.reset (half-open: one more failure opens it again)",
+				"group", g, "breaker_reset", bc.Reset.String())
+			r.Events.Add(Event{Time: now, Group: g, Kind: KindBreakerEnd, Saw: "breaker open for " + bc.Reset.String(), Did: "re-armed (half-open)"})
 		}
-		defer unlock()
-	}
-	fresh, err := breaker.LoadForUpdate(r.d.StateDir, r.d.Log)
+		for _, g := range slices.Sorted(maps.Keys(succ)) {
+			if b := fresh.Get(g); fresh.Success(g) {
+				r.d.Log.Info("circuit breaker count reset: a node of the group came up", "group", g, "node", succ[g], "failures_were", b.Failures)
+			}
+		}
+	})
 	if err != nil {
-		return err
-	}
-	for _, g := range fresh.Expire(now, bc.Reset, bc.Threshold) {
-		r.d.Log.Warn("circuit breaker re-armed after breaker.reset (half-open: one more failure opens it again)",
-			"group", g, "breaker_reset", bc.Reset.String())
-		r.Events.Add(Event{Time: now, Group: g, Kind: KindBreakerEnd, Saw: "breaker open for " + bc.Reset.String(), Did: "re-armed (half-open)"})
-	}
-	for _, g := range slices.Sorted(maps.Keys(succ)) {
-		if b := fresh.Get(g); fresh.Success(g) {
-			r.d.Log.Info("circuit breaker count reset: a node of the group came up", "group", g, "node", succ[g], "failures_were", b.Failures)
-		}
-	}
-	if err := breaker.Save(r.d.StateDir, fresh); err != nil {
 		return err
 	}
 	*st = fresh

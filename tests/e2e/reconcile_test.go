@@ -53,13 +53,18 @@ func reconcileLoop(t *testing.T) (stop func()) {
 }
 
 type event struct {
+	Time                               time.Time
 	Node, Group, Kind, Saw, Did, Error string
 }
 
-// reconcileEvents returns the reconciler's events for node of kind.
+// reconcileEvents returns the reconciler's events for node ("" = every node) of kind.
 func reconcileEvents(t *testing.T, node, kind string) []event {
 	t.Helper()
-	out := run(t, adminBin, "events", "--json", "--node", node, "--kind", kind)
+	args := []string{adminBin, "events", "--json", "--kind", kind}
+	if node != "" {
+		args = append(args, "--node", node)
+	}
+	out := run(t, args...)
 	var evs []event
 	for _, l := range strings.Split(strings.TrimSpace(out), "\n") {
 		if l == "" {

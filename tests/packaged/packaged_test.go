@@ -309,7 +309,14 @@ func TestPackagedExample(t *testing.T) {
 	}
 	t.Logf("node image %s built in %v", image, time.Since(t0).Round(time.Second))
 
+	// Issue 11, defect 2: root tries the reconciler and its status before the service
+	// starts (and before any hook ran), creating the first files of the state and log
+	// directories. They must stay usable by SlurmUser: the unit's daemon and the hooks
+	// slurmctld runs as SlurmUser use them next (checked after the run, ownedBySlurm).
+	rootFirst(ctx, t, c)
+
 	// The reconciler, as the installed unit runs it.
+	unitLogStart := len(readFile(t, filepath.Join(c.LogDir, "slurm-elastic.log"))) // after root's runs
 	daemonOut := startDaemon(ctx, t, c)
 	waitFor(t, 2*time.Minute, "the reconciler's first round", func() (bool, string) {
 		st, _ := c.Exec(ctx, "slurm-elastic", "status")
@@ -421,8 +428,8 @@ func TestPackagedExample(t *testing.T) {
 	default:
 	}
 	hookLog := string(readFile(t, filepath.Join(c.LogDir, "slurm-elastic.log")))
-	if n := len(logLinesMsg(hookLog, "slurm-elastic-daemon", "reconciler started")); n != 1 {
-		t.Errorf("%d \"reconciler started\" lines in the log, want 1", n)
+	if n := len(logLinesMsg(hookLog[unitLogStart:], "slurm-elastic-daemon", "reconciler started")); n != 1 {
+		t.Errorf("%d \"reconciler started\" lines in the log since the unit's daemon started, want 1", n)
 	}
 	for _, lvl := range []string{"WARN", "ERROR"} {
 		for _, l := range logLines(hookLog, "slurm-elastic-daemon", lvl) {
@@ -431,6 +438,50 @@ func TestPackagedExample(t *testing.T) {
 	}
 	for _, l := range logLines(hookLog, "", "ERROR") {
 		t.Errorf("hook error: %s", l)
+	}
+	ownedBySlurm(ctx, t, c)
+}
+
+// The directories of the packaged config (state_dir, log.file's) in head.
+var slurmDirs = []string{"/var/lib/slurm-elastic", "/var/log/slurm-elastic"}
+
+// rootFirst runs, as root in head, `slurm-elastic daemon --once` and `slurm-elastic
+// status` while the state and log directories hold nothing of slurm-elastic's yet (an
+// admin trying the daemon before `systemctl enable --now`), and checks they created the
+// files the unit's daemon and the hooks need (the log, the daemon lock), so that
+// ownedBySlurm after the run checks files root made. Before issue 11's fix these were
+// root's, and every hook run as SlurmUser failed to open its log and did nothing.
+func rootFirst(ctx context.Context, t *testing.T, c *harness.Cluster) {
+	t.Helper()
+	if out, err := c.Exec(ctx, "find", slurmDirs[0], slurmDirs[1], "-mindepth", "1"); err != nil || strings.TrimSpace(out) != "" {
+		t.Fatalf("the state and log directories are not fresh before root's runs: %v\n%s", err, out)
+	}
+	out, err := c.Exec(ctx, "slurm-elastic", "daemon", "--once")
+	t.Logf("root: slurm-elastic daemon --once: %v\n%s", err, out)
+	out, err = c.Exec(ctx, "slurm-elastic", "status")
+	t.Logf("root: slurm-elastic status: %v\n%s", err, out)
+	files, err := c.Exec(ctx, "find", slurmDirs[0], slurmDirs[1], "-mindepth", "1", "-printf", "%u:%g %m %p\n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("created by root's runs:\n%s", files)
+	for _, want := range []string{slurmDirs[0] + "/daemon.lock", slurmDirs[1] + "/slurm-elastic.log"} {
+		if !strings.Contains(files, " "+want+"\n") {
+			t.Fatalf("root's runs did not create %s:\n%s", want, files)
+		}
+	}
+}
+
+// ownedBySlurm checks that every file and directory in the state and log directories
+// belongs to SlurmUser (the unit's User), whoever created it.
+func ownedBySlurm(ctx context.Context, t *testing.T, c *harness.Cluster) {
+	t.Helper()
+	out, err := c.Exec(ctx, "find", slurmDirs[0], slurmDirs[1], "(", "!", "-user", "slurm", "-o", "!", "-group", "slurm", ")", "-printf", "%u:%g %m %p\n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.TrimSpace(out) != "" {
+		t.Errorf("files in the state and log directories not owned by slurm:slurm:\n%s", out)
 	}
 }
 

@@ -1,6 +1,7 @@
 package admincmd
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -107,14 +108,6 @@ func breakerReset(c *cli.Context) error {
 	default:
 		return exitcode.New(exitcode.Usage, errors.New("breaker reset: give one GROUP or --all"))
 	}
-	unlock, err := powerLock(cfg.StateDir, c.Duration("wait"))(c.Context)
-	if err != nil {
-		return exitcode.New(exitcode.Busy, fmt.Errorf("breaker reset: %w", err))
-	}
-	defer unlock()
-	if err := breaker.MatchOwner(cfg.StateDir, filepath.Join(cfg.StateDir, nodelock.StateFile)); err != nil {
-		return exitcode.New(exitcode.Failed, fmt.Errorf("breaker reset: %w", err))
-	}
 	// Log where the hooks and the daemon do, but never create that file
 	// here: made by root, the hooks (SlurmUser) could not write it.
 	dest := cfg.Log.File
@@ -126,17 +119,32 @@ func breakerReset(c *cli.Context) error {
 		log, closer, _ = logging.Open(logging.Stderr, "info", "slurm-elastic")
 	}
 	defer closer.Close()
-	st, err := breaker.LoadForUpdate(cfg.StateDir, log)
-	if err != nil {
-		return exitcode.New(exitcode.Failed, err)
-	}
+	// One read-modify-write under power.lock, as the hooks and the daemon do.
+	busy := false
+	store := breaker.Store{Dir: cfg.StateDir, Log: log, Lock: func(ctx context.Context) (func(), error) {
+		release, err := powerLock(cfg.StateDir, c.Duration("wait"))(ctx)
+		if err != nil {
+			busy = true
+			return nil, err
+		}
+		// A power.lock root left on an old release: give it to the state dir's owner.
+		if err := breaker.MatchOwner(cfg.StateDir, filepath.Join(cfg.StateDir, nodelock.StateFile)); err != nil {
+			release()
+			return nil, err
+		}
+		return release, nil
+	}}
 	now := time.Now()
 	var was []bool
-	for _, g := range groups {
-		was = append(was, st.Reset(g, now))
-	}
-	if err := breaker.Save(cfg.StateDir, st); err != nil {
-		return exitcode.New(exitcode.Failed, err)
+	if _, err := store.Update(c.Context, func(st *breaker.State) {
+		for _, g := range groups {
+			was = append(was, st.Reset(g, now))
+		}
+	}); err != nil {
+		if busy {
+			return exitcode.New(exitcode.Busy, fmt.Errorf("breaker reset: %w", err))
+		}
+		return exitcode.New(exitcode.Failed, fmt.Errorf("breaker reset: %w", err))
 	}
 	for i, g := range groups {
 		if was[i] {

@@ -51,8 +51,11 @@ func TestBreakerListAndReset(t *testing.T) {
 		t.Fatal(ok, err)
 	}
 	start := time.Now()
-	if err := App(&buf).Run([]string{"slurm-elastic", "--config", cfgPath, "breaker", "reset", "--wait", "5s", "cloud"}); err == nil || !strings.Contains(err.Error(), "power.lock") {
-		t.Fatalf("reset under a held lock: %v", err)
+	if err := App(&buf).Run([]string{"slurm-elastic", "--config", cfgPath, "breaker", "reset", "--wait", "5s", "cloud"}); err == nil || !strings.Contains(err.Error(), "power.lock") || exitcode.Of(err) != exitcode.Busy {
+		t.Fatalf("reset under a held lock: %v (exit %d, want %d)", err, exitcode.Of(err), exitcode.Busy)
+	}
+	if st, _ := breaker.Load(stateDir); !st.IsOpen("cloud") {
+		t.Fatalf("reset changed the state without the lock: %+v", st.Get("cloud"))
 	}
 	if d := time.Since(start); d < 4*time.Second {
 		t.Fatalf("gave up after %v without waiting", d)
