@@ -58,6 +58,7 @@ func baseDefault() Config {
 			ResumeRate:     300,
 			SuspendRate:    60,
 			Prolog:         true,
+			RebootProgram:  DefaultRebootProgram,
 		},
 		Health:  defaultHealth(),
 		Daemon:  defaultDaemon(),

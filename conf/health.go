@@ -34,6 +34,12 @@ type HealthConf struct {
 	// RetryMax caps the backoff between retries of a Slurm update that
 	// failed (Slurm unreachable). Default 30s.
 	RetryMax time.Duration `mapstructure:"retry_max"`
+	// RebootActions: a failure whose action is listed (reset, reboot)
+	// asks Slurm to reboot the node (`scontrol reboot ASAP`, reason
+	// the drain reason) instead of only draining it; on slurm-elastic
+	// nodes the reboot is a fresh container (docs/health.md). Default
+	// none: drain only.
+	RebootActions []string `mapstructure:"reboot_actions"`
 
 	// CheckProgram: the one-shot mode as Slurm's HealthCheckProgram,
 	// printed by `slurm-elastic conf slurm` when enabled.
@@ -69,6 +75,9 @@ type HealthCheckProgram struct {
 	// Default ANY.
 	NodeState string `mapstructure:"node_state"`
 }
+
+// RebootActions are the finding actions health.reboot_actions may list.
+var RebootActions = []string{"reset", "reboot"}
 
 // HealthCheckProgramName is the name under which slurm-elastic-health runs
 // one round and exits (as --once): Slurm runs HealthCheckProgram without
@@ -187,6 +196,11 @@ func (c *Config) validateHealth(p *problems) {
 	}
 	if h.UndrainAfter < 1 {
 		p.add("health.undrain_after", "%d: must be at least 1", h.UndrainAfter)
+	}
+	for i, a := range h.RebootActions {
+		if !slices.Contains(RebootActions, a) {
+			p.add(fmt.Sprintf("health.reboot_actions[%d]", i), "%q: want one of %s", a, strings.Join(RebootActions, ", "))
+		}
 	}
 	if h.MetricsListen != "" {
 		if _, port, err := net.SplitHostPort(h.MetricsListen); err != nil || port == "" {

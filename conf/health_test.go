@@ -35,6 +35,7 @@ func TestHealthValidate(t *testing.T) {
 		{"relative mount", func(h *conf.HealthConf) { h.Mounts = []conf.HealthMount{{Path: "home"}} }, []string{"health.mounts[0].path"}},
 		{"bad cpus", func(h *conf.HealthConf) { h.CPUs.Expected = -2 }, []string{"health.cpus.expected"}},
 		{"path as process", func(h *conf.HealthConf) { h.Processes = []string{"/usr/sbin/slurmd"} }, []string{"health.processes[0]"}},
+		{"bad reboot action", func(h *conf.HealthConf) { h.RebootActions = []string{"reboot", "power-cycle"} }, []string{"health.reboot_actions[1]"}},
 		{"bad xid", func(h *conf.HealthConf) {
 			h.GPU.XIDs = []conf.HealthXID{{Codes: []int{0}, Action: "explode"}, {Action: "drain"}}
 		}, []string{"health.gpu.xids[0].codes[0]", "health.gpu.xids[0].action", "health.gpu.xids[1].codes"}},

@@ -62,6 +62,12 @@ func RenderSlurm(w io.Writer, c *Config) error {
 		pr("# a site's own goes in power_save.site_prolog, run after the wait.")
 		pr("PrologSlurmctld=%s", filepath.Join(ps.BinDir, PrologProgram))
 	}
+	if ps.RebootProgram != "" {
+		pr("# scontrol reboot NODE: slurmd runs this in the node container, which stops;")
+		pr("# slurm-elastic daemon launches a fresh one from the same image (ResumeTimeout")
+		pr("# bounds it). The program is part of the node image (power_save.reboot_program).")
+		pr("RebootProgram=%s", ps.RebootProgram)
+	}
 	pr("# PrivateData and SlurmctldParameters hold lists: slurm.conf keeps only")
 	pr("# one line of each, so merge these values into existing lines, e.g.")
 	pr("# SlurmctldParameters=enable_configless,idle_on_node_suspend")

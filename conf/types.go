@@ -175,4 +175,16 @@ type PowerSaveConf struct {
 	// holds one PrologSlurmctld, so slurm-elastic-prolog runs it (exec, same
 	// environment, its exit status is the job's) after its wait. "" = none.
 	SiteProlog string `mapstructure:"site_prolog"`
+	// RebootProgram renders RebootProgram=: the program slurmd runs on the
+	// node for `scontrol reboot` (as root, no arguments). A node container
+	// cannot reboot its kernel: the node images' program
+	// (DefaultRebootProgram) stops the container, and the reconciler
+	// launches a fresh one from the same image. Absolute path on the
+	// nodes, no arguments; "" = not rendered (a site's own line).
+	RebootProgram string `mapstructure:"reboot_program"`
 }
+
+// DefaultRebootProgram is power_save.reboot_program's default: the
+// program of the shipped and the test node image (packaging/node,
+// tests/image/slurm-elastic-node-reboot) that stops the node container.
+const DefaultRebootProgram = "/usr/local/sbin/slurm-elastic-node-reboot"

@@ -471,6 +471,9 @@ func (c *Config) validatePowerSave(p *problems) {
 			p.add("power_save.site_prolog", "%q: is slurm-elastic-prolog itself, which would run itself for ever: name the site's own PrologSlurmctld, or remove the key", sp)
 		}
 	}
+	if rp := ps.RebootProgram; rp != "" && (!filepath.IsAbs(rp) || strings.ContainsAny(rp, " \t\n\"'")) {
+		p.add("power_save.reboot_program", "%q: must be an absolute path of a program on the nodes (no arguments), or \"\" to leave RebootProgram out", rp)
+	}
 	nonNegative(p, "power_save.resume_rate", float64(ps.ResumeRate))
 	nonNegative(p, "power_save.suspend_rate", float64(ps.SuspendRate))
 	// Slurm kills the hooks after ResumeTimeout/SuspendTimeout: each hook

@@ -291,6 +291,8 @@ func TestValidateErrors(t *testing.T) {
 		{"concurrency", func(c *conf.Config) { c.Resume.Concurrency = 0; c.Suspend.Concurrency = -1 }, []string{"resume.concurrency", "suspend.concurrency"}, "at least 1"},
 		{"rate", func(c *conf.Config) { c.Suspend.Rate = -1 }, []string{"suspend.rate"}, "negative"},
 		{"bin dir", func(c *conf.Config) { c.PowerSave.BinDir = "bin" }, []string{"power_save.bin_dir"}, "absolute"},
+		{"reboot program relative", func(c *conf.Config) { c.PowerSave.RebootProgram = "reboot" }, []string{"power_save.reboot_program"}, "absolute"},
+		{"reboot program with arguments", func(c *conf.Config) { c.PowerSave.RebootProgram = "/sbin/reboot -f" }, []string{"power_save.reboot_program"}, "no arguments"},
 		{"power save timeouts", func(c *conf.Config) {
 			c.PowerSave.ResumeTimeout, c.PowerSave.SuspendTimeout, c.PowerSave.SuspendTime = 0, -1, 0
 		}, []string{"power_save.resume_timeout", "power_save.suspend_time", "power_save.suspend_timeout"}, "greater than 0"},

@@ -46,7 +46,7 @@ func NewMetrics(node string) *Metrics {
 		findings: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "slurm_elastic_health_findings",
 			Help: "Findings of the last round by component and status.", ConstLabels: c}, []string{"component", "status"}),
 		actions: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "slurm_elastic_health_actions_total",
-			Help: "Drains and undrains applied.", ConstLabels: c}, []string{"op"}),
+			Help: "Drains, undrains and reboot requests applied.", ConstLabels: c}, []string{"op"}),
 		slurmErrors: prometheus.NewCounter(prometheus.CounterOpts{Name: "slurm_elastic_health_slurm_errors_total",
 			Help: "Slurm requests that failed (retried with backoff).", ConstLabels: c}),
 		seen: map[[2]string]bool{},

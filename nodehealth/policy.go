@@ -37,12 +37,22 @@ const (
 	OpNone    Op = "none"
 	OpDrain   Op = "drain"
 	OpUndrain Op = "undrain"
+	// OpReboot asks Slurm to reboot the node (`scontrol reboot ASAP`,
+	// Reason as its reason): Slurm drains it, reboots it once its jobs
+	// end and returns it to service (Policy.Reboot).
+	OpReboot Op = "reboot"
 )
+
+// RebootIssued is what Slurm appends to a node's reason when it issues a
+// reboot (" : reboot issued"); the reason stays on the node until a job
+// is allocated there. Our reason carrying it means a reboot we asked for
+// has happened and no job has run since.
+const RebootIssued = "reboot issued"
 
 // Decision is the Policy's verdict for one node after one round.
 type Decision struct {
 	Op     Op
-	Reason string // the drain reason (OpDrain)
+	Reason string // the drain reason (OpDrain), the reboot's reason (OpReboot)
 	Why    string // for the log: why this op (or why nothing)
 }
 
@@ -59,6 +69,13 @@ type Policy struct {
 	UndrainAfter int
 	// PerCheck overrides DrainAfter by check name.
 	PerCheck map[string]int
+	// Reboot: a failure whose action is in it asks for a reboot (OpReboot)
+	// where others drain, once: if the node's reason shows a reboot we
+	// asked for and no job ran since (our reason carrying RebootIssued;
+	// also after "reboot timed out"), it is drained instead, so a fault a reboot does not
+	// clear never reboots the node in a loop. nil = drain only
+	// (health.reboot_actions).
+	Reboot map[Action]bool
 }
 
 // State is what the Policy remembers between rounds. The zero value is
@@ -125,7 +142,8 @@ func (p Policy) threshold(check string) int {
 }
 
 // Decide returns what to do with node given the state. It never acts on a
-// node powering up, powering down or powered down, never touches a node
+// node powering up, powering down or powered down, nor on one with a
+// reboot pending (REBOOT_REQUESTED, REBOOT_ISSUED), never touches a node
 // DOWN or drained with a reason that is not ours (an admin's
 // `state=down reason=...` is neither overwritten nor undrained), and
 // undrains only a node drained with our reason. Never blocks; a pure function of its arguments.
@@ -134,6 +152,9 @@ func (p Policy) Decide(s *State, node slurm.Node) Decision {
 		if node.Has(f) {
 			return Decision{Op: OpNone, Why: "node is " + f + ": health actions wait"}
 		}
+	}
+	if node.Has(slurm.FlagRebootRequested) || node.Has(slurm.FlagRebootIssued) {
+		return Decision{Op: OpNone, Why: "a reboot of the node is pending: health actions wait"}
 	}
 	drained := node.Has(slurm.FlagDrain)
 	ownCheck, ours := OwnReason(node.Reason)
@@ -158,7 +179,15 @@ func (p Policy) Decide(s *State, node slurm.Node) Decision {
 		if drained {
 			return Decision{Op: OpNone, Why: "check " + c + " fails; node already drained by us"}
 		}
-		return Decision{Op: OpDrain, Reason: Reason(f), Why: "check " + c + " failed " + itoa(s.fails[c]) + " consecutive rounds"}
+		why := "check " + c + " failed " + itoa(s.fails[c]) + " consecutive rounds"
+		if p.Reboot[f.action()] {
+			if ours && strings.Contains(node.Reason, RebootIssued) {
+				f.Message += "; not cleared by a reboot"
+				return Decision{Op: OpDrain, Reason: Reason(f), Why: why + " after the reboot we asked for, with no job since: drained, not rebooted again"}
+			}
+			return Decision{Op: OpReboot, Reason: Reason(f), Why: why + "; its action " + string(f.action()) + " asks for a reboot"}
+		}
+		return Decision{Op: OpDrain, Reason: Reason(f), Why: why}
 	}
 	if !drained {
 		return Decision{Op: OpNone, Why: "nothing to do"}

@@ -33,6 +33,9 @@ type Runner struct {
 	Checks []Check      // names must be unique
 	Policy Policy       // K and M
 	Slurm  slurm.Client // nil: detect and report only
+	// Rebooter asks Slurm for the reboots the Policy decides (OpReboot);
+	// nil: those decisions drain the node instead.
+	Rebooter slurm.Rebooter
 	// DryRun logs the decisions and applies none.
 	DryRun       bool
 	Interval     time.Duration // between polled rounds (Run); default 10s
@@ -306,13 +309,23 @@ func (r *Runner) decideAndAct(ctx context.Context, refetch bool) (Decision, erro
 		log.Info("health decision (dry run, not applied)", "reason", d.Reason)
 		return d, nil
 	}
-	u := slurm.NodeUpdate{State: slurm.SetDrain, Reason: d.Reason}
-	if d.Op == OpUndrain {
-		u = slurm.NodeUpdate{State: slurm.SetUndrain}
+	if d.Op == OpReboot && r.Rebooter == nil {
+		log.Warn("health decision is a reboot, but no client can ask Slurm for one: draining instead")
+		d.Op = OpDrain
 	}
-	if err := r.Slurm.Update(ctx, []string{r.Node}, u); err != nil {
+	var err error
+	switch d.Op {
+	case OpReboot:
+		// ASAP: drained now, rebooted once its jobs end, undrained after.
+		err = r.Rebooter.Reboot(ctx, []string{r.Node}, slurm.RebootOptions{ASAP: true, Reason: d.Reason})
+	case OpUndrain:
+		err = r.Slurm.Update(ctx, []string{r.Node}, slurm.NodeUpdate{State: slurm.SetUndrain})
+	default:
+		err = r.Slurm.Update(ctx, []string{r.Node}, slurm.NodeUpdate{State: slurm.SetDrain, Reason: d.Reason})
+	}
+	if err != nil {
 		r.Metrics.slurmError()
-		log.Warn("health decision not applied: slurm update failed; will retry", "error", err)
+		log.Warn("health decision not applied: slurm request failed; will retry", "error", err)
 		return d, fmt.Errorf("node %s: %s: %w", r.Node, d.Op, err)
 	}
 	r.Metrics.action(d.Op)
@@ -324,8 +337,11 @@ func (r *Runner) decideAndAct(ctx context.Context, refetch bool) (Decision, erro
 		n := *r.info
 		n.Flags = slices.DeleteFunc(slices.Clone(n.Flags), func(f string) bool { return f == slurm.FlagDrain })
 		n.Reason = ""
-		if d.Op == OpDrain {
+		switch d.Op {
+		case OpDrain:
 			n.Flags, n.Reason = append(n.Flags, slurm.FlagDrain), d.Reason
+		case OpReboot:
+			n.Flags, n.Reason = append(n.Flags, slurm.FlagDrain, slurm.FlagRebootRequested), d.Reason
 		}
 		r.info = &n
 	}

@@ -14,6 +14,7 @@ import (
 	"errors"
 
 	"github.com/slurm-elastic/slurm-elastic/internal/breaker"
+	"github.com/slurm-elastic/slurm-elastic/internal/nodelog"
 	"github.com/slurm-elastic/slurm-elastic/internal/pool"
 	"github.com/slurm-elastic/slurm-elastic/internal/reason"
 	"github.com/slurm-elastic/slurm-elastic/internal/slurm"
@@ -55,6 +56,7 @@ var actuators = map[Kind]actuator{
 	KindBreaker:    {"out of scheduling (Code:BreakerOpen) until the breaker is re-armed", (*Reconciler).breakerHold},
 	KindBreakerEnd: {"RESUME: circuit breaker re-armed, may be launched again", setState(slurm.SetResume)},
 	KindWarm:       {"POWER_UP: warm pool", setState(slurm.SetPowerUp)},
+	KindReboot:     {"fresh instance launched (same template and image) and addressed: Slurm returns the node when slurmd registers", (*Reconciler).reboot},
 }
 
 // errNoActuator fails an action whose kind has no actuator.
@@ -240,4 +242,72 @@ func (r *Reconciler) breakerHold(ctx context.Context, v *view, acts []Action) ma
 		maps.Copy(out, slurm.UpdateEach(ctx, r.d.Slurm, by[k], u))
 	}
 	return out
+}
+
+// reboot launches a fresh instance for each node whose reboot Slurm issued
+// (KindReboot): the group's template, the image chosen by rebootImage; an
+// exited or created instance is replaced by the launch (runtime.Runtime),
+// and the node is addressed as the resume hook does. A failed launch
+// leaves nothing behind and the node REBOOT_ISSUED: the next round tries
+// again, until Slurm's ResumeTimeout sets it DOWN ("reboot timed out").
+// A node Slurm does not take the address of has its new instance removed
+// again (the next round retries). The breaker does not count these
+// launches: a reboot is the admin's, not a power up.
+func (r *Reconciler) reboot(ctx context.Context, v *view, acts []Action) map[string]error {
+	errs := pool.Run(ctx, len(acts), r.callOpts(), func(ctx context.Context, i int) error {
+		e := &v.entries[v.index[acts[i].Node]]
+		g, ok := r.inv.Group(e.Group)
+		if !ok {
+			return fmt.Errorf("group %s is not in the daemon's config", e.Group)
+		}
+		rt := r.d.Runtimes[g.Runtime]
+		if rt == nil {
+			return fmt.Errorf("group %s: runtime %q is not available", g.Name, g.Runtime)
+		}
+		t := g.Template.Runtime()
+		t.Image = rebootImage(t.Image, e.Inst)
+		res := rt.Launch(ctx, []runtime.NodeSpec{{Name: e.Name, Group: g.Name, Template: t}})[0]
+		if res.Err != nil {
+			if l := res.Log; l != nil && r.d.StateDir != "" {
+				if _, err := nodelog.Save(r.d.StateDir, nodelog.Entry{Node: e.Name, Why: "reboot: launch failed: " + res.Err.Error(),
+					ID: l.ID, Image: l.Image, Host: l.Host, Tail: l.Tail, Truncated: l.Truncated}); err != nil {
+					r.d.Log.Warn("could not save the failed launch's log", "node", e.Name, "error", err)
+				}
+			}
+			return fmt.Errorf("launch: %w", res.Err)
+		}
+		u := slurm.NodeUpdate{Addr: res.Instance.Addr, Hostname: e.Name}
+		if u.Addr == "" {
+			u.Addr = e.Name
+		}
+		if err := r.d.Slurm.Update(ctx, []string{e.Name}, u); err != nil {
+			if tr := rt.Terminate(ctx, []string{e.Name})[0]; tr.Err != nil {
+				err = errors.Join(err, fmt.Errorf("remove the new instance: %w", tr.Err))
+			}
+			return fmt.Errorf("set NodeAddr %s: %w", u.Addr, err)
+		}
+		r.d.Log.Info("node rebooted: fresh instance launched", "node", e.Name, "group", g.Name, "host", res.Instance.Host,
+			"instance", res.Instance.ID, "image", t.Image, "addr", u.Addr)
+		return nil
+	})
+	out := make(map[string]error, len(acts))
+	for i, a := range acts {
+		out[a.Node] = errs[i]
+	}
+	return out
+}
+
+// rebootImage is THE ONE PLACE where a reboot chooses the image of the
+// fresh instance: the same as the old instance's. groupImage is the
+// group's template image; old is the instance being replaced (nil when it
+// is gone).
+//
+// MERGE NOTE (per-node images, issue 15 slice 1): once runtime.Instance
+// carries the image it was started with (Image, "" = the group's default),
+// return old.Image here when old != nil and old.Image != "", and pass it to
+// Launch the way per-node images are passed. Until then every instance of
+// a group runs the group's image, which is the same.
+func rebootImage(groupImage string, old *runtime.Instance) string {
+	_ = old
+	return groupImage
 }

@@ -4,7 +4,8 @@
 // per node (Decide, a pure function) and acts (Reconciler.Round). It
 // removes orphaned instances, fails over dead nodes (DOWN so Slurm requeues
 // their jobs, then power down), resets nodes stuck powering up, replaces
-// health-drained nodes unless held, re-enables the nodes it powered down
+// health-drained nodes unless held, gives nodes whose reboot Slurm issued
+// (`scontrol reboot`) a fresh instance, re-enables the nodes it powered down
 // once they are down, cools groups down after capacity failures, keeps
 // groups behind an open circuit breaker (internal/breaker) out of
 // scheduling, and keeps warm pools of idle nodes. Instances its config
@@ -66,10 +67,16 @@ const (
 	// KindWarm: the group's warm pool is short of idle nodes: POWER_UP an
 	// idle powered-down node ahead of demand.
 	KindWarm Kind = "warm"
+	// KindReboot: Slurm issued a reboot of the node (`scontrol reboot`,
+	// REBOOT_ISSUED) and its container has stopped (RebootProgram) or is
+	// gone: launch a fresh one from the group's template, with the same
+	// image; slurmd registers with a new boot time and Slurm returns the
+	// node to service (or keeps it down or drained as the reboot asked).
+	KindReboot Kind = "reboot"
 )
 
 // Kinds lists every Kind, in the order actions are taken.
-var Kinds = []Kind{KindOrphan, KindDead, KindStuck, KindUnhealthy, KindReenable, KindCapacity, KindCoolDrain, KindCoolEnd, KindBreaker, KindBreakerEnd, KindWarm, KindUnknown}
+var Kinds = []Kind{KindOrphan, KindReboot, KindDead, KindStuck, KindUnhealthy, KindReenable, KindCapacity, KindCoolDrain, KindCoolEnd, KindBreaker, KindBreakerEnd, KindWarm, KindUnknown}
 
 // Entry is one node as both sides see it: the join of a Slurm node and an
 // instance by node name.
@@ -132,6 +139,11 @@ type Action struct {
 //     KindOrphan;
 //   - nothing else for a node in no group or unknown to Slurm, nor for a
 //     node without an instance that is Unlisted (a host did not answer);
+//   - a node with a reboot pending (REBOOT_REQUESTED or REBOOT_ISSUED) is
+//     Slurm's, whatever its reason: REBOOT_ISSUED, not held, not powering
+//     and no power down pending, with its instance exited, only created or
+//     gone: KindReboot; nothing else is decided for it (its container
+//     stopping is the reboot, not a dead node);
 //   - a node with a reason that is neither ours nor the health daemon's is
 //     an admin's: left alone; so is a held node;
 //   - with CapacityCooldown: out of service (DOWN, powering down or
@@ -176,11 +188,26 @@ func Decide(now time.Time, p Policy, e Entry) (Action, bool) {
 	if e.Group == "" || n == nil || (in == nil && e.Unlisted) {
 		return Action{}, false
 	}
+	held := e.Held || (p.HoldPrefix != "" && strings.Contains(n.Reason, p.HoldPrefix))
+	if n.Has(slurm.FlagRebootRequested) || n.Has(slurm.FlagRebootIssued) {
+		// The reason is Slurm's ("reboot requested : reboot issued") or
+		// the admin's (reason=): the reboot is asked for all the same.
+		if n.Has(slurm.FlagRebootIssued) && !held && !n.Has(slurm.FlagPoweredDown) && !n.Has(slurm.FlagPoweringUp) &&
+			!n.Has(slurm.FlagPoweringDown) && !n.Has(slurm.FlagPowerDown) {
+			switch {
+			case in == nil:
+				return act(KindReboot, "node %s, reboot issued, no instance", StateOf(n))
+			case in.State == runtime.StateExited || in.State == runtime.StateCreated:
+				return act(KindReboot, "node %s, reboot issued, instance %s %s", StateOf(n), in.State, in.ID)
+			}
+		}
+		return Action{}, false
+	}
 	why := reason.Parse(n.Reason)
 	if n.Reason != "" && why.Owner == reason.Other {
 		return Action{}, false // an admin's reason: never ours to change
 	}
-	if e.Held || (p.HoldPrefix != "" && strings.Contains(n.Reason, p.HoldPrefix)) {
+	if held {
 		return Action{}, false
 	}
 	powering := n.Has(slurm.FlagPoweredDown) || n.Has(slurm.FlagPoweringUp) || n.Has(slurm.FlagPoweringDown)
@@ -255,7 +282,7 @@ func outOfService(n *slurm.Node) bool {
 }
 
 // StateOf summarises a Slurm node's state for logs, events and metrics:
-// absent, powering_up, powering_down, powered_down, down, drain, or the
+// absent, powering_up, powering_down, reboot_issued, powered_down, down, drain, or the
 // lower-case base state (idle, allocated, mixed, ...), with "+drain" or
 // "+completing" where they apply. nil is "absent".
 func StateOf(n *slurm.Node) string {
@@ -267,6 +294,8 @@ func StateOf(n *slurm.Node) string {
 		return "powering_up"
 	case n.Has(slurm.FlagPoweringDown):
 		return "powering_down"
+	case n.Has(slurm.FlagRebootIssued):
+		return "reboot_issued"
 	case n.Has(slurm.FlagPoweredDown):
 		if n.State == slurm.StateDown {
 			return "down+powered_down"

@@ -108,6 +108,23 @@ func TestDecide(t *testing.T) {
 		{"cool-drained, cooldown over", Entry{Group: "g", Node: withReason(node("IDLE", "DRAIN", "POWERED_DOWN"), cooldown)}, KindCoolEnd},
 		{"capacity node under our reason, cooldown over", Entry{Group: "g", Node: withReason(node("DOWN", "POWERED_DOWN"), cooldown), CoolingUntil: cooled}, KindCoolEnd},
 		{"capacity node under our reason, still powering up", Entry{Group: "g", Node: withReason(node("DOWN", "POWERING_UP"), cooldown)}, ""},
+		// scontrol reboot: Slurm's reason or the admin's, the reboot is asked all the same
+		{"reboot issued, instance exited", Entry{Group: "g", Node: withReason(node("DOWN", "REBOOT_ISSUED"), "reboot requested : reboot issued"), Inst: inst(runtime.StateExited, time.Hour)}, KindReboot},
+		{"reboot issued with reason=, instance exited", Entry{Group: "g", Node: withReason(node("DOWN", "REBOOT_ISSUED"), admin+" : reboot issued"), Inst: inst(runtime.StateExited, time.Hour)}, KindReboot},
+		{"reboot issued, drained before, instance created only", Entry{Group: "g", Node: withReason(node("DOWN", "DRAIN", "REBOOT_ISSUED"), admin+" : reboot issued"), Inst: inst(runtime.StateCreated, time.Hour)}, KindReboot},
+		{"reboot issued, instance gone", Entry{Group: "g", Node: withReason(node("DOWN", "REBOOT_ISSUED"), "reboot requested : reboot issued")}, KindReboot},
+		{"reboot issued, instance gone, host unlisted", Entry{Group: "g", Node: withReason(node("DOWN", "REBOOT_ISSUED"), "reboot requested : reboot issued"), Unlisted: true}, ""},
+		{"reboot issued, instance still running (RebootProgram under way, or the new one registering)", Entry{Group: "g", Node: withReason(node("DOWN", "REBOOT_ISSUED"), "reboot requested : reboot issued"), Inst: inst(runtime.StateRunning, time.Hour)}, ""},
+		{"reboot issued, instance state unknown", Entry{Group: "g", Node: withReason(node("DOWN", "REBOOT_ISSUED"), "reboot requested : reboot issued"), Inst: inst(runtime.StateUnknown, time.Hour)}, ""},
+		{"reboot issued, held by config", Entry{Group: "g", Node: withReason(node("DOWN", "REBOOT_ISSUED"), "reboot requested : reboot issued"), Inst: inst(runtime.StateExited, time.Hour), Held: true}, ""},
+		{"reboot issued, reason with the hold prefix", Entry{Group: "g", Node: withReason(node("DOWN", "REBOOT_ISSUED"), "hold: jd : reboot issued"), Inst: inst(runtime.StateExited, time.Hour)}, ""},
+		{"reboot issued, node in no group", Entry{Node: withReason(node("DOWN", "REBOOT_ISSUED"), "reboot requested : reboot issued")}, ""},
+		{"reboot issued, power down forced meanwhile", Entry{Group: "g", Node: withReason(node("DOWN", "REBOOT_ISSUED", "POWERING_DOWN"), "reboot requested : reboot issued"), Inst: inst(runtime.StateExited, time.Hour)}, ""},
+		{"reboot issued, power down pending", Entry{Group: "g", Node: withReason(node("DOWN", "REBOOT_ISSUED", "POWER_DOWN"), "reboot requested : reboot issued"), Inst: inst(runtime.StateExited, time.Hour)}, ""},
+		{"reboot requested, busy: Slurm's turn", Entry{Group: "g", Node: withReason(node("ALLOCATED", "REBOOT_REQUESTED"), "reboot requested"), Inst: inst(runtime.StateRunning, time.Hour)}, ""},
+		{"reboot requested ASAP with a health reason, idle: not replaced", Entry{Group: "g", Node: withReason(node("IDLE", "DRAIN", "REBOOT_REQUESTED"), health), Inst: inst(runtime.StateRunning, time.Hour)}, ""},
+		{"reboot requested, instance exited: Slurm issues it first", Entry{Group: "g", Node: withReason(node("IDLE", "REBOOT_REQUESTED"), "reboot requested"), Inst: inst(runtime.StateExited, time.Hour)}, ""},
+		{"DOWN after reboot timed out: the admin's", Entry{Group: "g", Node: withReason(node("DOWN"), "reboot requested : reboot issued : reboot timed out"), Inst: inst(runtime.StateExited, time.Hour)}, ""},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -144,6 +161,7 @@ func TestStateOf(t *testing.T) {
 		node("IDLE", "POWERED_DOWN", "POWERING_DOWN"): "powering_down",
 		node("MIXED", "DRAIN"):                        "mixed+drain",
 		node("IDLE", "COMPLETING"):                    "idle+completing",
+		node("DOWN", "REBOOT_ISSUED"):                 "reboot_issued",
 	} {
 		if got := StateOf(n); got != want {
 			t.Errorf("StateOf(%+v) = %q, want %q", n, got, want)

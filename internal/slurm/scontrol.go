@@ -340,6 +340,34 @@ func chunkNames(names []string, max int) [][]string {
 	return out
 }
 
+// Reboot runs `scontrol reboot [ASAP] [nextstate=X] [reason=R] NODES`
+// (argv, no shell). Names are validated; Reason must be one line. Slurm
+// answers with an error for nodes it skips (already rebooting, powered
+// down), which is returned. Blocks for one scontrol run per 32 KiB of
+// names; idempotent while the reboot is pending (Slurm skips the node).
+func (s *Scontrol) Reboot(ctx context.Context, names []string, o RebootOptions) error {
+	if err := validateReboot(names, o); err != nil {
+		return fmt.Errorf("scontrol %w", err)
+	}
+	var errs []error
+	for _, chunk := range chunkNames(dedupe(names), maxListArg) {
+		args := []string{"reboot"}
+		if o.ASAP {
+			args = append(args, "ASAP")
+		}
+		if o.NextState != "" {
+			args = append(args, "nextstate="+o.NextState)
+		}
+		if o.Reason != "" {
+			args = append(args, "reason="+o.Reason)
+		}
+		if _, err := s.run(ctx, append(args, strings.Join(chunk, ","))...); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
 // Ping runs `scontrol ping` and succeeds when a controller reports UP.
 // Blocks for one scontrol run; read-only.
 func (s *Scontrol) Ping(ctx context.Context) error {

@@ -287,3 +287,52 @@ func TestChunkNames(t *testing.T) {
 		t.Errorf("chunkNames = %q, want %q", got, want)
 	}
 }
+
+// Reboot runs `scontrol reboot` with the options as separate words (no
+// shell), and refuses bad requests before scontrol runs.
+func TestScontrolRebootArgv(t *testing.T) {
+	tests := []struct {
+		name  string
+		nodes []string
+		o     RebootOptions
+		want  []string
+	}{
+		{"plain", []string{"cloud1"}, RebootOptions{}, []string{"reboot", "cloud1"}},
+		{"health: ASAP with our reason", []string{"gpu3"},
+			RebootOptions{ASAP: true, Reason: "slurm-elastic-health: xid: gpu3: Xid 79 (reboot); $(rm -rf /)"},
+			[]string{"reboot", "ASAP", "reason=slurm-elastic-health: xid: gpu3: Xid 79 (reboot); $(rm -rf /)", "gpu3"}},
+		{"nextstate down, two nodes", []string{"c1", "c2", "c1"}, RebootOptions{NextState: RebootDown, Reason: "x"},
+			[]string{"reboot", "nextstate=DOWN", "reason=x", "c1,c2"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s, rec := fakeScontrolClient(t, "update-down", 0)
+			if err := s.Reboot(context.Background(), tt.nodes, tt.o); err != nil {
+				t.Fatal(err)
+			}
+			if got := readRecord(t, rec).Args; !reflect.DeepEqual(got, tt.want) {
+				t.Errorf("argv = %q\nwant   %q", got, tt.want)
+			}
+		})
+	}
+	for _, bad := range []struct {
+		name    string
+		nodes   []string
+		o       RebootOptions
+		mention string
+	}{
+		{"no names", nil, RebootOptions{}, "no node names"},
+		{"hostlist", []string{"c[1-2]"}, RebootOptions{}, `"c[1-2]"`},
+		{"ALL is not a node", []string{"ALL", "x y"}, RebootOptions{}, `"x y"`},
+		{"bad nextstate", []string{"c1"}, RebootOptions{NextState: "IDLE"}, "nextstate"},
+		{"multi-line reason", []string{"c1"}, RebootOptions{Reason: "a\nb"}, "one line"},
+	} {
+		t.Run(bad.name, func(t *testing.T) {
+			s, rec := fakeScontrolClient(t, "update-down", 0)
+			if err := s.Reboot(context.Background(), bad.nodes, bad.o); err == nil || !strings.Contains(err.Error(), bad.mention) {
+				t.Errorf("err = %v, want one mentioning %s", err, bad.mention)
+			}
+			assertNotRun(t, rec)
+		})
+	}
+}

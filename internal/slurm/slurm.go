@@ -25,6 +25,13 @@ const (
 	FlagPoweringUp    = "POWERING_UP"
 	FlagPoweringDown  = "POWERING_DOWN"
 	FlagPowerDown     = "POWER_DOWN" // power down pending ("!")
+	// FlagRebootRequested: `scontrol reboot` was asked; Slurm issues it
+	// when the node is idle (ASAP: drained first).
+	FlagRebootRequested = "REBOOT_REQUESTED"
+	// FlagRebootIssued: slurmctld sent the reboot to slurmd (the node is
+	// DOWN with it) and waits up to ResumeTimeout for slurmd to register
+	// with a newer boot time.
+	FlagRebootIssued = "REBOOT_ISSUED"
 )
 
 // Node is one Slurm node as the controller sees it.
@@ -85,4 +92,37 @@ type Client interface {
 	Update(ctx context.Context, names []string, u NodeUpdate) error
 	// Ping checks that the controller answers. Blocks for one request.
 	Ping(ctx context.Context) error
+}
+
+// RebootOptions are the words of `scontrol reboot` (doc/man/man1/scontrol.1).
+type RebootOptions struct {
+	// ASAP drains the node so no new job starts there, and reboots it as
+	// soon as its jobs end (Slurm undrains it afterwards unless it was
+	// drained before).
+	ASAP bool
+	// NextState after the reboot: "" (Slurm's default: back in service,
+	// a drain set before the reboot kept), RebootResume or RebootDown.
+	NextState string
+	// Reason: the node's reason from now on ("" = Slurm's "reboot
+	// requested"); Slurm appends "reboot issued" and, with nextstate=DOWN,
+	// "reboot complete".
+	Reason string
+}
+
+// NextState values of RebootOptions.
+const (
+	RebootResume = "RESUME"
+	RebootDown   = "DOWN"
+)
+
+// Rebooter is implemented by the clients that can ask slurmctld to reboot
+// nodes: scontrol. slurmrestd has no reboot endpoint (v0.0.40 to v0.0.45),
+// so the REST client does not implement it; callers build a Scontrol for
+// it (NewScontrol).
+type Rebooter interface {
+	// Reboot asks slurmctld to reboot the named nodes (`scontrol reboot`).
+	// Slurm skips, with an error message, nodes already rebooting or
+	// powered down. Blocks for one request; idempotent while the reboot
+	// is pending.
+	Reboot(ctx context.Context, names []string, o RebootOptions) error
 }

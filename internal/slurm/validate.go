@@ -47,6 +47,23 @@ var knownStates = map[UpdateState]bool{
 	SetPowerUp: true, SetUndrain: true,
 }
 
+// validateReboot checks a Reboot request before anything is sent.
+func validateReboot(names []string, o RebootOptions) error {
+	if len(names) == 0 {
+		return errors.New("reboot: no node names given")
+	}
+	if err := validateNames(names); err != nil {
+		return fmt.Errorf("reboot: %w", err)
+	}
+	if o.NextState != "" && o.NextState != RebootResume && o.NextState != RebootDown {
+		return fmt.Errorf("reboot: nextstate %q: want %s or %s", o.NextState, RebootResume, RebootDown)
+	}
+	if strings.ContainsAny(o.Reason, "\n\r") {
+		return fmt.Errorf("reboot: reason %.40q: must be one line", o.Reason)
+	}
+	return nil
+}
+
 // validateUpdate checks an Update request before anything is sent.
 func validateUpdate(names []string, u NodeUpdate) error {
 	if len(names) == 0 {

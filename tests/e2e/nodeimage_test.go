@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/slurm-elastic/slurm-elastic/conf"
 	"github.com/slurm-elastic/slurm-elastic/tests/elastic"
 )
 
@@ -48,6 +49,11 @@ func TestNodeImage(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Logf("node image %s built in %v", tag, time.Since(start).Round(time.Second))
+	// The RebootProgram `conf slurm` renders (power_save.reboot_program) is in the image.
+	if out, err := cl.Podman(ctxT(t, time.Minute), "run", "--rm", "--network", "none", "--entrypoint", "test", tag,
+		"-x", conf.DefaultRebootProgram); err != nil {
+		t.Fatalf("node image lacks an executable %s: %v %s", conf.DefaultRebootProgram, err, out)
+	}
 
 	configure(t, elastic.Settings{Image: tag})
 	id := sbatch(t, "-p", "cloud", "-w", "cloud1", "-o", "/shared/job-%j.out",

@@ -5,11 +5,29 @@ import (
 	"bytes"
 	"errors"
 	"io"
+	"os"
 	"strings"
 	"testing"
 
+	"github.com/slurm-elastic/slurm-elastic/conf"
 	"github.com/slurm-elastic/slurm-elastic/tests/image"
 )
+
+// TestRebootProgramInImages: power_save.reboot_program's default names the
+// program both node images install (the test image here, the shipped one
+// by packaging/node/Containerfile).
+func TestRebootProgramInImages(t *testing.T) {
+	if conf.DefaultRebootProgram != image.NodeRebootPath {
+		t.Errorf("conf.DefaultRebootProgram %s, test image installs %s", conf.DefaultRebootProgram, image.NodeRebootPath)
+	}
+	cf, err := os.ReadFile("../../packaging/node/Containerfile")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(cf), "COPY slurm-elastic-node-reboot "+conf.DefaultRebootProgram+"\n") {
+		t.Errorf("packaging/node/Containerfile does not install %s", conf.DefaultRebootProgram)
+	}
+}
 
 func TestParseSubnet(t *testing.T) {
 	for _, tc := range []struct {
@@ -108,6 +126,9 @@ func TestAddScripts(t *testing.T) {
 	}
 	if got["."+image.NodeEntrypointPath] != string(image.NodeEntrypoint) || modes["."+image.NodeEntrypointPath] != 0o755 {
 		t.Errorf("node entrypoint missing or not executable")
+	}
+	if got["."+image.NodeRebootPath] != string(image.NodeReboot) || modes["."+image.NodeRebootPath] != 0o755 {
+		t.Errorf("node reboot program (RebootProgram) missing or not executable")
 	}
 	if got["."+image.HeadEntrypointPath] != string(image.HeadEntrypoint) {
 		t.Errorf("head entrypoint missing")

@@ -83,6 +83,12 @@ func For(v string) (Recipe, error) {
 //go:embed slurm-elastic-node
 var NodeEntrypoint []byte
 
+// NodeReboot is /usr/local/sbin/slurm-elastic-node-reboot, the nodes' RebootProgram
+// (conf.DefaultRebootProgram): it stops the node container (see the script).
+//
+//go:embed slurm-elastic-node-reboot
+var NodeReboot []byte
+
 // HeadEntrypoint is /usr/local/sbin/slurm-elastic-head: init and daemon control of the
 // head container.
 //
@@ -92,5 +98,6 @@ var HeadEntrypoint []byte
 // Paths of the scripts inside the image.
 const (
 	NodeEntrypointPath = "/usr/local/sbin/slurm-elastic-node"
+	NodeRebootPath     = "/usr/local/sbin/slurm-elastic-node-reboot"
 	HeadEntrypointPath = "/usr/local/sbin/slurm-elastic-head"
 )

@@ -153,6 +153,18 @@ func Run(ctx context.Context, o Options, stdout io.Writer) (int, error) {
 			fmt.Fprintf(os.Stderr, "%s: slurm client: %v (reporting only)\n", Program, err)
 		} else {
 			r.Slurm = sc
+			if len(h.RebootActions) > 0 {
+				r.Rebooter, err = rebooter(sc, cfg.Slurm)
+				if err != nil {
+					log.Error("health.reboot_actions: no client can ask Slurm for a reboot: those failures drain the node instead", "error", err)
+				}
+			}
+		}
+	}
+	if len(h.RebootActions) > 0 {
+		r.Policy.Reboot = map[nodehealth.Action]bool{}
+		for _, a := range h.RebootActions {
+			r.Policy.Reboot[nodehealth.Action(a)] = true
 		}
 	}
 	checks, xids := Checks(h, r.NodeInfo, gpu.NewNVML(), !o.Once)
@@ -175,6 +187,20 @@ func Run(ctx context.Context, o Options, stdout io.Writer) (int, error) {
 		xids.Start(ctx)
 	}
 	return exitcode.OK, r.Run(ctx)
+}
+
+// rebooter returns what asks Slurm for reboots: the client itself when it
+// can (scontrol), else scontrol beside it (slurmrestd has no reboot
+// endpoint), from slurm.scontrol. Does not block.
+func rebooter(c slurm.Client, sc conf.SlurmConf) (slurm.Rebooter, error) {
+	if rb, ok := c.(slurm.Rebooter); ok {
+		return rb, nil
+	}
+	s, err := slurm.NewScontrol(slurm.ScontrolOptions{Path: sc.Scontrol, Timeout: sc.Timeout})
+	if err != nil {
+		return nil, fmt.Errorf("slurmrestd has no reboot endpoint, and scontrol (slurm.scontrol) is not usable: %w", err)
+	}
+	return s, nil
 }
 
 // once is the HealthCheckProgram mode: state does not survive the
