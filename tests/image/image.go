@@ -83,6 +83,13 @@ func For(v string) (Recipe, error) {
 //go:embed slurm-elastic-node
 var NodeEntrypoint []byte
 
+// NodeImageHelper is /usr/local/sbin/slurm-elastic-node-image, the Helper program of
+// slurmd's node_features/helpers plugin: it prints the group image the node container was
+// started with (see the script; runtime.NodeFeatureHelper is its path).
+//
+//go:embed slurm-elastic-node-image
+var NodeImageHelper []byte
+
 // HeadEntrypoint is /usr/local/sbin/slurm-elastic-head: init and daemon control of the
 // head container.
 //
@@ -91,6 +98,7 @@ var HeadEntrypoint []byte
 
 // Paths of the scripts inside the image.
 const (
-	NodeEntrypointPath = "/usr/local/sbin/slurm-elastic-node"
-	HeadEntrypointPath = "/usr/local/sbin/slurm-elastic-head"
+	NodeEntrypointPath  = "/usr/local/sbin/slurm-elastic-node"
+	NodeImageHelperPath = "/usr/local/sbin/slurm-elastic-node-image"
+	HeadEntrypointPath  = "/usr/local/sbin/slurm-elastic-head"
 )
