@@ -6,11 +6,13 @@ import (
 	"flag"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/slurm-elastic/slurm-elastic/conf"
+	"github.com/slurm-elastic/slurm-elastic/runtime"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
@@ -142,5 +144,79 @@ func TestRenderSlurmHealthCheckProgram(t *testing.T) {
 	}
 	if !strings.HasPrefix(on.String(), off.String()[:strings.LastIndex(off.String(), "PartitionName")]) {
 		t.Errorf("enabling the health check changed the other lines:\n%s", on.String())
+	}
+}
+
+// TestRenderImages: a group's image names are its nodes' features beside
+// template.features, slurm.conf names the helpers plugin, and helpers.conf
+// makes every group's image names changeable and mutually exclusive with
+// the Helper at its path in the node image.
+func TestRenderImages(t *testing.T) {
+	c := validConfig()
+	c.Groups[0].Images = []conf.Image{{Name: "rocky9", Image: "localhost/rocky:9"}, {Name: "cuda12", Image: "localhost/cuda:12"}}
+	c.Groups[1].Images = []conf.Image{{Name: "rocky9", Image: "localhost/rocky:9"}, {Name: "el8", Image: "localhost/el:8"}}
+	if err := c.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	if err := conf.RenderSlurm(&buf, c); err != nil {
+		t.Fatal(err)
+	}
+	out := buf.String()
+	for _, want := range []string{
+		"\nNodeFeaturesPlugins=node_features/helpers\n",
+		"slurm-elastic conf helpers > /etc/slurm/helpers.conf",
+		"\n#   image rocky9 (sbatch -C rocky9): localhost/rocky:9\n",
+		"\nNodeName=cpu[1-4] CPUs=2 RealMemory=1024 Features=cpu,rocky9,cuda12 State=CLOUD\n",
+		"\nNodeName=gpu[1-2] Gres=gpu:1 Features=rocky9,el8 State=CLOUD\n",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("slurm.conf lines lack %q:\n%s", want, out)
+		}
+	}
+	buf.Reset()
+	if err := conf.RenderHelpers(&buf, c); err != nil {
+		t.Fatal(err)
+	}
+	var lines []string
+	for _, l := range strings.Split(buf.String(), "\n") {
+		if l != "" && !strings.HasPrefix(l, "#") {
+			lines = append(lines, l)
+		}
+	}
+	want := []string{
+		"Feature=rocky9 Helper=" + runtime.NodeFeatureHelper,
+		"Feature=cuda12 Helper=" + runtime.NodeFeatureHelper,
+		"Feature=el8 Helper=" + runtime.NodeFeatureHelper,
+		"MutuallyExclusive=rocky9,cuda12,el8",
+	}
+	if !slices.Equal(lines, want) {
+		t.Errorf("helpers.conf lines %q, want %q\n%s", lines, want, buf.String())
+	}
+
+	// One image: nothing to be exclusive with.
+	c.Groups[0].Images, c.Groups[1].Images = c.Groups[0].Images[:1], nil
+	buf.Reset()
+	if err := conf.RenderHelpers(&buf, c); err != nil || strings.Contains(buf.String(), "MutuallyExclusive") ||
+		!strings.Contains(buf.String(), "\nFeature=rocky9 Helper=") {
+		t.Errorf("one image: err %v\n%s", err, buf.String())
+	}
+}
+
+// TestRenderWithoutImages: no group lists images, so nothing changes:
+// no plugin (slurmctld would then need a helpers.conf), no image feature,
+// and `conf helpers` says there is nothing to render.
+func TestRenderWithoutImages(t *testing.T) {
+	c := validConfig()
+	var buf bytes.Buffer
+	if err := conf.RenderSlurm(&buf, c); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(buf.String(), "NodeFeaturesPlugins") || strings.Contains(buf.String(), "helpers") {
+		t.Errorf("rendered the features plugin without images:\n%s", buf.String())
+	}
+	buf.Reset()
+	if err := conf.RenderHelpers(&buf, c); !errors.Is(err, conf.ErrNoImages) || buf.Len() != 0 {
+		t.Errorf("RenderHelpers without images: %v, wrote %q", err, buf.String())
 	}
 }

@@ -121,9 +121,42 @@ type Group struct {
 	Gres         string   `mapstructure:"gres"`
 	Weight       int      `mapstructure:"weight"`
 	Template     Template `mapstructure:"template"`
+	// Images are the other images the group's nodes may boot, each by the
+	// name users ask for (`sbatch -C NAME`). template.image stays the
+	// default: a job without -C (or a node resumed without a job) boots
+	// it, and it reports no feature. `conf slurm` renders the names as
+	// the nodes' features and `conf helpers` the helpers.conf that makes
+	// them changeable. Empty: one image, no node features plugin.
+	Images []Image `mapstructure:"images"`
 	// Warm keeps idle nodes powered up ahead of demand (the daemon powers
 	// them up; `conf slurm` keeps Slurm from suspending them). Default off.
 	Warm WarmConf `mapstructure:"warm"`
+}
+
+// Image is one of a group's images (groups[].images[]).
+type Image struct {
+	// Name is the Slurm feature users ask for with -C: a letter or '_'
+	// first, then letters, digits, '_' or '.' (what slurmd's
+	// node_features/helpers plugin accepts), at most 63 characters.
+	Name string `mapstructure:"name"`
+	// Image is the image reference the node container is started from;
+	// the rest of the group's template is the same for every image.
+	Image string `mapstructure:"image"`
+}
+
+// ImageRef returns the reference of the group image called name and
+// whether the group has it; name "" is the default, template.image. It
+// does not block.
+func (g *Group) ImageRef(name string) (string, bool) {
+	if name == "" {
+		return g.Template.Image, true
+	}
+	for _, im := range g.Images {
+		if im.Name == name {
+			return im.Image, true
+		}
+	}
+	return "", false
 }
 
 // WarmConf is a group's warm pool: the daemon powers nodes up until Idle

@@ -24,7 +24,11 @@ var (
 	clusterRe = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,39}$`)
 	nameRe    = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$`)
 	featureRe = regexp.MustCompile(`^[A-Za-z0-9_.:-]+$`)
-	envKeyRe  = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+	// imageNameRe is a changeable feature name slurmd's
+	// node_features/helpers plugin accepts (_is_feature_valid: a letter
+	// or '_', then letters, digits, '_', '.'; '=' left out).
+	imageNameRe = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_.]{0,62}$`)
+	envKeyRe    = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 	// hostRe is a DNS host name: dot-separated labels of letters, digits
 	// and inner hyphens.
 	hostRe     = regexp.MustCompile(`^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$`)
@@ -371,6 +375,54 @@ func (c *Config) validateGroups(p *problems) {
 			}
 		}
 		validateTemplate(p, key+".template", g)
+		validateImages(p, key, g)
+	}
+	// An image name is a changeable feature for slurmctld (one helpers.conf
+	// for all groups): no group may have it as a static feature.
+	static := map[string]int{}
+	for i := range c.Groups {
+		for _, f := range c.Groups[i].Template.Features {
+			if _, ok := static[f]; !ok {
+				static[f] = i
+			}
+		}
+	}
+	for i := range c.Groups {
+		for j, im := range c.Groups[i].Images {
+			if k, ok := static[im.Name]; ok && k != i {
+				p.add(fmt.Sprintf("groups[%d].images[%d].name", i, j), "%q: a static feature of groups[%d] (%s) (template.features): an image name is a changeable feature in every group; rename one of them", im.Name, k, c.Groups[k].Name)
+			}
+		}
+	}
+}
+
+// validateImages checks groups[i].images: each a valid, unique Slurm
+// feature name that is none of the group's template.features, with an
+// image reference.
+func validateImages(p *problems, key string, g *Group) {
+	seen := map[string]int{}
+	for j, im := range g.Images {
+		ik := fmt.Sprintf("%s.images[%d]", key, j)
+		switch {
+		case im.Name == "":
+			p.add(ik+".name", "required: the feature users ask for with sbatch -C")
+		case !imageNameRe.MatchString(im.Name):
+			p.add(ik+".name", "%q: a changeable Slurm feature is a letter or '_', then letters, digits, '_' or '.', at most 63 characters", im.Name)
+		case slices.Contains(g.Template.Features, im.Name):
+			p.add(ik+".name", "%q: also in %s.template.features: an image name must not be a static feature of the group", im.Name, key)
+		default:
+			if k, dup := seen[im.Name]; dup {
+				p.add(ik+".name", "%q: already used by %s.images[%d]", im.Name, key, k)
+			} else {
+				seen[im.Name] = j
+			}
+		}
+		switch ref := strings.TrimSpace(im.Image); {
+		case ref == "":
+			p.add(ik+".image", "required: the image reference its nodes boot")
+		case ref != im.Image || strings.ContainsAny(ref, " \t\n"):
+			p.add(ik+".image", "%q: an image reference has no spaces", im.Image)
+		}
 	}
 }
 
@@ -417,6 +469,8 @@ func validateTemplate(p *problems, key string, g *Group) {
 			p.add(ek, "the runtime sets it from slurm.conf_server: remove it here and set slurm.conf_server")
 		case k == runtime.EnvNode:
 			p.add(ek, "the runtime sets it to each node's name (from nodes): remove it")
+		case k == runtime.EnvImage:
+			p.add(ek, "the runtime sets it to the name of the image a node boots (from images): remove it")
 		}
 	}
 }

@@ -53,6 +53,11 @@ func TestValidateOK(t *testing.T) {
 	key := secretFile(t, 0o600)
 	for name, mut := range map[string]func(*conf.Config){
 		"as built": func(*conf.Config) {},
+		"images": func(c *conf.Config) {
+			// The same names in two groups; '_' and '.' are feature characters.
+			c.Groups[0].Images = []conf.Image{{Name: "rocky9", Image: "localhost/rocky:9"}, {Name: "cuda_12.4", Image: "localhost/cuda:12.4"}}
+			c.Groups[1].Images = []conf.Image{{Name: "rocky9", Image: "localhost/rocky:9"}}
+		},
 		"rest 0640 token": func(c *conf.Config) {
 			c.Slurm.Backend = "rest"
 			c.Slurm.RESTURL = "https://h:6820"
@@ -298,6 +303,20 @@ func TestValidateErrors(t *testing.T) {
 		}, []string{"power_save.resume_timeout", "power_save.suspend_time", "power_save.suspend_timeout"}, "greater than 0"},
 		{"whole seconds", func(c *conf.Config) { c.PowerSave.SuspendTime = 1500 * time.Millisecond }, []string{"power_save.suspend_time"}, "whole seconds"},
 		{"rates", func(c *conf.Config) { c.PowerSave.ResumeRate, c.PowerSave.SuspendRate = -1, -2 }, []string{"power_save.resume_rate", "power_save.suspend_rate"}, "negative"},
+		{"image name required", func(c *conf.Config) { c.Groups[0].Images = []conf.Image{{Image: "r:1"}} }, []string{"groups[0].images[0].name"}, "required"},
+		{"image name with a dash", func(c *conf.Config) { c.Groups[0].Images = []conf.Image{{Name: "rocky-9", Image: "r:1"}} }, []string{"groups[0].images[0].name"}, "letter or '_'"},
+		{"image name starts with a digit", func(c *conf.Config) { c.Groups[0].Images = []conf.Image{{Name: "9rocky", Image: "r:1"}} }, []string{"groups[0].images[0].name"}, "letter or '_'"},
+		{"image name an operator", func(c *conf.Config) { c.Groups[0].Images = []conf.Image{{Name: "a|b", Image: "r:1"}} }, []string{"groups[0].images[0].name"}, "letter or '_'"},
+		{"image name twice", func(c *conf.Config) {
+			c.Groups[0].Images = []conf.Image{{Name: "rocky9", Image: "r:1"}, {Name: "rocky9", Image: "r:2"}}
+		}, []string{"groups[0].images[1].name"}, "already used by groups[0].images[0]"},
+		{"image name is a feature of the group", func(c *conf.Config) { c.Groups[0].Images = []conf.Image{{Name: "cpu", Image: "r:1"}} }, []string{"groups[0].images[0].name"}, "template.features"},
+		{"image name is a feature of another group", func(c *conf.Config) {
+			c.Groups[1].Images = []conf.Image{{Name: "cpu", Image: "r:1"}}
+		}, []string{"groups[1].images[0].name"}, "static feature of groups[0] (cpu)"},
+		{"image reference required", func(c *conf.Config) { c.Groups[0].Images = []conf.Image{{Name: "rocky9", Image: " "}} }, []string{"groups[0].images[0].image"}, "required"},
+		{"image reference with a space", func(c *conf.Config) { c.Groups[0].Images = []conf.Image{{Name: "rocky9", Image: "r:1 --privileged"}} }, []string{"groups[0].images[0].image"}, "no spaces"},
+		{"image env is the runtime's", func(c *conf.Config) { c.Groups[0].Template.Env["SLURM_ELASTIC_IMAGE"] = "x" }, []string{`groups[0].template.env["SLURM_ELASTIC_IMAGE"]`}, "the runtime sets it"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

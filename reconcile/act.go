@@ -264,9 +264,14 @@ func (r *Reconciler) reboot(ctx context.Context, v *view, acts []Action) map[str
 		if rt == nil {
 			return fmt.Errorf("group %s: runtime %q is not available", g.Name, g.Runtime)
 		}
+		name := rebootImage(e.Inst)
+		ref, ok := g.ImageRef(name)
+		if !ok {
+			return fmt.Errorf("group %s: image %q the node ran is no longer in groups[].images; power the node down instead", g.Name, name)
+		}
 		t := g.Template.Runtime()
-		t.Image = rebootImage(t.Image, e.Inst)
-		res := rt.Launch(ctx, []runtime.NodeSpec{{Name: e.Name, Group: g.Name, Template: t}})[0]
+		t.Image = ref
+		res := rt.Launch(ctx, []runtime.NodeSpec{{Name: e.Name, Group: g.Name, Image: name, Template: t}})[0]
 		if res.Err != nil {
 			if l := res.Log; l != nil && r.d.StateDir != "" {
 				if _, err := nodelog.Save(r.d.StateDir, nodelog.Entry{Node: e.Name, Why: "reboot: launch failed: " + res.Err.Error(),
@@ -302,12 +307,11 @@ func (r *Reconciler) reboot(ctx context.Context, v *view, acts []Action) map[str
 // group's template image; old is the instance being replaced (nil when it
 // is gone).
 //
-// MERGE NOTE (per-node images, issue 15 slice 1): once runtime.Instance
-// carries the image it was started with (Image, "" = the group's default),
-// return old.Image here when old != nil and old.Image != "", and pass it to
-// Launch the way per-node images are passed. Until then every instance of
-// a group runs the group's image, which is the same.
-func rebootImage(groupImage string, old *runtime.Instance) string {
-	_ = old
-	return groupImage
+// The fresh instance runs the image the old one ran (the node's active
+// features in Slurm name it), so the node never registers with another one.
+func rebootImage(old *runtime.Instance) string {
+	if old == nil {
+		return ""
+	}
+	return old.Image
 }

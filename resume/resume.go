@@ -24,7 +24,9 @@ import (
 // node's address, and sets each node that cannot be started DOWN with a
 // `slurm-elastic: (Code:<class>) <why>` reason so Slurm requeues its jobs at
 // once instead of waiting for ResumeTimeout. jobs (from SLURM_RESUME_FILE)
-// may be nil; it only adds context to the log.
+// may be nil; it adds context to the log and says which image each node
+// boots: the group image its job's -C names (ImageFor), else the group's
+// default (pickImages).
 //
 // Resume blocks until every node is running and addressed or has failed,
 // within d.Budget: launches end at its Work (or when ctx is cancelled, a
@@ -49,6 +51,7 @@ func Resume(ctx context.Context, d power.Deps, names []string, jobs *ResumeFile)
 		power.Record(d, power.JobRecords(start, byJob)...)
 	}
 	targets, unknown := power.Resolve(d, names)
+	images := pickImages(d, targets, jobs)
 	var errs []error
 	var early []power.Failure
 	for _, n := range slices.Sorted(maps.Keys(unknown)) {
@@ -77,9 +80,15 @@ func Resume(ctx context.Context, d power.Deps, names []string, jobs *ResumeFile)
 	results := pool.Run(wctx, len(targets), opts, func(ctx context.Context, i int) error {
 		attempted[i] = true
 		t := targets[i]
-		spec := runtime.NodeSpec{Name: t.Name, Group: t.Group.Name, Template: t.Group.Template.Runtime()}
+		spec := runtime.NodeSpec{Name: t.Name, Group: t.Group.Name, Image: images[t.Name], Template: t.Group.Template.Runtime()}
+		spec.Template.Image, _ = t.Group.ImageRef(spec.Image)
 		r := t.Runtime.Launch(ctx, []runtime.NodeSpec{spec})[0]
 		err := r.Err
+		if err == nil && r.Instance.Image != spec.Image {
+			// Already running (an earlier resume): kept, not re-imaged.
+			d.Log.Warn("node already runs another image than its job asks for: kept as it is", "node", t.Name, "group", t.Group.Name,
+				"image", imageLabel(r.Instance.Image), "wanted", imageLabel(spec.Image))
+		}
 		if err != nil && r.Log != nil && power.SaveLog(d, t.Name, "launch failed: "+err.Error(), *r.Log) {
 			logged[i] = true
 		}
@@ -144,7 +153,9 @@ func Resume(ctx context.Context, d power.Deps, names []string, jobs *ResumeFile)
 		// Only a problem of the template breaks the group: a host-scoped
 		// one (one host lacks the image or a device, or is unreachable)
 		// leaves the siblings to the other hosts.
-		if runtime.ClassOf(err) == runtime.ClassConfig && runtime.HostOf(err) == "" {
+		// A group image other than the default failing says nothing about
+		// the group's other images: the group is not taken out.
+		if runtime.ClassOf(err) == runtime.ClassConfig && runtime.HostOf(err) == "" && images[t.Name] == "" {
 			if _, seen := brokenGroups[t.Group.Name]; !seen {
 				brokenGroups[t.Group.Name] = err
 			}
@@ -182,6 +193,42 @@ func Resume(ctx context.Context, d power.Deps, names []string, jobs *ResumeFile)
 	}
 	d.Log.Info("resume done", "nodes", len(names), "launched", launched, "failed", len(names)-launched, "duration", time.Since(start).String())
 	return errors.Join(errs...)
+}
+
+// pickImages returns the image name each target boots ("" = its group's
+// default): the image its job's feature expression asks for (ImageFor),
+// the default for a node no job waits for (warm pool, scontrol power up).
+// What cannot be mapped boots the default and is logged. It does not block.
+func pickImages(d power.Deps, targets []power.Target, jobs *ResumeFile) map[string]string {
+	out := make(map[string]string, len(targets))
+	byNode, jobOf, bad := nodeFeatures(jobs)
+	for _, b := range bad {
+		d.Log.Warn("resume file: cannot read a job's nodes: they boot their group's default image", "error", b)
+	}
+	for _, t := range targets {
+		if len(t.Group.Images) == 0 {
+			continue
+		}
+		feats, ok := byNode[t.Name]
+		name, why := ImageFor(feats, t.Group)
+		if why != "" {
+			d.Log.Warn("cannot map the job's features to one of the group's images: the node boots the default image",
+				"node", t.Name, "group", t.Group.Name, "job", jobOf[t.Name], "features", feats, "why", why)
+		}
+		if name != "" {
+			out[t.Name] = name
+		}
+		d.Log.Info("node image", "node", t.Name, "group", t.Group.Name, "image", imageLabel(name), "job", jobOf[t.Name], "with_job", ok, "features", feats)
+	}
+	return out
+}
+
+// imageLabel is how logs name an image: its name, or "(default)".
+func imageLabel(name string) string {
+	if name == "" {
+		return "(default)"
+	}
+	return name
 }
 
 // interruption says why launches of a run ended early: ctx (the run's

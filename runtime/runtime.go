@@ -18,6 +18,9 @@ const (
 	LabelCluster = "slurm-elastic.cluster"
 	LabelGroup   = "slurm-elastic.group"
 	LabelNode    = "slurm-elastic.node"
+	// LabelImage is the name of the group image the instance was started
+	// with (NodeSpec.Image); absent for the group's default image.
+	LabelImage = "slurm-elastic.image"
 )
 
 // The node contract: what every node container gets from the runtime,
@@ -32,10 +35,20 @@ const (
 //     --conf-server), from the config key slurm.conf_server
 //   - MungeKeyPath: the cluster's munge key, mounted read-only (the Podman
 //     runtime bind-mounts podman.munge_key of its host there)
+//   - EnvImage: the name of the group image the node was started with
+//     (NodeSpec.Image, a Slurm feature of the node); unset for the group's
+//     default image. The node's Helper program (NodeFeatureHelper, run by
+//     slurmd's node_features/helpers plugin) prints it, so the node reports
+//     the feature its job asked for and nothing on the default image.
 const (
 	EnvNode       = "SLURM_ELASTIC_NODE"
 	EnvConfServer = "SLURM_CONF_SERVER"
+	EnvImage      = "SLURM_ELASTIC_IMAGE"
 	MungeKeyPath  = "/run/slurm-elastic/munge.key"
+	// NodeFeatureHelper is where a node image keeps the Helper program
+	// that helpers.conf names (packaging/node and the test image install
+	// it): with no argument it prints $SLURM_ELASTIC_IMAGE, if set.
+	NodeFeatureHelper = "/usr/local/sbin/slurm-elastic-node-image"
 )
 
 // Class is the failure class of a launch or terminate. It decides the reason
@@ -156,8 +169,13 @@ type Template struct {
 
 // NodeSpec is one node to launch.
 type NodeSpec struct {
-	Name     string // Slurm node name; also the instance hostname
-	Group    string
+	Name  string // Slurm node name; also the instance hostname
+	Group string
+	// Image is the name of the group image Template.Image refers to (the
+	// Slurm feature users ask for with -C); "" = the group's default image.
+	// The runtime labels the instance with it (LabelImage) and gives it to
+	// the node as EnvImage.
+	Image    string
 	Template Template
 }
 
@@ -176,11 +194,14 @@ const (
 
 // Instance is one owned instance as the runtime sees it.
 type Instance struct {
-	Name    string // Slurm node name
-	Group   string
-	Host    string // runtime host that runs it (e.g. Podman host name)
-	ID      string
-	Addr    string // address Slurm should use (NodeAddr); empty if none yet
+	Name  string // Slurm node name
+	Group string
+	Host  string // runtime host that runs it (e.g. Podman host name)
+	ID    string
+	Addr  string // address Slurm should use (NodeAddr); empty if none yet
+	// Image is the name of the group image it was started with
+	// (NodeSpec.Image, from LabelImage); "" = the group's default image.
+	Image   string
 	State   State
 	Created time.Time
 }

@@ -26,6 +26,6 @@ if [ ${#pkgs[@]} -eq 0 ]; then
 	exit 1
 fi
 cp "${pkgs[@]}" "$ctx/pkgs/"
-cp "$root/tests/image/slurm-elastic-node" "$root/tests/image/slurm-elastic-node-reboot" "$root/packaging/node/entrypoint.sh" "$root/packaging/node/Containerfile" "$ctx/"
+cp "$root/tests/image/slurm-elastic-node" "$root/tests/image/slurm-elastic-node-reboot" "$root/tests/image/slurm-elastic-node-image" "$root/packaging/node/entrypoint.sh" "$root/packaging/node/Containerfile" "$ctx/"
 # shellcheck disable=SC2086
 podman ${PODMAN_OPTS:-} build --pull=never --network="${NODE_BUILD_NETWORK:-none}" --build-arg "BASE=$base" -t "$tag" -f "$ctx/Containerfile" "$ctx"

@@ -490,3 +490,43 @@ func BenchmarkLaunch(b *testing.B) {
 	b.ReportMetric(float64(launch.Milliseconds())/float64(b.N), "launch-ms/op")
 	b.ReportMetric(float64(term.Milliseconds())/float64(b.N), "terminate-ms/op")
 }
+
+// TestIntegrationImageName: a node started from one of its group's named
+// images carries the name (label, env SLURM_ELASTIC_IMAGE, Instance.Image
+// from Launch and List); the default image carries none. A named image the
+// host lacks fails that node only: the host is not cooled down, so the
+// default image still starts there.
+func TestIntegrationImageName(t *testing.T) {
+	e := getEnv(t)
+	ctx := testCtx(t)
+	p := e.newRuntime(t, "rt-img", e.host(0))
+
+	bad := node("img0")
+	bad.Image, bad.Template.Image = "absent", "localhost/slurm-elastic-test/absent:1"
+	if r := p.Launch(ctx, []runtime.NodeSpec{bad})[0]; r.Class() != runtime.ClassConfig || !strings.Contains(r.Err.Error(), "not found") {
+		t.Fatalf("launch of a missing named image: class %q err %v", r.Class(), r.Err)
+	}
+	named := node("img1")
+	named.Image = "marked"
+	insts := mustLaunch(t, p, ctx, named, node("img2")) // the only host is still in placement
+	if insts[0].Image != "marked" || insts[1].Image != "" {
+		t.Fatalf("launched images %q %q, want marked and the default", insts[0].Image, insts[1].Image)
+	}
+	list, err := p.List(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, in := range list {
+		if want := map[string]string{"img1": "marked"}[in.Name]; in.Image != want {
+			t.Errorf("listed %s with image %q, want %q", in.Name, in.Image, want)
+		}
+	}
+	env, err := run(0, "podman", "inspect", "--format", "{{range .Config.Env}}{{println .}}{{end}}", ContainerName("rt-img", "img1"))
+	if err != nil || !strings.Contains(env, runtime.EnvImage+"=marked\n") {
+		t.Fatalf("img1's env lacks %s=marked: %v\n%s", runtime.EnvImage, err, env)
+	}
+	env, err = run(0, "podman", "inspect", "--format", "{{range .Config.Env}}{{println .}}{{end}}", ContainerName("rt-img", "img2"))
+	if err != nil || strings.Contains(env, runtime.EnvImage+"=") {
+		t.Fatalf("img2 (default image) has %s: %v\n%s", runtime.EnvImage, err, env)
+	}
+}

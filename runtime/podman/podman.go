@@ -353,6 +353,7 @@ type ctr struct {
 	id      string
 	node    string
 	group   string
+	image   string // runtime.LabelImage: the group image's name, "" = default
 	network string // first network it is attached to
 	state   runtime.State
 	created time.Time
@@ -360,7 +361,7 @@ type ctr struct {
 }
 
 func (c ctr) instance() runtime.Instance {
-	return runtime.Instance{Name: c.node, Group: c.group, Host: c.hostN, ID: c.id, State: c.state, Created: c.created}
+	return runtime.Instance{Name: c.node, Group: c.group, Host: c.hostN, ID: c.id, Image: c.image, State: c.state, Created: c.created}
 }
 
 // listHost lists the owned containers on h (all states), only node's when
@@ -399,6 +400,7 @@ func fromList(h *host, l entities.ListContainer) ctr {
 		id:      l.ID,
 		node:    l.Labels[runtime.LabelNode],
 		group:   l.Labels[runtime.LabelGroup],
+		image:   l.Labels[runtime.LabelImage],
 		state:   stateOf(l.State),
 		created: l.Created,
 		u:       usageFromLabels(l.Labels),
@@ -591,11 +593,21 @@ func (p *Podman) place(ctx context.Context, n runtime.NodeSpec, start time.Time)
 			return runtime.Instance{}, err
 		}
 		tried[hi] = err
+		if n.Image != "" && errors.Is(err, errImageNotFound) {
+			// One of the group's other images is missing there: the host
+			// still starts the rest (the default image among them).
+			p.log.Warn("podman host lacks the node's image: trying the next host", "node", n.Name, "group", n.Group,
+				"host", h.Name, "image", n.Image, "error", err)
+			continue
+		}
 		p.coolDown(hi, err)
 		p.log.Warn("podman host cannot start the node: trying the next host", "node", n.Name, "group", n.Group, "host", h.Name,
 			"class", runtime.ClassOf(err), "error", err)
 	}
 }
+
+// errImageNotFound is wrapped by a launch on a host that lacks the image.
+var errImageNotFound = errors.New("not found")
 
 // placeFailed is the error of a node no host could start: tried holds the
 // host-scoped failure of each host it was tried on, last why no other host
@@ -664,7 +676,7 @@ func (p *Podman) create(ctx context.Context, h *host, n runtime.NodeSpec, gpus [
 			return runtime.Instance{}, fail("check image", err)
 		}
 		if !ok {
-			return runtime.Instance{}, runtime.HostErrorf(runtime.ClassConfig, h.Name, "node %s on host %s: check image: image %q not found", n.Name, h.Name, t.Image)
+			return runtime.Instance{}, runtime.HostErrorf(runtime.ClassConfig, h.Name, "node %s on host %s: check image: image %q %w", n.Name, h.Name, t.Image, errImageNotFound)
 		}
 		h.sawImage(t.Image)
 	}
@@ -725,7 +737,7 @@ func (p *Podman) create(ctx context.Context, h *host, n runtime.NodeSpec, gpus [
 		return runtime.Instance{}, attachLog(runtime.Errorf(runtime.ClassConfig, "node %s on host %s: inspect: container has no IP address on network %q", n.Name, h.Name, t.Network), lg)
 	}
 	return runtime.Instance{
-		Name: n.Name, Group: n.Group, Host: h.Name, ID: r.ID, Addr: addr,
+		Name: n.Name, Group: n.Group, Host: h.Name, ID: r.ID, Addr: addr, Image: n.Image,
 		State: runtime.StateRunning, Created: d.Created,
 	}, nil
 }

@@ -37,6 +37,10 @@ type contract struct {
 // cpuPeriod is the CFS period used for CPU limits (100 ms, the kernel default).
 const cpuPeriod = 100000
 
+// imageNameRe is a group image name: a Slurm feature name the
+// node_features/helpers plugin accepts (conf validates the same).
+var imageNameRe = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_.]{0,62}$`)
+
 // validName is what Podman accepts as a container name.
 var validName = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_.-]*$`)
 
@@ -75,6 +79,12 @@ func checkSpec(cluster string, n runtime.NodeSpec) error {
 	if _, ok := t.Env[runtime.EnvConfServer]; ok {
 		return fmt.Errorf("template env %s: the runtime sets it from slurm.conf_server", runtime.EnvConfServer)
 	}
+	if _, ok := t.Env[runtime.EnvImage]; ok {
+		return fmt.Errorf("template env %s: the runtime sets it to the node's image name", runtime.EnvImage)
+	}
+	if n.Image != "" && !imageNameRe.MatchString(n.Image) {
+		return fmt.Errorf("image name %q is not a Slurm feature name", n.Image)
+	}
 	if t.GPUs < 0 {
 		return fmt.Errorf("template gpus %d is negative", t.GPUs)
 	}
@@ -90,7 +100,8 @@ func checkSpec(cluster string, n runtime.NodeSpec) error {
 // <cluster>-<node>, hostname = node, ownership labels, env, network, limits,
 // bind mounts, the CDI devices gpus (the node's share of its host's GPUs,
 // also in labelGPUs), and the node contract c (runtime.EnvNode,
-// runtime.EnvConfServer, the munge key at runtime.MungeKeyPath). Pure; the
+// runtime.EnvConfServer, the munge key at runtime.MungeKeyPath) with the
+// image name n.Image as runtime.EnvImage and runtime.LabelImage. Pure; the
 // caller checked n with checkSpec.
 func buildSpec(cluster string, c contract, n runtime.NodeSpec, gpus []string) *specgen.SpecGenerator {
 	t := n.Template
@@ -107,12 +118,18 @@ func buildSpec(cluster string, c contract, n runtime.NodeSpec, gpus []string) *s
 	if len(gpus) > 0 {
 		s.Labels[labelGPUs] = strings.Join(gpus, ",")
 	}
+	if n.Image != "" {
+		s.Labels[runtime.LabelImage] = n.Image
+	}
 	s.Env = make(map[string]string, len(t.Env)+2)
 	for k, v := range t.Env {
 		s.Env[k] = v
 	}
 	s.Env[runtime.EnvNode] = n.Name
 	s.Env[runtime.EnvConfServer] = c.confServer
+	if n.Image != "" {
+		s.Env[runtime.EnvImage] = n.Image
+	}
 	if len(t.Command) > 0 {
 		s.Command = append([]string(nil), t.Command...)
 	}

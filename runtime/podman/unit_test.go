@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/containers/podman/v4/pkg/bindings"
+	"github.com/containers/podman/v4/pkg/domain/entities"
 	"github.com/containers/podman/v4/pkg/errorhandling"
 	"github.com/containers/podman/v4/pkg/specgen"
 	spec "github.com/opencontainers/runtime-spec/specs-go"
@@ -145,6 +146,21 @@ func TestBuildSpec(t *testing.T) {
 	if u := usageFromLabels(s.Labels); !reflect.DeepEqual(u, usage{cpus: 1.5, memMB: 512, gpus: []string{"nvidia.com/gpu=3"}}) {
 		t.Fatalf("usage from labels = %+v", u)
 	}
+
+	// A group image: its name is labelled and given to the node (its
+	// Helper prints it); the default image (Image "") gets neither.
+	n.Image, n.Template.Image = "rocky9", "localhost/rocky:9"
+	im := buildSpec("prod", contract{confServer: "head"}, n, nil)
+	if im.Image != "localhost/rocky:9" || im.Labels[runtime.LabelImage] != "rocky9" || im.Env[runtime.EnvImage] != "rocky9" {
+		t.Fatalf("image spec: image %q, labels %v, env %v", im.Image, im.Labels, im.Env)
+	}
+	if _, ok := s.Labels[runtime.LabelImage]; ok {
+		t.Fatalf("default image labelled: %v", s.Labels)
+	}
+	l := entities.ListContainer{ID: "x", Labels: im.Labels, State: "running"}
+	if got := fromList(&host{Host: Host{Name: "h"}}, l).instance(); got.Image != "rocky9" || got.Name != "cloud3" {
+		t.Fatalf("listed instance %+v", got)
+	}
 }
 
 func TestCheckSpec(t *testing.T) {
@@ -166,6 +182,9 @@ func TestCheckSpec(t *testing.T) {
 		{"env sets node", runtime.NodeSpec{Name: "a", Template: runtime.Template{Image: "i", Env: map[string]string{runtime.EnvNode: "b"}}}, false},
 		{"env sets conf server", runtime.NodeSpec{Name: "a", Template: runtime.Template{Image: "i", Env: map[string]string{runtime.EnvConfServer: "h"}}}, false},
 		{"mount on munge key", runtime.NodeSpec{Name: "a", Template: runtime.Template{Image: "i", Mounts: []runtime.Mount{{Source: "/k", Destination: "/run/slurm-elastic/./munge.key"}}}}, false},
+		{"image name", runtime.NodeSpec{Name: "a", Image: "rocky9", Template: good}, true},
+		{"image name not a feature", runtime.NodeSpec{Name: "a", Image: "rocky-9", Template: good}, false},
+		{"env sets image", runtime.NodeSpec{Name: "a", Template: runtime.Template{Image: "i", Env: map[string]string{runtime.EnvImage: "x"}}}, false},
 		{"mount beside munge key", runtime.NodeSpec{Name: "a", Template: runtime.Template{Image: "i", Mounts: []runtime.Mount{{Source: "/k", Destination: "/run/slurm-elastic/other"}}}}, true},
 	}
 	for _, tt := range tests {

@@ -73,6 +73,7 @@ type Stats struct {
 type instance struct {
 	group   string
 	image   string
+	name    string // NodeSpec.Image: the group image's name
 	id      uint64
 	created int64 // unix nanoseconds
 	state   runtime.State
@@ -200,6 +201,14 @@ func (f *Fake) Instances() []runtime.Instance {
 	return out
 }
 
+// ImageRef returns the image reference (Template.Image) node's instance
+// was launched with, "" when it has none. Not a call: no latency, no fault.
+func (f *Fake) ImageRef(node string) string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.instances[node].image
+}
+
 func (f *Fake) export(name string, in instance) runtime.Instance {
 	return runtime.Instance{
 		Name:    name,
@@ -207,6 +216,7 @@ func (f *Fake) export(name string, in instance) runtime.Instance {
 		Host:    Host,
 		ID:      f.o.Cluster + "-" + strconv.FormatUint(in.id, 16),
 		Addr:    "fake-" + name,
+		Image:   in.name,
 		State:   in.state,
 		Created: time.Unix(0, in.created),
 	}
@@ -324,7 +334,7 @@ func (f *Fake) launchLocked(n runtime.NodeSpec) (runtime.Instance, error) {
 		return runtime.Instance{}, runtime.Errorf(runtime.ClassCapacity, "node %s: launch: capacity exhausted (%d of %d instances)", n.Name, count, f.o.Capacity)
 	}
 	f.nextID++
-	in := instance{group: n.Group, image: n.Template.Image, id: f.nextID, created: f.o.now().UnixNano(), state: runtime.StateRunning}
+	in := instance{group: n.Group, image: n.Template.Image, name: n.Image, id: f.nextID, created: f.o.now().UnixNano(), state: runtime.StateRunning}
 	f.instances[n.Name] = in
 	f.launched.Add(1)
 	return f.export(n.Name, in), nil

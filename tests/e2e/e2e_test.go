@@ -45,6 +45,12 @@ func TestMain(m *testing.M) {
 		name = "se-e2e"
 	}
 	s := elastic.Settings{Name: name}
+	// The img group (TestGroupImages) where images work (docs/operations.md,
+	// "Images"): not 22.05, whose helpers plugin shows every image feature
+	// active on powered-down CLOUD nodes from the start.
+	if r, err := harness.SlurmRecipe(""); err == nil && r.Slurm != "22.05" {
+		s.Images = true
+	}
 	// SE_E2E_DEB names slurm-elastic's head .deb (`make deb-head`): head then installs it
 	// with dpkg, as an admin would, and the tests run the hooks it installed in
 	// /usr/libexec/slurm-elastic instead of SE_BIN_DIR mounted there. SE_BIN_DIR still
@@ -349,6 +355,7 @@ func logHas(log, msg, node string) bool {
 func configure(t *testing.T, s elastic.Settings) {
 	t.Helper()
 	s.Name = cl.Name
+	s.Images = cl.Settings.Images // slurm.conf has the img group's nodes for the whole run
 	if err := cl.Configure(ctxT(t, time.Minute), s); err != nil {
 		t.Fatal(err)
 	}

@@ -51,6 +51,12 @@ type Settings struct {
 	CloudNodes int
 	// Concurrency of the hooks' runtime calls; default 16.
 	Concurrency int
+	// Images adds the group img (nodes img[1-2], partition img) whose
+	// nodes boot the cluster's image by default or, for `-C marked`,
+	// MarkedImage (which the test builds); its image "other" does not
+	// exist. slurm.conf then has the node features plugin and head a
+	// helpers.conf (`slurm-elastic conf helpers`).
+	Images bool
 	// Debs, when set, are slurm-elastic .deb packages head installs with
 	// dpkg instead of mounting the binaries of binDir (`make demo`).
 	// binDir is still used on the host to render the slurm.conf lines.
@@ -123,7 +129,25 @@ groups:
       dns: [none]
       mounts:
         - {source: {{.Shared}}, destination: /shared}
-  - name: broken
+{{if .Images}}  - name: img
+    nodes: img[1-2]
+    partition: img
+    cpus: 1
+    real_memory_mb: 500
+    images:
+      - name: marked
+        image: {{.MarkedImage}}
+      - name: other
+        image: localhost/slurm-elastic-no-such-image:0
+    template:
+      image: {{.Image}}
+      network: {{.Network}}
+      cpus: 1
+      memory_mb: 768
+      dns: [none]
+      mounts:
+        - {source: {{.Shared}}, destination: /shared}
+{{end}}  - name: broken
     nodes: broken[1-2]
     partition: broken
     cpus: 1
@@ -148,6 +172,10 @@ func Config(s Settings, c *harness.Cluster, shared string) (string, error) {
 		"Image": s.Image, "Network": s.Name + "-net", "HeadIP": "10.222.0.2",
 		"MungeKey": "/nonexistent/munge.key", "Shared": shared,
 		"CloudNodes": strconv.Itoa(s.CloudNodes), "Concurrency": strconv.Itoa(s.Concurrency),
+		"MarkedImage": MarkedImage(s.Name), "Images": "",
+	}
+	if s.Images {
+		v["Images"] = "yes"
 	}
 	if c == nil {
 		// Rendered on the host, where the token file does not exist.
@@ -203,7 +231,7 @@ func Start(ctx context.Context, s Settings, binDir string, logw io.Writer) (_ *C
 	if _, err := os.Stat(filepath.Join(binDir, "slurm-elastic-resume")); err != nil {
 		return nil, fmt.Errorf("binaries: %w (build them with `make build`; SE_BIN_DIR names the directory)", err)
 	}
-	lines, err := slurmLines(ctx, s, binDir)
+	lines, helpers, err := slurmLines(ctx, s, binDir)
 	if err != nil {
 		return nil, err
 	}
@@ -211,7 +239,8 @@ func Start(ctx context.Context, s Settings, binDir string, logw io.Writer) (_ *C
 	if err != nil {
 		return nil, err
 	}
-	o := harness.Options{Name: s.Name, BinDir: binDir, Debs: s.Debs, NodeNames: names, SlurmConf: lines + SlurmExtra, Log: logw}
+	o := harness.Options{Name: s.Name, BinDir: binDir, Debs: s.Debs, NodeNames: names, SlurmConf: lines + SlurmExtra,
+		HelpersConf: helpers, Log: logw}
 	if len(s.Debs) > 0 {
 		o.BinDir = ""
 	}
@@ -263,23 +292,39 @@ func (c *Cluster) Configure(ctx context.Context, s Settings) error {
 	return nil
 }
 
+// MarkedImage is the reference of the img group's image "marked" on the
+// cluster called name (Settings.Images): the test builds it.
+func MarkedImage(name string) string { return "localhost/slurm-elastic-marked:" + name }
+
 // slurmLines renders the config for s on the host and turns it into
-// slurm.conf lines (SlurmConfLines) with binDir's slurm-elastic.
-func slurmLines(ctx context.Context, s Settings, binDir string) (string, error) {
+// slurm.conf lines (SlurmConfLines) and, with s.Images, helpers.conf
+// (`slurm-elastic conf helpers`) with binDir's slurm-elastic.
+func slurmLines(ctx context.Context, s Settings, binDir string) (lines, helpers string, err error) {
 	cfg, err := Config(s, nil, "/nonexistent/shared")
 	if err != nil {
-		return "", err
+		return "", "", err
 	}
 	f, err := os.CreateTemp("", "se-config-*.yaml")
 	if err != nil {
-		return "", err
+		return "", "", err
 	}
 	defer os.Remove(f.Name())
 	if _, err := f.WriteString(cfg); err != nil {
-		return "", err
+		return "", "", err
 	}
 	f.Close()
-	return SlurmConfLines(ctx, filepath.Join(binDir, "slurm-elastic"), f.Name())
+	bin := filepath.Join(binDir, "slurm-elastic")
+	if lines, err = SlurmConfLines(ctx, bin, f.Name()); err != nil || !s.Images {
+		return lines, "", err
+	}
+	cmd := exec.CommandContext(ctx, bin, "--config", f.Name(), "conf", "helpers")
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		return "", "", fmt.Errorf("slurm-elastic conf helpers: %w: %s", err, stderr.String())
+	}
+	return lines, string(out), nil
 }
 
 // SlurmConfLines runs `slurmElastic --config config conf slurm` on this host

@@ -71,7 +71,10 @@ type Options struct {
 	NodeNames []string
 	Config    string // content of /etc/slurm-elastic/config.yaml in head (mode 0640 root:slurm); "" = none
 	SlurmConf string // extra slurm.conf lines appended to the base (NodeName/PartitionName/power-save lines)
-	RESTPort  int    // 127.0.0.1 port published for slurmrestd; 0 = pick a free one
+	// HelpersConf is the content of /etc/slurm/helpers.conf in head (node_features/helpers,
+	// for groups with images); "" = none.
+	HelpersConf string
+	RESTPort    int // 127.0.0.1 port published for slurmrestd; 0 = pick a free one
 	// Slurm is the Slurm release, "22.05", "24.11" or "26.05" (an image from the Debian
 	// suite that ships it, see tests/image); "" = $SE_SLURM, else 24.11.
 	Slurm string
@@ -330,6 +333,13 @@ func (c *Cluster) writeHeadInput(o Options) error {
 			data []byte
 			mode os.FileMode
 		}{"config.yaml", []byte(o.Config), 0o640})
+	}
+	if o.HelpersConf != "" {
+		files = append(files, struct {
+			name string
+			data []byte
+			mode os.FileMode
+		}{"helpers.conf", []byte(o.HelpersConf), 0o644})
 	}
 	for _, f := range files {
 		if err := os.WriteFile(filepath.Join(dir, f.name), f.data, f.mode); err != nil {

@@ -110,7 +110,7 @@ func rootfsKey(r image.Recipe) string {
 func imageTag(r image.Recipe, rootfs string) string {
 	h := sha256.New()
 	fmt.Fprintf(h, "%s\n%s\n", rootfs, importVersion)
-	for _, b := range [][]byte{image.NodeEntrypoint, image.HeadEntrypoint, image.NodeReboot} {
+	for _, b := range [][]byte{image.NodeEntrypoint, image.HeadEntrypoint, image.NodeReboot, image.NodeImageHelper} {
 		fmt.Fprintf(h, "%d\n", len(b))
 		h.Write(b)
 	}
@@ -421,7 +421,8 @@ func addScripts(r io.Reader, w io.Writer) error {
 		data []byte
 		mode int64
 	}{{image.NodeEntrypointPath, image.NodeEntrypoint, 0o755}, {image.HeadEntrypointPath, image.HeadEntrypoint, 0o755},
-		{image.NodeRebootPath, image.NodeReboot, 0o755}}
+		{image.NodeRebootPath, image.NodeReboot, 0o755},
+		{image.NodeImageHelperPath, image.NodeImageHelper, 0o755}}
 	for _, name := range slices.Sorted(maps.Keys(replaced)) {
 		files = append(files, struct {
 			path string

@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/slurm-elastic/slurm-elastic/conf"
+	"github.com/slurm-elastic/slurm-elastic/runtime"
 	"github.com/slurm-elastic/slurm-elastic/tests/image"
 )
 
@@ -132,6 +133,13 @@ func TestAddScripts(t *testing.T) {
 	}
 	if got["."+image.HeadEntrypointPath] != string(image.HeadEntrypoint) {
 		t.Errorf("head entrypoint missing")
+	}
+	// helpers.conf (conf helpers) names the Helper at runtime.NodeFeatureHelper.
+	if image.NodeImageHelperPath != runtime.NodeFeatureHelper {
+		t.Errorf("the image's Helper is at %s, helpers.conf names %s", image.NodeImageHelperPath, runtime.NodeFeatureHelper)
+	}
+	if got["."+image.NodeImageHelperPath] != string(image.NodeImageHelper) || modes["."+image.NodeImageHelperPath] != 0o755 {
+		t.Errorf("node image helper missing or not executable")
 	}
 }
 

@@ -89,6 +89,13 @@ var NodeEntrypoint []byte
 //go:embed slurm-elastic-node-reboot
 var NodeReboot []byte
 
+// NodeImageHelper is /usr/local/sbin/slurm-elastic-node-image, the Helper program of
+// slurmd's node_features/helpers plugin: it prints the group image the node container was
+// started with (see the script; runtime.NodeFeatureHelper is its path).
+//
+//go:embed slurm-elastic-node-image
+var NodeImageHelper []byte
+
 // HeadEntrypoint is /usr/local/sbin/slurm-elastic-head: init and daemon control of the
 // head container.
 //
@@ -97,7 +104,8 @@ var HeadEntrypoint []byte
 
 // Paths of the scripts inside the image.
 const (
-	NodeEntrypointPath = "/usr/local/sbin/slurm-elastic-node"
-	NodeRebootPath     = "/usr/local/sbin/slurm-elastic-node-reboot"
-	HeadEntrypointPath = "/usr/local/sbin/slurm-elastic-head"
+	NodeEntrypointPath  = "/usr/local/sbin/slurm-elastic-node"
+	NodeRebootPath      = "/usr/local/sbin/slurm-elastic-node-reboot"
+	NodeImageHelperPath = "/usr/local/sbin/slurm-elastic-node-image"
+	HeadEntrypointPath  = "/usr/local/sbin/slurm-elastic-head"
 )

@@ -63,6 +63,7 @@ func App(stdout io.Writer) *cli.App {
 				Subcommands: []*cli.Command{
 					{Name: "check", Usage: "validate the config file; report every problem with its key", Action: confCheck},
 					{Name: "slurm", Usage: "print the NodeName/PartitionName/power-save lines for slurm.conf", Action: confSlurm},
+					{Name: "helpers", Usage: "print helpers.conf for the groups' images (slurmctld's host; needed when a group lists images)", Action: confHelpers},
 				},
 			},
 			{
@@ -136,6 +137,29 @@ func confSlurm(c *cli.Context) error {
 	return conf.RenderSlurm(c.App.Writer, cfg)
 }
 
+func confHelpers(c *cli.Context) error {
+	cfg, err := loadConfig(c)
+	if err != nil {
+		return err
+	}
+	if err := conf.RenderHelpers(c.App.Writer, cfg); err != nil {
+		if errors.Is(err, conf.ErrNoImages) {
+			return exitcode.New(exitcode.Config, fmt.Errorf("conf helpers: %s: %w", cfg.File, err))
+		}
+		return err
+	}
+	return nil
+}
+
+// imageName is how `nodes` shows an instance's image: its name, or
+// "default".
+func imageName(name string) string {
+	if name == "" {
+		return "default"
+	}
+	return name
+}
+
 // hostlistCommands are the hostlist subcommands over hostlistcmd, the one
 // implementation also behind the lean slurm-elastic-hostlist binary; its
 // exit codes are the same.
@@ -189,7 +213,7 @@ func nodes(c *cli.Context) error {
 		byName[n.Name] = n
 	}
 	tw := tabwriter.NewWriter(c.App.Writer, 2, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "NODE\tGROUP\tSLURM STATE\tINSTANCE\tHOST\tADDR\tREASON")
+	fmt.Fprintln(tw, "NODE\tGROUP\tSLURM STATE\tINSTANCE\tIMAGE\tHOST\tADDR\tREASON")
 	inv := cfg.Inventory()
 	for i := range cfg.Groups {
 		g := &cfg.Groups[i]
@@ -199,12 +223,12 @@ func nodes(c *cli.Context) error {
 				st = strings.Join(append([]string{n.State}, n.Flags...), "+")
 				reason = n.Reason
 			}
-			inst, host, addr := "-", "-", "-"
+			inst, img, host, addr := "-", "-", "-", "-"
 			if in, ok := insts[name]; ok {
-				inst, host, addr = string(in.State), in.Host, in.Addr
+				inst, img, host, addr = string(in.State), imageName(in.Image), in.Host, in.Addr
 				delete(insts, name)
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", name, g.Name, st, inst, host, addr, reason)
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", name, g.Name, st, inst, img, host, addr, reason)
 		}
 	}
 	orphans := make([]string, 0, len(insts))
@@ -214,7 +238,7 @@ func nodes(c *cli.Context) error {
 	slices.Sort(orphans)
 	for _, name := range orphans {
 		in := insts[name]
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", name, in.Group, "(no group)", in.State, in.Host, in.Addr, "instance of a node no group has")
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", name, in.Group, "(no group)", in.State, imageName(in.Image), in.Host, in.Addr, "instance of a node no group has")
 	}
 	return tw.Flush()
 }

@@ -19,8 +19,14 @@
 // run within 3 minutes is breakage (exit 1); a missed target is not. The
 // cluster is stopped at the end, also on failure or signal.
 //
+// With -images it measures instead a one-node batch job on the img group
+// (tests/elastic Settings.Images) with the prolog on, interleaving a job
+// without -C (the default image) and one with -C marked (the image
+// elastic.MarkedImage, built here from the cluster's image plus one file):
+// a job in a non-default image should start no later.
+//
 // Usage: coldbench [-sizes 1,2,8,32] [-runs 5] [-kinds batch] [-isizes 2]
-// [-json FILE]; SE_BIN_DIR names the built binaries.
+// [-images] [-name se-cold] [-json FILE]; SE_BIN_DIR names the built binaries.
 package main
 
 import (
@@ -49,6 +55,7 @@ type Run struct {
 	Nodes  int     `json:"nodes"`
 	Prolog bool    `json:"prolog"`
 	Rep    int     `json:"rep"`
+	Image  string  `json:"image,omitempty"` // -images: "default" or "marked"
 	WaitMS float64 `json:"wait_ms"`
 }
 
@@ -58,9 +65,11 @@ func main() {
 	kinds := flag.String("kinds", "batch,srun,salloc", "job kinds")
 	runs := flag.Int("runs", 5, "rounds per kind, size and mode")
 	jsonOut := flag.String("json", "", "write all runs as JSON here")
+	images := flag.Bool("images", false, "time a cold batch job in the img group's default and marked images instead")
+	name := flag.String("name", "se-cold", "the cluster's name")
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err := run(ctx, ints(*sizes), ints(*isizes), strings.Split(*kinds, ","), *runs, *jsonOut)
+	err := run(ctx, *name, *images, ints(*sizes), ints(*isizes), strings.Split(*kinds, ","), *runs, *jsonOut)
 	stop()
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "coldbench: BROKEN: %v\n", err)
@@ -80,16 +89,17 @@ func ints(s string) []int {
 
 type bench struct {
 	c      *elastic.Cluster
-	prolog bool // what head's slurm.conf says now
+	prolog bool   // what head's slurm.conf says now
+	part   string // the partition of the timed nodes: cloud, or img with -images
 }
 
-func run(ctx context.Context, sizes, isizes []int, kinds []string, runs int, jsonOut string) (err error) {
+func run(ctx context.Context, name string, images bool, sizes, isizes []int, kinds []string, runs int, jsonOut string) (err error) {
 	bin := os.Getenv("SE_BIN_DIR")
 	if bin == "" {
 		return errors.New("SE_BIN_DIR is not set: run `make build` and point it at bin/")
 	}
 	maxN := slices.Max(append(slices.Clone(sizes), isizes...))
-	s := elastic.Settings{Name: "se-cold", Backend: "rest", CloudNodes: max(maxN, 4), Concurrency: 32, SuspendTime: time.Hour}
+	s := elastic.Settings{Name: name, Backend: "rest", CloudNodes: max(maxN, 4), Concurrency: 32, SuspendTime: time.Hour, Images: images}
 	t0 := time.Now()
 	sctx, cancel := context.WithTimeout(ctx, 10*time.Minute)
 	c, err := elastic.Start(sctx, s, bin, os.Stderr)
@@ -108,8 +118,15 @@ func run(ctx context.Context, sizes, isizes []int, kinds []string, runs int, jso
 			err = errors.Join(err, fmt.Errorf("stop cluster: %w", serr))
 		}
 	}()
-	b := &bench{c: c, prolog: true}
+	b := &bench{c: c, prolog: true, part: "cloud"}
 	var all []Run
+	if images {
+		b.part = "img"
+		if all, err = b.imageRounds(ctx, runs); err != nil {
+			return err
+		}
+		kinds = nil
+	}
 	for _, kind := range kinds {
 		ns := sizes
 		if kind != "batch" {
@@ -142,13 +159,62 @@ func run(ctx context.Context, sizes, isizes []int, kinds []string, runs int, jso
 	return nil
 }
 
-// once powers cloud[1-n] down, sets the prolog on or off, runs one cold
-// job of kind and returns how long it waited before it ran.
-func (b *bench) once(ctx context.Context, kind string, n int, prolog bool) (time.Duration, error) {
-	nodes := fmt.Sprintf("cloud[1-%d]", n)
-	if n == 1 {
-		nodes = "cloud1"
+// imageRounds builds elastic.MarkedImage and times runs rounds of a cold
+// one-node batch job on img1, interleaved: without -C (the default image)
+// and with -C marked. The prolog stays on.
+func (b *bench) imageRounds(ctx context.Context, runs int) ([]Run, error) {
+	dir, err := os.MkdirTemp("", "coldbench-image-")
+	if err != nil {
+		return nil, err
 	}
+	defer os.RemoveAll(dir)
+	cf := fmt.Sprintf("FROM %s\nCOPY marker /etc/slurm-elastic-marker\n", b.c.Image)
+	if err := errors.Join(os.WriteFile(filepath.Join(dir, "Containerfile"), []byte(cf), 0o644),
+		os.WriteFile(filepath.Join(dir, "marker"), []byte("marked image\n"), 0o644)); err != nil {
+		return nil, err
+	}
+	tag := elastic.MarkedImage(b.c.Name)
+	if out, err := b.c.Podman(ctx, "build", "--pull=never", "--network=none", "-t", tag, "-f", filepath.Join(dir, "Containerfile"), dir); err != nil {
+		return nil, fmt.Errorf("build %s: %w\n%s", tag, err, out)
+	}
+	defer func() {
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+		defer cancel()
+		if out, err := b.c.Podman(rctx, "rmi", "-f", tag); err != nil {
+			fmt.Fprintf(os.Stderr, "coldbench: podman rmi %s: %v\n%s", tag, err, out)
+		}
+	}()
+	var all []Run
+	for rep := 1; rep <= runs; rep++ {
+		for _, img := range []string{"default", "marked"} {
+			if err := ctx.Err(); err != nil {
+				return all, err
+			}
+			var extra []string
+			if img != "default" {
+				extra = []string{"-C", img}
+			}
+			w, err := b.once(ctx, "batch", 1, true, extra...)
+			if err != nil {
+				return all, fmt.Errorf("image %s round %d: %w", img, rep, err)
+			}
+			r := Run{Kind: "batch", Nodes: 1, Prolog: true, Rep: rep, Image: img, WaitMS: float64(w) / 1e6}
+			fmt.Fprintf(os.Stderr, "coldbench: image %-7s round %d: %6.2f s (load %s)\n", img, rep, r.WaitMS/1000, load())
+			all = append(all, r)
+		}
+	}
+	return all, nil
+}
+
+// once powers the partition's nodes [1-n] down, sets the prolog on or off,
+// runs one cold job of kind (with the extra sbatch/srun/salloc options)
+// and returns how long it waited before it ran.
+func (b *bench) once(ctx context.Context, kind string, n int, prolog bool, extra ...string) (time.Duration, error) {
+	nodes := fmt.Sprintf("%s[1-%d]", b.part, n)
+	if n == 1 {
+		nodes = b.part + "1"
+	}
+	opts := append([]string{"-p", b.part, "-N", strconv.Itoa(n), "-w", nodes}, extra...)
 	if err := b.setProlog(ctx, prolog); err != nil {
 		return 0, err
 	}
@@ -166,8 +232,8 @@ func (b *bench) once(ctx context.Context, kind string, n int, prolog bool) (time
 	switch kind {
 	case "batch":
 		var id string
-		id, err = b.c.Exec(jctx, "sbatch", "--parsable", "-p", "cloud", "-N", strconv.Itoa(n), "-w", nodes, "-o", "/dev/null",
-			"--wrap", "date +%s.%N > /shared/cold-$SLURM_JOB_ID.tmp && mv /shared/cold-$SLURM_JOB_ID.tmp /shared/cold-$SLURM_JOB_ID")
+		id, err = b.c.Exec(jctx, append(append([]string{"sbatch", "--parsable"}, opts...), "-o", "/dev/null",
+			"--wrap", "date +%s.%N > /shared/cold-$SLURM_JOB_ID.tmp && mv /shared/cold-$SLURM_JOB_ID.tmp /shared/cold-$SLURM_JOB_ID")...)
 		if err != nil {
 			return 0, fmt.Errorf("sbatch: %w", err)
 		}
@@ -187,9 +253,9 @@ func (b *bench) once(ctx context.Context, kind string, n int, prolog bool) (time
 			}
 		}
 	case "srun":
-		out, err = b.c.Exec(jctx, "srun", "-p", "cloud", "-N", strconv.Itoa(n), "-w", nodes, "bash", "-c", "date +%s.%N")
+		out, err = b.c.Exec(jctx, append(append([]string{"srun"}, opts...), "bash", "-c", "date +%s.%N")...)
 	case "salloc":
-		out, err = b.c.Exec(jctx, "salloc", "-p", "cloud", "-N", strconv.Itoa(n), "-w", nodes, "date", "+%s.%N")
+		out, err = b.c.Exec(jctx, append(append([]string{"salloc"}, opts...), "date", "+%s.%N")...)
 	default:
 		return 0, fmt.Errorf("unknown kind %q", kind)
 	}
@@ -213,10 +279,10 @@ func (b *bench) once(ctx context.Context, kind string, n int, prolog bool) (time
 	return first.Sub(start), nil
 }
 
-// powerDown forces every cloud node that is not powered down down and
+// powerDown forces every node of the partition that is not powered down down and
 // waits until all are idle~ with no node container left.
 func (b *bench) powerDown(ctx context.Context) error {
-	out, err := b.c.Exec(ctx, "sinfo", "-h", "-N", "-p", "cloud", "-o", "%N %t")
+	out, err := b.c.Exec(ctx, "sinfo", "-h", "-N", "-p", b.part, "-o", "%N %t")
 	if err != nil {
 		return fmt.Errorf("sinfo: %w", err)
 	}
@@ -234,7 +300,7 @@ func (b *bench) powerDown(ctx context.Context) error {
 	}
 	deadline := time.Now().Add(3 * time.Minute)
 	for {
-		out, err := b.c.Exec(ctx, "sinfo", "-h", "-N", "-p", "cloud", "-o", "%t")
+		out, err := b.c.Exec(ctx, "sinfo", "-h", "-N", "-p", b.part, "-o", "%t")
 		// Node containers carry a node label; head does not.
 		ctrs, perr := b.c.Podman(ctx, "ps", "-a", "--filter", "label=slurm-elastic.cluster="+b.c.Name,
 			"--format", `{{index .Labels "slurm-elastic.node"}}`)
@@ -293,11 +359,12 @@ func table(all []Run) {
 		kind   string
 		n      int
 		prolog bool
+		image  string
 	}
 	groups := map[key][]float64{}
 	var keys []key
 	for _, r := range all {
-		k := key{r.Kind, r.Nodes, r.Prolog}
+		k := key{r.Kind, r.Nodes, r.Prolog, r.Image}
 		if _, ok := groups[k]; !ok {
 			keys = append(keys, k)
 		}
@@ -314,6 +381,9 @@ func table(all []Run) {
 		mode := "none"
 		if k.prolog {
 			mode = "slurm-elastic-prolog"
+		}
+		if k.image != "" {
+			mode += ", image " + k.image
 		}
 		fmt.Printf("| %s | %d | %s | %d | %.1f s | %.1f s | %.1f s | %.1f s | %s |\n", k.kind, k.n, mode, len(v),
 			rank(v, 0.5), rank(v, 0.95), v[0], v[len(v)-1], strings.Join(all, ", "))
