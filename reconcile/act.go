@@ -302,13 +302,11 @@ func (r *Reconciler) reboot(ctx context.Context, v *view, acts []Action) map[str
 	return out
 }
 
-// rebootImage is THE ONE PLACE where a reboot chooses the image of the
-// fresh instance: the same as the old instance's. groupImage is the
-// group's template image; old is the instance being replaced (nil when it
-// is gone).
-//
-// The fresh instance runs the image the old one ran (the node's active
-// features in Slurm name it), so the node never registers with another one.
+// rebootImage is the one place where a reboot chooses the image of the
+// fresh instance: the name of the image the old instance ran ("" = the
+// group's default), so the node registers with the features Slurm has
+// active. old is nil when the instance is gone: then the default. It does
+// not block.
 func rebootImage(old *runtime.Instance) string {
 	if old == nil {
 		return ""
