@@ -77,6 +77,7 @@ func (c *Config) Validate() error {
 	}
 	c.validateSlurm(p)
 	c.validatePodman(p)
+	c.validateKubernetes(p)
 	c.validateGroups(p)
 	c.validateLog(p)
 	if c.StateDir == "" || !filepath.IsAbs(c.StateDir) {
@@ -347,11 +348,11 @@ func (c *Config) validateGroups(p *problems) {
 		}
 
 		switch g.Runtime {
-		case RuntimePodman:
+		case RuntimePodman, RuntimeKubernetes:
 		case "":
 			p.add(key+".runtime", "empty: call ApplyDefaults or set \"podman\"")
 		default:
-			p.add(key+".runtime", "%q: unknown runtime (known: podman)", g.Runtime)
+			p.add(key+".runtime", "%q: unknown runtime (known: podman, kubernetes)", g.Runtime)
 		}
 		if g.Partition == "" {
 			if g.Name != "" {
@@ -371,6 +372,7 @@ func (c *Config) validateGroups(p *problems) {
 			}
 		}
 		validateTemplate(p, key+".template", g)
+		validateGroupKubernetes(p, key, g, ix.nodes[i])
 	}
 }
 
@@ -381,7 +383,7 @@ func validateTemplate(p *problems, key string, g *Group) {
 	}
 	nonNegative(p, key+".cpus", t.CPUs)
 	nonNegative(p, key+".memory_mb", float64(t.MemoryMB))
-	if strings.TrimSpace(t.Network) == "" {
+	if strings.TrimSpace(t.Network) == "" && g.Runtime != RuntimeKubernetes {
 		p.add(key+".network", "required: the Podman network node containers join")
 	}
 	for j, m := range t.Mounts {
