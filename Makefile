@@ -44,13 +44,13 @@ E2E_SHARD_A := ^(TestReconcileFailover|TestBadInput|TestReconcileCapacityCooldow
 # The other Slurm releases (SE_SLURM, see docs/operations.md "Slurm releases") get a smoke set
 # each, beside the shards, one cluster at a time per release: the internal/slurm integration
 # tests (both backends on real output), then power cycle, failed launch, failover, bad input, cold start (the prolog).
-E2E_SMOKE   := ^(TestPowerCycle|TestBrokenGroupFailsFast|TestReconcileFailover|TestBadInput|TestColdStart)$$
+E2E_SMOKE   := ^(TestPowerCycle|TestBrokenGroupFailsFast|TestReconcileFailover|TestBadInput|TestColdStart|TestReboot|TestGroupImages)$$
 SMOKE_SLURM := 22.05 26.05
 
 # tests/freshroot (`make deps` in a fresh Debian 12 root) waits on apt and dpkg, not the CPU:
 # it runs beside the others too.
 ## test: unit + integration + e2e (real Slurm 24.11 and Podman; smoke sets on 22.05 and 26.05); installs prerequisites itself
-test: go-check deps build build-health deb-head fmt vet tidy
+test: go-check deps build build-health deb-head kube-bins fmt vet tidy
 	@pkgs=$$(CGO_ENABLED=0 $(GO) list -tags "$(TAGS)" ./... | grep -v -e '/tests/e2e$$' -e '/tests/freshroot$$'); pids=""; \
 	SE_E2E_DEB=$(HEAD_DEB) $(GOTEST) -p 2 -timeout $(TEST_TIMEOUT) $$pkgs & pids="$$pids $$!"; \
 	$(GOTEST) -timeout $(TEST_TIMEOUT) ./tests/freshroot/ & pids="$$pids $$!"; \

@@ -16,6 +16,9 @@ const (
 // RuntimePodman is the Podman runtime, the default of Group.Runtime.
 const RuntimePodman = "podman"
 
+// RuntimeKubernetes is the Kubernetes runtime (runtime/kubernetes).
+const RuntimeKubernetes = "kubernetes"
+
 // DefaultMungeKey is the default of podman.munge_key: munge's own key path
 // on each Podman host.
 const DefaultMungeKey = "/etc/munge/munge.key"
@@ -43,6 +46,10 @@ func baseDefault() Config {
 			Timeout:  10 * time.Second,
 		},
 		Podman: PodmanConf{Timeout: 30 * time.Second, HostCooldown: 5 * time.Minute, MungeKey: DefaultMungeKey},
+		Kubernetes: KubernetesConf{
+			Namespace: "slurm-elastic", MungeSecret: "slurm-elastic-munge", MungeSecretKey: "munge.key",
+			GPUResource: "nvidia.com/gpu", ImagePullGrace: 30 * time.Second, Timeout: 30 * time.Second,
+		},
 		Log: LogConf{
 			File:  "/var/log/slurm-elastic/slurm-elastic.log",
 			Level: "info",

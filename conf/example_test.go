@@ -145,7 +145,16 @@ func TestExampleCoversEveryKey(t *testing.T) {
 		// Images need helpers.conf on the head: shown, not enabled.
 		"groups[].images[].name": "    #   - name: rocky9", "groups[].images[].image": "    #     image: ", "podman.hosts[].host_key_checking": "# host_key_checking:",
 		// Derived defaults: left unset so that they follow power_save.
-		"resume.timeout": "  # timeout: 90s", "suspend.timeout": "  # timeout: 50s", "daemon.power_up_limit": "  # power_up_limit: 180s"}
+		// The Kubernetes group is an example left commented out.
+		"groups[].kubernetes.node_selector": "#     node_selector: {", "groups[].kubernetes.tolerations[].key": "#       - {key: slurm,",
+		"groups[].kubernetes.tolerations[].operator": "operator: Equal,", "groups[].kubernetes.tolerations[].value": `value: "true",`,
+		"groups[].kubernetes.tolerations[].effect": "effect: NoSchedule}", "groups[].kubernetes.node_affinity[].key": "{key: topology.kubernetes.io/zone,",
+		"groups[].kubernetes.node_affinity[].operator": "operator: In,", "groups[].kubernetes.node_affinity[].values": "values: [zone-a]}",
+		"groups[].kubernetes.volumes[].name": "- {name: home,", "groups[].kubernetes.volumes[].destination": "destination: /apps,",
+		"groups[].kubernetes.volumes[].read_only": "read_only: true,", "groups[].kubernetes.volumes[].host_path": "host_path: /srv/scratch}",
+		"groups[].kubernetes.volumes[].pvc": "pvc: homes}", "groups[].kubernetes.volumes[].nfs.server": "nfs: {server: nfs1,",
+		"groups[].kubernetes.volumes[].nfs.path": "path: /export/apps}}",
+		"resume.timeout":                         "  # timeout: 90s", "suspend.timeout": "  # timeout: 50s", "daemon.power_up_limit": "  # power_up_limit: 180s"}
 	for _, k := range want {
 		if nodeOnlyHealthKey(k) {
 			if have[k] {

@@ -29,6 +29,9 @@ type Config struct {
 	Daemon    DaemonConf    `mapstructure:"daemon"`
 	Breaker   BreakerConf   `mapstructure:"breaker"`
 
+	// Kubernetes is the cluster the groups with runtime kubernetes run on.
+	Kubernetes KubernetesConf `mapstructure:"kubernetes"`
+
 	// File is the path the config was loaded from ("" when none). Not a key.
 	File string `mapstructure:"-"`
 
@@ -111,7 +114,7 @@ type Group struct {
 	Name string `mapstructure:"name"`
 	// Nodes is a hostlist expression, e.g. cloud[1-16].
 	Nodes string `mapstructure:"nodes"`
-	// Runtime: "podman" (default).
+	// Runtime: "podman" (default) or "kubernetes".
 	Runtime string `mapstructure:"runtime"`
 	// Partition the group's nodes are rendered into by `conf slurm`.
 	Partition string `mapstructure:"partition"`
@@ -128,6 +131,8 @@ type Group struct {
 	// the nodes' features and `conf helpers` the helpers.conf that makes
 	// them changeable. Empty: one image, no node features plugin.
 	Images []Image `mapstructure:"images"`
+	// Kubernetes places the group's pods (runtime kubernetes only).
+	Kubernetes GroupKubernetes `mapstructure:"kubernetes"`
 	// Warm keeps idle nodes powered up ahead of demand (the daemon powers
 	// them up; `conf slurm` keeps Slurm from suspending them). Default off.
 	Warm WarmConf `mapstructure:"warm"`

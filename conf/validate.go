@@ -81,6 +81,7 @@ func (c *Config) Validate() error {
 	}
 	c.validateSlurm(p)
 	c.validatePodman(p)
+	c.validateKubernetes(p)
 	c.validateGroups(p)
 	c.validateLog(p)
 	if c.StateDir == "" || !filepath.IsAbs(c.StateDir) {
@@ -351,11 +352,11 @@ func (c *Config) validateGroups(p *problems) {
 		}
 
 		switch g.Runtime {
-		case RuntimePodman:
+		case RuntimePodman, RuntimeKubernetes:
 		case "":
 			p.add(key+".runtime", "empty: call ApplyDefaults or set \"podman\"")
 		default:
-			p.add(key+".runtime", "%q: unknown runtime (known: podman)", g.Runtime)
+			p.add(key+".runtime", "%q: unknown runtime (known: podman, kubernetes)", g.Runtime)
 		}
 		if g.Partition == "" {
 			if g.Name != "" {
@@ -376,6 +377,7 @@ func (c *Config) validateGroups(p *problems) {
 		}
 		validateTemplate(p, key+".template", g)
 		validateImages(p, key, g)
+		validateGroupKubernetes(p, key, g, ix.nodes[i])
 	}
 	// An image name is a changeable feature for slurmctld (one helpers.conf
 	// for all groups): no group may have it as a static feature.
@@ -433,7 +435,7 @@ func validateTemplate(p *problems, key string, g *Group) {
 	}
 	nonNegative(p, key+".cpus", t.CPUs)
 	nonNegative(p, key+".memory_mb", float64(t.MemoryMB))
-	if strings.TrimSpace(t.Network) == "" {
+	if strings.TrimSpace(t.Network) == "" && g.Runtime != RuntimeKubernetes {
 		p.add(key+".network", "required: the Podman network node containers join")
 	}
 	for j, m := range t.Mounts {

@@ -218,6 +218,7 @@ var wantFiles = map[string]string{
 	"/usr/share/bash-completion/completions/slurm-elastic": "-rw-r--r-- root root",
 	"/usr/share/doc/slurm-elastic":                         "drwxr-xr-x root root",
 	"/usr/share/doc/slurm-elastic/README.md":               "-rw-r--r-- root root",
+	"/usr/share/doc/slurm-elastic/kubernetes-rbac.yaml":    "-rw-r--r-- root root",
 	"/usr/share/doc/slurm-elastic/operations.md":           "-rw-r--r-- root root",
 	"/usr/share/doc/slurm-elastic/slurm.conf.example":      "-rw-r--r-- root root",
 	"/usr/share/man/man1/slurm-elastic-hostlist.1.gz":      "-rw-r--r-- root root",
@@ -238,14 +239,15 @@ var debOnly = map[string]string{
 
 // rpm file flags: c config, n noreplace, d doc, l license.
 var rpmFlags = map[string]string{
-	"/etc/slurm-elastic/config.yaml":                  "cn",
-	"/etc/logrotate.d/slurm-elastic":                  "cn",
-	"/usr/share/doc/slurm-elastic/README.md":          "d",
-	"/usr/share/doc/slurm-elastic/operations.md":      "d",
-	"/usr/share/doc/slurm-elastic/slurm.conf.example": "d",
-	"/usr/share/man/man1/slurm-elastic-hostlist.1.gz": "d",
-	"/usr/share/man/man8/slurm-elastic.8.gz":          "d",
-	"/usr/share/licenses/slurm-elastic/LICENSE":       "l",
+	"/etc/slurm-elastic/config.yaml":                    "cn",
+	"/etc/logrotate.d/slurm-elastic":                    "cn",
+	"/usr/share/doc/slurm-elastic/README.md":            "d",
+	"/usr/share/doc/slurm-elastic/kubernetes-rbac.yaml": "d",
+	"/usr/share/doc/slurm-elastic/operations.md":        "d",
+	"/usr/share/doc/slurm-elastic/slurm.conf.example":   "d",
+	"/usr/share/man/man1/slurm-elastic-hostlist.1.gz":   "d",
+	"/usr/share/man/man8/slurm-elastic.8.gz":            "d",
+	"/usr/share/licenses/slurm-elastic/LICENSE":         "l",
 }
 
 func TestRPMContents(t *testing.T) {

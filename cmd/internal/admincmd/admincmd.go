@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"slices"
 	"strings"
 	"text/tabwriter"
@@ -61,7 +62,9 @@ func App(stdout io.Writer) *cli.App {
 				Name:  "conf",
 				Usage: "check the config or print the slurm.conf lines it implies",
 				Subcommands: []*cli.Command{
-					{Name: "check", Usage: "validate the config file; report every problem with its key", Action: confCheck},
+					{Name: "check", Usage: "validate the config file; report every problem with its key", Action: confCheck,
+						Flags: []cli.Flag{&cli.BoolFlag{Name: "connect",
+							Usage: "also reach the Kubernetes API server as the hooks would (list the cluster's pods, read the munge key Secret)"}}},
 					{Name: "slurm", Usage: "print the NodeName/PartitionName/power-save lines for slurm.conf", Action: confSlurm},
 					{Name: "helpers", Usage: "print helpers.conf for the groups' images (slurmctld's host; needed when a group lists images)", Action: confHelpers},
 				},
@@ -126,6 +129,33 @@ func confCheck(c *cli.Context) error {
 		n += len(inv.GroupNodes(&cfg.Groups[i]))
 	}
 	fmt.Fprintf(c.App.Writer, "%s: ok: cluster %s, %d groups, %d nodes, %d Podman hosts\n", cfg.File, cfg.Cluster, len(cfg.Groups), n, len(cfg.Podman.Hosts))
+	if c.Bool("connect") {
+		return confConnect(c, cfg)
+	}
+	return nil
+}
+
+// confConnect reaches the Kubernetes API server when a group uses it: the
+// config is valid, but the kubeconfig, the RBAC, the namespace or the
+// Secret may not be. Blocks for a few API calls; changes nothing.
+func confConnect(c *cli.Context, cfg *conf.Config) error {
+	if !slices.ContainsFunc(cfg.Groups, func(g conf.Group) bool { return g.Runtime == conf.RuntimeKubernetes }) {
+		fmt.Fprintln(c.App.Writer, "connect: no group uses runtime kubernetes: nothing to reach")
+		return nil
+	}
+	k, err := build.Kubernetes(c.Context, cfg, slog.New(slog.DiscardHandler))
+	if err != nil {
+		return exitcode.New(exitcode.Config, fmt.Errorf("%s: kubernetes: %w", cfg.File, err))
+	}
+	if err := k.Check(c.Context); err != nil {
+		code := exitcode.Config // kubeconfig, RBAC, namespace, Secret
+		if runtime.ClassOf(err) == runtime.ClassTransient {
+			code = exitcode.Failed // the API server did not answer
+		}
+		return exitcode.New(code, fmt.Errorf("%s: kubernetes: namespace %s: %w", cfg.File, cfg.Kubernetes.Namespace, err))
+	}
+	fmt.Fprintf(c.App.Writer, "connect: ok: Kubernetes API server reached; namespace %s, secret %s has key %s\n",
+		cfg.Kubernetes.Namespace, cfg.Kubernetes.MungeSecret, cfg.Kubernetes.MungeSecretKey)
 	return nil
 }
 

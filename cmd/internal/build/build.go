@@ -10,17 +10,21 @@ import (
 	"log/slog"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
+
 	"github.com/slurm-elastic/slurm-elastic/conf"
 	"github.com/slurm-elastic/slurm-elastic/internal/slurm"
 	"github.com/slurm-elastic/slurm-elastic/runtime"
+	"github.com/slurm-elastic/slurm-elastic/runtime/kubernetes"
 	"github.com/slurm-elastic/slurm-elastic/runtime/podman"
 )
 
 // Runtimes builds the runtime of every runtime name the config's groups
 // use, keyed by that name, each given the node contract from the config
-// (slurm.conf_server, podman.munge_key). It blocks only as long as the implementations'
-// constructors do (Podman connects lazily) and is not idempotent: each call
-// builds new clients.
+// (slurm.conf_server, podman.munge_key or kubernetes.munge_secret). It
+// blocks only as long as the implementations' constructors do (Podman
+// connects lazily; Kubernetes reads its kubeconfig) and is not idempotent:
+// each call builds new clients.
 func Runtimes(ctx context.Context, cfg *conf.Config, log *slog.Logger) (map[string]runtime.Runtime, error) {
 	out := map[string]runtime.Runtime{}
 	for _, g := range cfg.Groups {
@@ -45,11 +49,61 @@ func Runtimes(ctx context.Context, cfg *conf.Config, log *slog.Logger) (map[stri
 				return nil, fmt.Errorf("runtime podman: %w", err)
 			}
 			out[g.Runtime] = p
+		case conf.RuntimeKubernetes:
+			k, err := Kubernetes(ctx, cfg, log)
+			if err != nil {
+				return nil, fmt.Errorf("runtime kubernetes: %w", err)
+			}
+			out[g.Runtime] = k
 		default:
 			return nil, fmt.Errorf("group %s: unknown runtime %q", g.Name, g.Runtime)
 		}
 	}
 	return out, nil
+}
+
+// Kubernetes builds the Kubernetes runtime from cfg.Kubernetes, with the
+// placement of every group using it and the node contract
+// (slurm.conf_server, kubernetes.munge_secret). It reads the kubeconfig
+// (or the in-cluster account) and connects to nothing; not idempotent.
+func Kubernetes(ctx context.Context, cfg *conf.Config, log *slog.Logger) (*kubernetes.Kubernetes, error) {
+	k := cfg.Kubernetes
+	groups := map[string]kubernetes.Placement{}
+	for _, g := range cfg.Groups {
+		if g.Runtime == conf.RuntimeKubernetes {
+			groups[g.Name] = placement(g.Kubernetes)
+		}
+	}
+	return kubernetes.New(ctx, kubernetes.Options{
+		Cluster: cfg.Cluster, Namespace: k.Namespace, Kubeconfig: k.Kubeconfig, Context: k.Context,
+		ConfServer: cfg.Slurm.ConfServer, MungeSecret: k.MungeSecret, MungeSecretKey: k.MungeSecretKey,
+		GPUResource: k.GPUResource, ImagePullPolicy: k.ImagePullPolicy, ImagePullGrace: k.ImagePullGrace,
+		Timeout: k.Timeout, Groups: groups, Logger: log,
+	})
+}
+
+// placement converts a group's kubernetes section to the runtime's type.
+func placement(gk conf.GroupKubernetes) kubernetes.Placement {
+	p := kubernetes.Placement{NodeSelector: gk.NodeSelector}
+	for _, t := range gk.Tolerations {
+		p.Tolerations = append(p.Tolerations, corev1.Toleration{Key: t.Key, Operator: corev1.TolerationOperator(t.Operator),
+			Value: t.Value, Effect: corev1.TaintEffect(t.Effect)})
+	}
+	if len(gk.NodeAffinity) > 0 {
+		var term corev1.NodeSelectorTerm
+		for _, r := range gk.NodeAffinity {
+			term.MatchExpressions = append(term.MatchExpressions, corev1.NodeSelectorRequirement{Key: r.Key,
+				Operator: corev1.NodeSelectorOperator(r.Operator), Values: r.Values})
+		}
+		p.Affinity = &corev1.Affinity{NodeAffinity: &corev1.NodeAffinity{
+			RequiredDuringSchedulingIgnoredDuringExecution: &corev1.NodeSelector{NodeSelectorTerms: []corev1.NodeSelectorTerm{term}},
+		}}
+	}
+	for _, v := range gk.Volumes {
+		p.Volumes = append(p.Volumes, kubernetes.Volume{Name: v.Name, Destination: v.Destination, ReadOnly: v.ReadOnly,
+			HostPath: v.HostPath, PVC: v.PVC, NFSServer: v.NFS.Server, NFSPath: v.NFS.Path})
+	}
+	return p
 }
 
 // hostCooldown maps podman.host_cooldown to podman.Options.HostCooldown,

@@ -1,0 +1,270 @@
+package kubernetes
+
+import (
+	"context"
+	"encoding/base64"
+	"fmt"
+	"io"
+	"net"
+	"net/netip"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	authenticationv1 "k8s.io/api/authentication/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	corev1client "k8s.io/client-go/kubernetes/typed/core/v1"
+	rbacv1client "k8s.io/client-go/kubernetes/typed/rbac/v1"
+
+	"github.com/slurm-elastic/slurm-elastic/tests/elastic"
+	"github.com/slurm-elastic/slurm-elastic/tests/harness"
+	"github.com/slurm-elastic/slurm-elastic/tests/kube"
+)
+
+// hooksConfig is the slurm-elastic config of TestIntegrationColdStartHooks:
+// tests/elastic's groups cloud and broken (its slurm.conf partitions name
+// them; never powered up here) and the group k8s on Kubernetes, in the
+// namespace, account and Secret of the shipped RBAC's defaults.
+const hooksConfig = `cluster: %[1]s
+slurm:
+  backend: scontrol
+  scontrol: /usr/bin/scontrol
+  user: slurm
+  timeout: 5s
+  conf_server: "%[2]s"
+podman:
+  munge_key: /etc/munge/munge.key
+  hosts: [{name: local, uri: "unix:///run/podman/podman.sock"}]
+kubernetes:
+  kubeconfig: "%[3]s"
+  image_pull_policy: Never
+  image_pull_grace: 10s
+log:
+  file: /var/log/slurm-elastic/slurm-elastic.log
+  level: debug
+state_dir: /var/lib/slurm-elastic
+power_save:
+  bin_dir: /usr/libexec/slurm-elastic
+  resume_timeout: 60s
+  suspend_timeout: 20s
+  suspend_time: 10s
+groups:
+  - {name: cloud, nodes: "cloud[1-4]", cpus: 1, real_memory_mb: 500, template: {image: "%[4]s", network: slurm}}
+  - {name: broken, nodes: "broken[1-2]", cpus: 1, real_memory_mb: 500, template: {image: "%[4]s", network: slurm}}
+  - name: k8s
+    nodes: "k8s[1-2]"
+    runtime: kubernetes
+    cpus: 1
+    real_memory_mb: 100
+    template: {image: "%[4]s", cpus: 0.2, memory_mb: 512}
+`
+
+// TestIntegrationColdStartHooks is the whole path on a real Slurm and a
+// real Kubernetes: slurmctld (tests/elastic, in Podman) runs slurm-elastic's
+// hooks as SlurmUser; they reach the API server (through a proxy on the
+// head's network gateway: the test API server listens on the host's
+// loopback) with a kubeconfig for the account of the shipped RBAC. A cold
+// `srun -N2` on the Kubernetes partition makes the resume hook launch two
+// pods, the nodes register from their pod IPs and the job runs in both;
+// once idle for suspend_time, the suspend hook deletes the pods. Needs the
+// binaries (`make build`, or SE_BIN_DIR). Names: $SE_KUBE_RT_NAME-e (Slurm),
+// $SE_KUBE_RT_NAME-k (Kubernetes).
+func TestIntegrationColdStartHooks(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a Slurm cluster in Podman and a Kubernetes cluster: not run with -short")
+	}
+	if os.Geteuid() != 0 {
+		t.Fatal("needs root (tests/harness, tests/kube)")
+	}
+	binDir := os.Getenv("SE_BIN_DIR")
+	if binDir == "" {
+		binDir, _ = filepath.Abs("../../bin")
+	}
+	name := os.Getenv("SE_KUBE_RT_NAME")
+	if name == "" {
+		name = "se-kube-rt"
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
+	defer cancel()
+	logw := t.Output()
+
+	// Rendered on this host for the slurm.conf lines: no kubeconfig yet
+	// (conf check stats it), placeholders for the cluster's addresses.
+	cl, err := elastic.Start(ctx, elastic.Settings{Name: name + "-e",
+		Raw: fmt.Sprintf(hooksConfig, name+"-e", "10.222.0.2", "", "localhost/placeholder:0")}, binDir, logw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		if t.Failed() {
+			t.Log(cl.Diagnostics(context.WithoutCancel(ctx)))
+			if out, err := cl.Exec(context.WithoutCancel(ctx), "tail", "-n", "60", "/var/log/slurm-elastic/slurm-elastic.log"); err == nil {
+				t.Logf("hook log:\n%s", out)
+			}
+		}
+		cl.Stop(context.WithoutCancel(ctx))
+	}()
+	kc, err := kube.Start(ctx, kube.Options{Name: name + "-k", PodRoutes: []string{cl.Subnet}, Log: logw})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		if err := kc.Stop(context.WithoutCancel(ctx)); err != nil {
+			t.Errorf("stop %s: %v", kc.Name, err)
+		}
+	}()
+	if err := kc.ImportImage(ctx, cl.Image); err != nil {
+		t.Fatal(err)
+	}
+	// Head and pods see each other's own addresses (see
+	// TestIntegrationSlurmInPods).
+	noNAT := []string{"POSTROUTING", "-s", cl.Subnet, "-d", kc.Subnet, "-j", "RETURN"}
+	if out, err := exec.CommandContext(ctx, "iptables", append([]string{"-t", "nat", "-I"}, noNAT...)...).CombinedOutput(); err != nil {
+		t.Fatalf("iptables: %v: %s", err, out)
+	}
+	defer func() {
+		if out, err := exec.Command("iptables", append([]string{"-t", "nat", "-D"}, noNAT...)...).CombinedOutput(); err != nil {
+			t.Errorf("iptables: %v: %s", err, out)
+		}
+	}()
+
+	// As the cluster admin: the shipped RBAC, the head's munge key as the
+	// Secret, a token of the account.
+	admin, err := RESTConfig(kc.Kubeconfig, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	core, err := corev1client.NewForConfig(admin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rbac, err := rbacv1client.NewForConfig(admin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	applyRBAC(ctx, t, core, rbac)
+	key, err := os.ReadFile(cl.MungeKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := core.Secrets(itNamespace).Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: itSecret},
+		Data: map[string][]byte{"munge.key": key}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	tok, err := core.ServiceAccounts(itNamespace).CreateToken(ctx, itAccount,
+		&authenticationv1.TokenRequest{Spec: authenticationv1.TokenRequestSpec{ExpirationSeconds: ptrTo(int64(3600))}}, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	// The API server as head reaches it: the network's gateway (.1).
+	gw := netip.MustParsePrefix(cl.Subnet).Addr().Next()
+	api, err := url.Parse(kc.APIURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	proxy := startProxy(t, net.JoinHostPort(gw.String(), "0"), api.Host)
+	ca, err := os.ReadFile(kc.CAFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const kubeconfigInHead = "/etc/slurm-elastic/kubeconfig"
+	kcfg := fmt.Sprintf(`apiVersion: v1
+kind: Config
+clusters: [{name: it, cluster: {server: "https://%s", certificate-authority-data: %s, tls-server-name: localhost}}]
+users: [{name: sa, user: {token: %q}}]
+contexts: [{name: it, context: {cluster: it, user: sa}}]
+current-context: it
+`, proxy, base64.StdEncoding.EncodeToString(ca), tok.Status.Token)
+	if err := cl.WriteFileInHead(ctx, kubeconfigInHead, []byte(kcfg), 0o640, "root:slurm"); err != nil {
+		t.Fatal(err)
+	}
+	s := cl.Settings
+	s.Raw = fmt.Sprintf(hooksConfig, cl.Name, cl.HeadIP, kubeconfigInHead, cl.Image)
+	if err := cl.Configure(ctx, s); err != nil {
+		t.Fatal(err)
+	}
+	// The documented check, from head, as the hooks run.
+	out, err := cl.ExecAs(ctx, "slurm", "slurm-elastic", "--config", harness.ConfigInHead, "conf", "check", "--connect")
+	if err != nil || !strings.Contains(out, "connect: ok") {
+		t.Fatalf("conf check --connect in head: %v: %s", err, out)
+	}
+
+	// Cold: the nodes are powered down; the job powers them up.
+	t0 := time.Now()
+	out, err = cl.Exec(ctx, "timeout", "240", "srun", "-N2", "-p", "k8s", "hostname")
+	if err != nil {
+		t.Fatalf("srun: %v: %s", err, out)
+	}
+	t.Logf("figure: cold srun -N2 on Kubernetes to done %s", time.Since(t0).Round(time.Millisecond))
+	lines := strings.Fields(out)
+	slices.Sort(lines)
+	if strings.Join(lines, ",") != "k8s1,k8s2" {
+		t.Fatalf("srun -N2 hostname: %q, want k8s1 and k8s2", out)
+	}
+	r, err := New(ctx, Options{Cluster: cl.Name, Namespace: itNamespace, Kubeconfig: kc.Kubeconfig, ConfServer: "x", MungeSecret: itSecret})
+	if err != nil {
+		t.Fatal(err)
+	}
+	list, err := r.List(ctx)
+	if err != nil || len(list) != 2 {
+		t.Fatalf("pods after the job: %+v %v", list, err)
+	}
+	for _, in := range list {
+		nodeAddr, err := cl.Exec(ctx, "sinfo", "-h", "-N", "-n", in.Name, "-o", "%o")
+		if err != nil || strings.TrimSpace(nodeAddr) != in.Addr {
+			t.Fatalf("node %s: NodeAddr %q (%v), want its pod IP %s", in.Name, nodeAddr, err, in.Addr)
+		}
+	}
+	// Idle for suspend_time: the suspend hook deletes the pods.
+	for {
+		list, err := r.List(ctx)
+		if err == nil && len(list) == 0 {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("pods not deleted after suspend_time: %+v (%v)", list, ctx.Err())
+		case <-time.After(time.Second):
+		}
+	}
+	t.Logf("figure: job done to both pods deleted by the suspend hook %s", time.Since(t0).Round(time.Second))
+}
+
+// startProxy forwards TCP connections from listen (the port picked) to to,
+// until the test ends; it returns the address it listens on.
+func startProxy(t *testing.T, listen, to string) string {
+	t.Helper()
+	l, err := net.Listen("tcp", listen)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	t.Cleanup(func() { l.Close(); wg.Wait() })
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			u, err := net.Dial("tcp", to)
+			if err != nil {
+				c.Close()
+				continue
+			}
+			wg.Add(2)
+			go func() { defer wg.Done(); io.Copy(u, c); u.Close() }()
+			go func() { defer wg.Done(); io.Copy(c, u); c.Close() }()
+		}
+	}()
+	return l.Addr().String()
+}
