@@ -193,6 +193,26 @@ current-context: it
 		n := node("exit1")
 		n.Template.Command = []string{"/bin/sh", "-c", "echo slurmd-died-here >&2; exit 3"}
 		rs := r.Launch(ctx, []runtime.NodeSpec{n})[0]
+		if rs.Err == nil {
+			// The kubelet may report the pod Running (with its IP) before
+			// the container's exit: then the launch succeeds and the node
+			// must be listed exited (a dead node for the reconciler, which
+			// keeps its log) and never restarted.
+			for in := listed(ctx, t, r, "exit1"); in.State != runtime.StateExited; in = listed(ctx, t, r, "exit1") {
+				if in.State != runtime.StateRunning {
+					t.Fatalf("listed %+v", in)
+				}
+				select {
+				case <-ctx.Done():
+					t.Fatal(ctx.Err())
+				case <-time.After(200 * time.Millisecond):
+				}
+			}
+			if res := r.Terminate(ctx, []string{"exit1"}); res[0].Err != nil {
+				t.Fatal(res[0].Err)
+			}
+			return
+		}
 		if rs.Class() != runtime.ClassConfig || !strings.Contains(rs.Err.Error(), "exit code 3") {
 			t.Fatalf("%s: %v", rs.Class(), rs.Err)
 		}
