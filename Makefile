@@ -44,7 +44,7 @@ E2E_SHARD_A := ^(TestReconcileFailover|TestBadInput|TestReconcileCapacityCooldow
 # The other Slurm releases (SE_SLURM, see docs/operations.md "Slurm releases") get a smoke set
 # each, beside the shards, one cluster at a time per release: the internal/slurm integration
 # tests (both backends on real output), then power cycle, failed launch, failover, bad input, cold start (the prolog).
-E2E_SMOKE   := ^(TestPowerCycle|TestBrokenGroupFailsFast|TestReconcileFailover|TestBadInput|TestColdStart|TestReboot|TestGroupImages)$$
+E2E_SMOKE   := ^(TestPowerCycle|TestBrokenGroupFailsFast|TestReconcileFailover|TestBadInput|TestColdStart|TestGroupImages)$$
 SMOKE_SLURM := 22.05 26.05
 
 # tests/freshroot (`make deps` in a fresh Debian 12 root) waits on apt and dpkg, not the CPU:
