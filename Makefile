@@ -7,7 +7,8 @@ VERSION     ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo 
 LDFLAGS     := -s -w -X github.com/slurm-elastic/slurm-elastic/internal/version.Version=$(VERSION)
 BIN         := $(CURDIR)/bin
 HOOKS       := slurm-elastic slurm-elastic-resume slurm-elastic-suspend slurm-elastic-resume-fail slurm-elastic-prolog slurm-elastic-hostlist
-GOTEST      := CGO_ENABLED=0 $(GO) test -tags "$(TAGS)"
+# -count=1: tests that start real clusters read files go test cannot track; a cached pass is no pass.
+GOTEST      := CGO_ENABLED=0 $(GO) test -count=1 -tags "$(TAGS)"
 TEST_TIMEOUT ?= 45m
 # The Debian packages the tests and the demo need (APT_PKGS) come from the one list of host
 # tools, tests/hostdeps/debian12.txt: see mk/deps.mk (`make deps`, `make go-check`).

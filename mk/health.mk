@@ -36,7 +36,7 @@ bench-health: deps build build-health
 	SE_HEALTH_BIN=$(BIN)/slurm-elastic-health SE_HEALTH_FOOTPRINT=$(HEALTH_FOOTPRINT) SE_BENCH_OUT=$(HEALTH_BENCH_OUT) \
 		$(HEALTH_CGO) $(GO) test -tags "$(HEALTH_TAGS)" -count=1 -timeout 30m -run '^TestFootprint$$' -v ./cmd/internal/healthcmd/
 	SE_BENCH_HEALTH=1 SE_BENCH_OUT=$(HEALTH_BENCH_OUT) SE_E2E_NAME=$${SE_E2E_NAME:-se-e2e-health-bench} \
-		$(GOTEST) -count=1 -timeout 30m -run '^TestHealthLatency$$' -v ./tests/e2e/
+		$(GOTEST) -timeout 30m -run '^TestHealthLatency$$' -v ./tests/e2e/
 
 # `make bench` runs the health benchmarks too (before its own recipe).
 bench: bench-health

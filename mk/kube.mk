@@ -13,4 +13,4 @@ kube-bins: go-check deps
 
 ## kube-test: tests/kube's tests (a real Kubernetes; SE_KUBE_NAME names the clusters)
 kube-test: go-check deps kube-bins
-	$(GOTEST) -count=1 -timeout $(TEST_TIMEOUT) -v ./tests/kube/
+	$(GOTEST) -timeout $(TEST_TIMEOUT) -v ./tests/kube/

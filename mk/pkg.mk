@@ -39,7 +39,7 @@ deb-head: build
 
 ## test-pkg: package tests (needs rpm, rpmlint, dpkg; builds its own packages from bin/)
 test-pkg: build
-	$(GOTEST) -count=1 -v ./packaging/pkgtest/
+	$(GOTEST) -v ./packaging/pkgtest/
 
 ## node-image: the node image (packaging/node/Containerfile) from NODE_BASE, tagged NODE_TAG
 NODE_BASE ?=
