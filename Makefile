@@ -72,7 +72,7 @@ e2e: go-check deps build
 	$(GOTEST) -timeout $(TEST_TIMEOUT) -v ./tests/e2e/
 
 ## bench: benchmarks; results are recorded in docs/benchmarks.md
-bench: go-check deps build
+bench: go-check deps build kube-bins
 	$(GOTEST) -run '^$$' -bench . -benchmem ./internal/hostlist/ ./internal/pool/
 	bash tests/bench/run.sh
 

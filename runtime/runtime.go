@@ -1,5 +1,6 @@
 // Package runtime defines the interface that powers Slurm cloud nodes up and
-// down. Implementations live in sub-packages (podman, fake). Every call is
+// down. Implementations live in sub-packages (podman, kubernetes,
+// runtimefake) and share the loops and helpers of batch.go. Every call is
 // name-oriented, idempotent and takes a context.
 package runtime
 

@@ -9,7 +9,6 @@ import (
 	"net/netip"
 	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -17,15 +16,8 @@ import (
 	"testing"
 	"time"
 
-	authenticationv1 "k8s.io/api/authentication/v1"
-	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	corev1client "k8s.io/client-go/kubernetes/typed/core/v1"
-	rbacv1client "k8s.io/client-go/kubernetes/typed/rbac/v1"
-
 	"github.com/slurm-elastic/slurm-elastic/tests/elastic"
 	"github.com/slurm-elastic/slurm-elastic/tests/harness"
-	"github.com/slurm-elastic/slurm-elastic/tests/kube"
 )
 
 // hooksConfig is the slurm-elastic config of TestIntegrationColdStartHooks:
@@ -77,22 +69,11 @@ groups:
 // binaries (`make build`, or SE_BIN_DIR). Names: $SE_KUBE_RT_NAME-e (Slurm),
 // $SE_KUBE_RT_NAME-k (Kubernetes).
 func TestIntegrationColdStartHooks(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts a Slurm cluster in Podman and a Kubernetes cluster: not run with -short")
-	}
-	if os.Geteuid() != 0 {
-		t.Fatal("needs root (tests/harness, tests/kube)")
-	}
+	name, ctx := itStart(t, "a Slurm cluster in Podman and a Kubernetes cluster (tests/elastic, tests/kube)")
 	binDir := os.Getenv("SE_BIN_DIR")
 	if binDir == "" {
 		binDir, _ = filepath.Abs("../../bin")
 	}
-	name := os.Getenv("SE_KUBE_RT_NAME")
-	if name == "" {
-		name = "se-kube-rt"
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
-	defer cancel()
 	logw := t.Output()
 
 	// Rendered on this host for the slurm.conf lines: no kubeconfig yet
@@ -111,58 +92,14 @@ func TestIntegrationColdStartHooks(t *testing.T) {
 		}
 		cl.Stop(context.WithoutCancel(ctx))
 	}()
-	kc, err := kube.Start(ctx, kube.Options{Name: name + "-k", PodRoutes: []string{cl.Subnet}, Log: logw})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		if err := kc.Stop(context.WithoutCancel(ctx)); err != nil {
-			t.Errorf("stop %s: %v", kc.Name, err)
-		}
-	}()
-	if err := kc.ImportImage(ctx, cl.Image); err != nil {
-		t.Fatal(err)
-	}
-	// Head and pods see each other's own addresses (see
-	// TestIntegrationSlurmInPods).
-	noNAT := []string{"POSTROUTING", "-s", cl.Subnet, "-d", kc.Subnet, "-j", "RETURN"}
-	if out, err := exec.CommandContext(ctx, "iptables", append([]string{"-t", "nat", "-I"}, noNAT...)...).CombinedOutput(); err != nil {
-		t.Fatalf("iptables: %v: %s", err, out)
-	}
-	defer func() {
-		if out, err := exec.Command("iptables", append([]string{"-t", "nat", "-D"}, noNAT...)...).CombinedOutput(); err != nil {
-			t.Errorf("iptables: %v: %s", err, out)
-		}
-	}()
-
+	kc := startKube(ctx, t, name+"-k", cl.Image, cl.Subnet)
 	// As the cluster admin: the shipped RBAC, the head's munge key as the
 	// Secret, a token of the account.
-	admin, err := RESTConfig(kc.Kubeconfig, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	core, err := corev1client.NewForConfig(admin)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rbac, err := rbacv1client.NewForConfig(admin)
-	if err != nil {
-		t.Fatal(err)
-	}
-	applyRBAC(ctx, t, core, rbac)
 	key, err := os.ReadFile(cl.MungeKey)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := core.Secrets(itNamespace).Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: itSecret},
-		Data: map[string][]byte{"munge.key": key}}, metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	tok, err := core.ServiceAccounts(itNamespace).CreateToken(ctx, itAccount,
-		&authenticationv1.TokenRequest{Spec: authenticationv1.TokenRequestSpec{ExpirationSeconds: ptrTo(int64(3600))}}, metav1.CreateOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	tok := kc.shippedRBAC(ctx, t, key)
 
 	// The API server as head reaches it: the network's gateway (.1).
 	gw := netip.MustParsePrefix(cl.Subnet).Addr().Next()
@@ -182,7 +119,7 @@ clusters: [{name: it, cluster: {server: "https://%s", certificate-authority-data
 users: [{name: sa, user: {token: %q}}]
 contexts: [{name: it, context: {cluster: it, user: sa}}]
 current-context: it
-`, proxy, base64.StdEncoding.EncodeToString(ca), tok.Status.Token)
+`, proxy, base64.StdEncoding.EncodeToString(ca), tok)
 	if err := cl.WriteFileInHead(ctx, kubeconfigInHead, []byte(kcfg), 0o640, "root:slurm"); err != nil {
 		t.Fatal(err)
 	}

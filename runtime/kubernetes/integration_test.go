@@ -7,14 +7,12 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
-	authenticationv1 "k8s.io/api/authentication/v1"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
@@ -25,7 +23,6 @@ import (
 
 	"github.com/slurm-elastic/slurm-elastic/runtime"
 	"github.com/slurm-elastic/slurm-elastic/tests/harness"
-	"github.com/slurm-elastic/slurm-elastic/tests/kube"
 )
 
 // The integration test runs against a real single-node Kubernetes
@@ -41,62 +38,16 @@ const rbacManifest = "../../packaging/kubernetes/rbac.yaml"
 const itNamespace, itAccount, itSecret = "slurm-elastic", "slurm-elastic", "slurm-elastic-munge"
 
 func TestIntegrationKubernetes(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts a real Kubernetes (tests/kube): not run with -short")
-	}
-	if os.Geteuid() != 0 {
-		t.Fatal("needs root (tests/kube)")
-	}
-	name := os.Getenv("SE_KUBE_RT_NAME")
-	if name == "" {
-		name = "se-kube-rt"
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
-	defer cancel()
-	logw := t.Output()
-
-	ref, err := harness.BuildImage(ctx, "", logw)
+	name, ctx := itStart(t, "a real Kubernetes (tests/kube)")
+	ref, err := harness.BuildImage(ctx, "", t.Output())
 	if err != nil {
 		t.Fatal(err)
 	}
-	kc, err := kube.Start(ctx, kube.Options{Name: name, Log: logw})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		if err := kc.Stop(context.WithoutCancel(ctx)); err != nil {
-			t.Errorf("stop %s: %v", name, err)
-		}
-	}()
-	if err := kc.ImportImage(ctx, ref); err != nil {
-		t.Fatal(err)
-	}
-
+	kc := startKube(ctx, t, name, ref, "")
+	core := kc.core
 	// As the cluster admin: the shipped RBAC, the munge key Secret, a
 	// token of the account; then a kubeconfig with that token only.
-	admin, err := RESTConfig(kc.Kubeconfig, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	core, err := corev1client.NewForConfig(admin)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rbac, err := rbacv1client.NewForConfig(admin)
-	if err != nil {
-		t.Fatal(err)
-	}
-	applyRBAC(ctx, t, core, rbac)
-	sec := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: itSecret, Namespace: itNamespace},
-		Data: map[string][]byte{"munge.key": bytes.Repeat([]byte("k"), 1024)}}
-	if _, err := core.Secrets(itNamespace).Create(ctx, sec, metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	tok, err := core.ServiceAccounts(itNamespace).CreateToken(ctx, itAccount,
-		&authenticationv1.TokenRequest{Spec: authenticationv1.TokenRequestSpec{ExpirationSeconds: ptrTo(int64(3600))}}, metav1.CreateOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	tok := kc.shippedRBAC(ctx, t, bytes.Repeat([]byte("k"), 1024))
 	kcfg := filepath.Join(t.TempDir(), "kubeconfig")
 	if err := os.WriteFile(kcfg, []byte(fmt.Sprintf(`apiVersion: v1
 kind: Config
@@ -104,7 +55,7 @@ clusters: [{name: it, cluster: {server: %q, certificate-authority: %q}}]
 users: [{name: sa, user: {token: %q}}]
 contexts: [{name: it, context: {cluster: it, user: sa, namespace: %s}}]
 current-context: it
-`, kc.APIURL, kc.CAFile, tok.Status.Token, itNamespace)), 0o600); err != nil {
+`, kc.APIURL, kc.CAFile, tok, itNamespace)), 0o600); err != nil {
 		t.Fatal(err)
 	}
 
@@ -315,7 +266,7 @@ current-context: it
 		}
 		// A kubeconfig whose token the API server refuses: Config.
 		wrong := filepath.Join(t.TempDir(), "kubeconfig")
-		if err := os.WriteFile(wrong, []byte(strings.Replace(mustRead(t, kcfg), tok.Status.Token, "not-a-token", 1)), 0o600); err != nil {
+		if err := os.WriteFile(wrong, []byte(strings.Replace(mustRead(t, kcfg), tok, "not-a-token", 1)), 0o600); err != nil {
 			t.Fatal(err)
 		}
 		w, err := New(ctx, Options{Cluster: "it", Namespace: itNamespace, Kubeconfig: wrong, ConfServer: "h", MungeSecret: itSecret})
@@ -405,18 +356,7 @@ func applyRBAC(ctx context.Context, t *testing.T, core corev1client.CoreV1Interf
 // does not reach this test cluster's API server (127.0.0.1 of the host).
 // Names: $SE_KUBE_RT_NAME-hc (Slurm), $SE_KUBE_RT_NAME-s (Kubernetes).
 func TestIntegrationSlurmInPods(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts a Slurm cluster in Podman and a Kubernetes cluster: not run with -short")
-	}
-	if os.Geteuid() != 0 {
-		t.Fatal("needs root (tests/harness, tests/kube)")
-	}
-	name := os.Getenv("SE_KUBE_RT_NAME")
-	if name == "" {
-		name = "se-kube-rt"
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
-	defer cancel()
+	name, ctx := itStart(t, "a Slurm cluster in Podman and a Kubernetes cluster (tests/harness, tests/kube)")
 	logw := t.Output()
 	nodes := []string{"k8s1", "k8s2"}
 
@@ -435,39 +375,8 @@ func TestIntegrationSlurmInPods(t *testing.T) {
 		}
 		hc.Stop(context.WithoutCancel(ctx))
 	}()
-	kc, err := kube.Start(ctx, kube.Options{Name: name + "-s", PodRoutes: []string{hc.Subnet}, Log: logw})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		if err := kc.Stop(context.WithoutCancel(ctx)); err != nil {
-			t.Errorf("stop %s: %v", kc.Name, err)
-		}
-	}()
-	if err := kc.ImportImage(ctx, hc.Image); err != nil {
-		t.Fatal(err)
-	}
-	// Podman masquerades what leaves its network: a pod would see srun's
-	// launch come from the host, and slurmstepd would connect back to srun
-	// there. Head and node pods must see each other's own addresses (the
-	// operations guide says so), so head -> pods is not masqueraded here.
-	noNAT := []string{"POSTROUTING", "-s", hc.Subnet, "-d", kc.Subnet, "-j", "RETURN"}
-	if out, err := exec.CommandContext(ctx, "iptables", append([]string{"-t", "nat", "-I"}, noNAT...)...).CombinedOutput(); err != nil {
-		t.Fatalf("iptables: %v: %s", err, out)
-	}
-	defer func() {
-		if out, err := exec.Command("iptables", append([]string{"-t", "nat", "-D"}, noNAT...)...).CombinedOutput(); err != nil {
-			t.Errorf("iptables: %v: %s", err, out)
-		}
-	}()
-	admin, err := RESTConfig(kc.Kubeconfig, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	core, err := corev1client.NewForConfig(admin)
-	if err != nil {
-		t.Fatal(err)
-	}
+	kc := startKube(ctx, t, name+"-s", hc.Image, hc.Subnet)
+	core := kc.core
 	const ns = "slurm-nodes"
 	if _, err := core.Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)

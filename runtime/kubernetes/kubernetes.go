@@ -224,31 +224,14 @@ func New(ctx context.Context, o Options) (*Kubernetes, error) {
 // launch deletes its pod. Blocks until every pod runs with an IP or
 // failed; honours ctx. Idempotent.
 func (k *Kubernetes) Launch(ctx context.Context, nodes []runtime.NodeSpec) []runtime.Result {
-	res := make([]runtime.Result, len(nodes))
-	forEach(len(nodes), func(i int) {
-		n := nodes[i]
-		inst, err := k.launchOne(ctx, n)
-		res[i] = runtime.Result{Name: n.Name, Instance: inst, Err: err, Log: logOf(err)}
-		if err != nil {
-			k.log.Warn("launch failed", "node", n.Name, "group", n.Group, "class", runtime.ClassOf(err), "error", err)
-		}
-	})
-	return res
+	return runtime.LaunchEach(ctx, k.log, maxParallel, nodes, k.launchOne)
 }
 
 // Terminate implements runtime.Runtime: it deletes each named node's pod
 // (termination grace Options.StopTimeout) and waits until it is gone, in
 // parallel. Absent = success. Blocks; honours ctx. Idempotent.
 func (k *Kubernetes) Terminate(ctx context.Context, names []string) []runtime.Result {
-	res := make([]runtime.Result, len(names))
-	forEach(len(names), func(i int) {
-		err := k.terminateOne(ctx, names[i])
-		res[i] = runtime.Result{Name: names[i], Err: err}
-		if err != nil {
-			k.log.Warn("terminate failed", "node", names[i], "class", runtime.ClassOf(err), "error", err)
-		}
-	})
-	return res
+	return runtime.TerminateEach(ctx, k.log, maxParallel, names, k.terminateOne)
 }
 
 // List implements runtime.Runtime: every pod labelled with this cluster in
@@ -354,7 +337,7 @@ func (k *Kubernetes) launchOne(ctx context.Context, n runtime.NodeSpec) (runtime
 			// Pending: a launch under way (another process's, or one whose
 			// hook was killed). Wait for it as for one's own.
 			k.log.Info("node pod is starting already; waiting for it", "node", n.Name, "pod", name, "status", describe(pod))
-			return k.await(ctx, n, start)
+			return k.await(ctx, n, start, nil)
 		default:
 			k.log.Info("replacing node pod that is not running", "node", n.Name, "pod", name, "status", describe(pod))
 			if err := k.remove(ctx, n.Name, pod, k.o.StopTimeout); err != nil {
@@ -364,7 +347,7 @@ func (k *Kubernetes) launchOne(ctx context.Context, n runtime.NodeSpec) (runtime
 	}
 
 	cctx, cancel := context.WithTimeout(ctx, k.o.Timeout)
-	_, err = k.pods.CreatePod(cctx, buildPod(k.o.Cluster, k.o.Namespace, k.contract, &k.o, n))
+	created, err := k.pods.CreatePod(cctx, buildPod(k.o.Cluster, k.o.Namespace, k.contract, &k.o, n))
 	cancel()
 	if err != nil {
 		if apierrors.IsAlreadyExists(err) {
@@ -376,15 +359,16 @@ func (k *Kubernetes) launchOne(ctx context.Context, n runtime.NodeSpec) (runtime
 		}
 		return runtime.Instance{}, runtime.Errorf(classify(err), "node %s: create pod %s/%s: %w", n.Name, k.o.Namespace, name, err)
 	}
-	return k.await(ctx, n, start)
+	return k.await(ctx, n, start, created)
 }
 
 // await waits until node n's pod runs with an IP (success) or judge finds
 // it failed; on failure (ctx ending too) it keeps the container's log when
-// there is one and deletes the pod.
-func (k *Kubernetes) await(ctx context.Context, n runtime.NodeSpec, start time.Time) (runtime.Instance, error) {
+// there is one and deletes the pod. created is the pod as its create
+// returned it (the wait starts there), nil when not created by this call.
+func (k *Kubernetes) await(ctx context.Context, n runtime.NodeSpec, start time.Time, created *corev1.Pod) (runtime.Instance, error) {
 	name := PodName(k.o.Cluster, n.Name)
-	last, err := k.watch(ctx, n.Name, func(p *corev1.Pod) (bool, error) { return k.judge(n.Name, p, start) })
+	last, err := k.watch(ctx, n.Name, created, func(p *corev1.Pod) (bool, error) { return k.judge(n.Name, p, start) })
 	if err == nil {
 		inst := instance(last)
 		k.log.Info("node launched", "node", n.Name, "group", n.Group, "pod", name, "k8s_node", inst.Host, "addr", inst.Addr,
@@ -412,7 +396,7 @@ func (k *Kubernetes) await(ctx context.Context, n runtime.NodeSpec, start time.T
 			k.log.Info("deleted failed node pod", "node", n.Name, "pod", name)
 		}
 	}
-	return runtime.Instance{}, attachLog(err, lg)
+	return runtime.Instance{}, runtime.WithLog(err, lg)
 }
 
 // Waiting reasons of a container (the kubelet's; k8s.io/api has no
@@ -490,25 +474,33 @@ func (k *Kubernetes) exited(node string, pod *corev1.Pod) error {
 // watch calls judge with node's pod (nil when it has none) as listed, then
 // at every change and every recheck, until judge says done or ctx ends. It
 // returns the last pod seen and judge's error (or ctx's, or the API's).
-// Only this cluster's pods of node are listed and watched.
-func (k *Kubernetes) watch(ctx context.Context, node string, judge func(*corev1.Pod) (bool, error)) (*corev1.Pod, error) {
+// Only this cluster's pods of node are listed and watched. from, when not
+// nil, is the pod as just created: the first round starts from it and its
+// resource version instead of a list (one API call less per launch; a
+// resume of 32 nodes then stays within the client's burst).
+func (k *Kubernetes) watch(ctx context.Context, node string, from *corev1.Pod, judge func(*corev1.Pod) (bool, error)) (*corev1.Pod, error) {
 	var last *corev1.Pod
 	sel := selector(k.o.Cluster, node)
 	for {
-		lctx, cancel := context.WithTimeout(ctx, k.o.Timeout)
-		l, err := k.pods.ListPods(lctx, metav1.ListOptions{LabelSelector: sel})
-		cancel()
-		if err != nil {
-			if ctx.Err() != nil {
-				return last, ctx.Err()
+		var rv string
+		if from != nil {
+			last, rv, from = from, from.ResourceVersion, nil
+		} else {
+			lctx, cancel := context.WithTimeout(ctx, k.o.Timeout)
+			l, err := k.pods.ListPods(lctx, metav1.ListOptions{LabelSelector: sel})
+			cancel()
+			if err != nil {
+				if ctx.Err() != nil {
+					return last, ctx.Err()
+				}
+				return last, fmt.Errorf("list pods: %w", err)
 			}
-			return last, fmt.Errorf("list pods: %w", err)
+			last, rv = k.pick(l.Items, node), l.ResourceVersion
 		}
-		last = k.pick(l.Items, node)
 		if done, err := judge(last); done {
 			return last, err
 		}
-		w, err := k.pods.WatchPods(ctx, metav1.ListOptions{LabelSelector: sel, ResourceVersion: l.ResourceVersion,
+		w, err := k.pods.WatchPods(ctx, metav1.ListOptions{LabelSelector: sel, ResourceVersion: rv,
 			TimeoutSeconds: ptrTo(int64(60))})
 		if err != nil {
 			if ctx.Err() != nil {
@@ -580,7 +572,7 @@ func (k *Kubernetes) remove(ctx context.Context, node string, pod *corev1.Pod, g
 	}
 	wctx, cancel := context.WithTimeout(ctx, grace+k.o.Timeout)
 	defer cancel()
-	last, err := k.watch(wctx, node, func(p *corev1.Pod) (bool, error) { return p == nil || p.UID != pod.UID, nil })
+	last, err := k.watch(wctx, node, nil, func(p *corev1.Pod) (bool, error) { return p == nil || p.UID != pod.UID, nil })
 	if err != nil {
 		return runtime.Errorf(runtime.ClassTransient, "node %s: pod %s/%s is not gone after deletion (%s): %w", node, k.o.Namespace, name, describe(last), err)
 	}
@@ -610,23 +602,4 @@ func (k *Kubernetes) terminateOne(ctx context.Context, node string) error {
 	}
 	k.log.Info("node terminated", "node", node, "pod", pod.Name, "k8s_node", pod.Spec.NodeName)
 	return nil
-}
-
-// forEach runs fn(0..n-1) with at most maxParallel at once and waits.
-func forEach(n int, fn func(i int)) {
-	if n == 1 {
-		fn(0)
-		return
-	}
-	sem := make(chan struct{}, maxParallel)
-	var wg sync.WaitGroup
-	for i := 0; i < n; i++ {
-		sem <- struct{}{}
-		wg.Add(1)
-		go func() {
-			defer func() { <-sem; wg.Done() }()
-			fn(i)
-		}()
-	}
-	wg.Wait()
 }

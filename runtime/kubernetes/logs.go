@@ -2,7 +2,6 @@ package kubernetes
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 
@@ -52,37 +51,13 @@ func (k *Kubernetes) tail(ctx context.Context, pod *corev1.Pod, max int) (runtim
 		return l, fmt.Errorf("read log: %w", err)
 	}
 	defer rc.Close()
-	buf := make([]byte, 0, 32<<10)
-	chunk := make([]byte, 32<<10)
-	for {
-		n, err := rc.Read(chunk)
-		buf = append(buf, chunk[:n]...)
-		if len(buf) > 2*max { // keep memory bounded while reading
-			buf, l.Truncated = append([]byte(nil), buf[len(buf)-max:]...), true
-		}
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			return l, fmt.Errorf("read log: %w", err)
-		}
+	buf := runtime.TailBuffer{Max: max}
+	if _, err := io.Copy(&buf, rc); err != nil {
+		return l, fmt.Errorf("read log: %w", err)
 	}
-	if len(buf) > max {
-		buf, l.Truncated = buf[len(buf)-max:], true
-	}
-	l.Tail = buf
+	l.Tail, l.Truncated = buf.Tail()
 	return l, nil
 }
-
-// withLog carries the log of a pod that a failed launch deleted, from
-// await up to Launch's Result; its message is err's.
-type withLog struct {
-	err error
-	log runtime.Log
-}
-
-func (e *withLog) Error() string { return e.err.Error() }
-func (e *withLog) Unwrap() error { return e.err }
 
 // keepTail reads the tail of the failed pod before it is deleted
 // (runtime.Result.Log), bounded and outliving the caller's cancellation.
@@ -96,22 +71,4 @@ func (k *Kubernetes) keepTail(ctx context.Context, node string, pod *corev1.Pod)
 		return nil
 	}
 	return &l
-}
-
-// attachLog returns err carrying l (nil: err as it is).
-func attachLog(err error, l *runtime.Log) error {
-	if l == nil {
-		return err
-	}
-	return &withLog{err: err, log: *l}
-}
-
-// logOf is the log a launch error carries, nil when none.
-func logOf(err error) *runtime.Log {
-	var w *withLog
-	if errors.As(err, &w) {
-		l := w.log
-		return &l
-	}
-	return nil
 }

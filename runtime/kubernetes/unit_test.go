@@ -534,3 +534,42 @@ func TestClassify(t *testing.T) {
 		}
 	}
 }
+
+// A fresh launch waits from the pod its create returned: one list (is
+// there a pod already?), the create and a watch from the created pod's
+// version; no second list, so a resume of 32 nodes stays within the
+// client's burst.
+func TestLaunchWaitsFromTheCreatedPod(t *testing.T) {
+	k := newFake(nil) // pending until the "kubelet" below
+	r := newRT(t, k, nil)
+	done := make(chan struct{})
+	go func() { // the kubelet: running, once the launch watches (again until it returns: a watch may start after an update)
+		for {
+			select {
+			case <-done:
+				return
+			case <-time.After(10 * time.Millisecond):
+			}
+			if p, err := k.cs.CoreV1().Pods(ns).Get(context.Background(), PodName("c1", "gpu1"), metav1.GetOptions{}); err == nil {
+				running(p)
+				k.cs.CoreV1().Pods(ns).UpdateStatus(context.Background(), p, metav1.UpdateOptions{})
+			}
+		}
+	}()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	res := r.Launch(ctx, []runtime.NodeSpec{spec("gpu1")})[0]
+	close(done)
+	if res.Err != nil || res.Instance.State != runtime.StateRunning {
+		t.Fatalf("%+v", res)
+	}
+	var verbs []string
+	for _, a := range k.cs.Actions() {
+		if a.GetResource().Resource == "pods" && a.GetVerb() != "get" && a.GetVerb() != "update" {
+			verbs = append(verbs, a.GetVerb())
+		}
+	}
+	if strings.Join(verbs, ",") != "list,create,watch" {
+		t.Fatalf("API calls of the launch: %v, want list, create, watch", verbs)
+	}
+}

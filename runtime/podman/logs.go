@@ -2,7 +2,6 @@ package podman
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"slices"
 	"strconv"
@@ -71,7 +70,7 @@ func (p *Podman) tail(ctx context.Context, h *host, id string, max int) (runtime
 		}()
 		// Frames come one at a time on either channel (the binding sends each
 		// before reading the next), so appending as they come keeps the order.
-		var buf []byte
+		buf := runtime.TailBuffer{Max: max}
 		for {
 			var s string
 			select {
@@ -81,30 +80,14 @@ func (p *Podman) tail(ctx context.Context, h *host, id string, max int) (runtime
 				if err != nil {
 					return fmt.Errorf("read log: %w", err)
 				}
-				if len(buf) > max {
-					buf, l.Truncated = buf[len(buf)-max:], true
-				}
-				l.Tail = buf
+				l.Tail, l.Truncated = buf.Tail()
 				return nil
 			}
-			buf = append(buf, s...)
-			if len(buf) > 2*max { // keep memory bounded while reading
-				buf, l.Truncated = append([]byte(nil), buf[len(buf)-max:]...), true
-			}
+			buf.Write([]byte(s))
 		}
 	})
 	return l, err
 }
-
-// withLog carries the log of a container that a failed launch removed,
-// from create up to Launch's Result; its message is err's.
-type withLog struct {
-	err error
-	log runtime.Log
-}
-
-func (e *withLog) Error() string { return e.err.Error() }
-func (e *withLog) Unwrap() error { return e.err }
 
 // keepTail reads the tail of the failed container id on h before it is
 // removed (runtime.Result.Log), bounded like a cleanup (it outlives the
@@ -119,22 +102,4 @@ func (p *Podman) keepTail(ctx context.Context, h *host, node, id string) *runtim
 		return nil
 	}
 	return &l
-}
-
-// attachLog returns err carrying l (nil: err as it is).
-func attachLog(err error, l *runtime.Log) error {
-	if l == nil {
-		return err
-	}
-	return &withLog{err: err, log: *l}
-}
-
-// logOf is the log a launch error carries, nil when none.
-func logOf(err error) *runtime.Log {
-	var w *withLog
-	if errors.As(err, &w) {
-		l := w.log
-		return &l
-	}
-	return nil
 }

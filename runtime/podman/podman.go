@@ -248,31 +248,14 @@ func (p *Podman) Close() error {
 // leaves no container behind. Blocks until every node runs or failed;
 // honours ctx. Idempotent.
 func (p *Podman) Launch(ctx context.Context, nodes []runtime.NodeSpec) []runtime.Result {
-	res := make([]runtime.Result, len(nodes))
-	forEach(len(nodes), func(i int) {
-		n := nodes[i]
-		inst, err := p.launchOne(ctx, n)
-		res[i] = runtime.Result{Name: n.Name, Instance: inst, Err: err, Log: logOf(err)}
-		if err != nil {
-			p.log.Warn("launch failed", "node", n.Name, "group", n.Group, "class", runtime.ClassOf(err), "error", err)
-		}
-	})
-	return res
+	return runtime.LaunchEach(ctx, p.log, maxParallel, nodes, p.launchOne)
 }
 
 // Terminate implements runtime.Runtime: it stops (StopTimeout) and removes
 // each named node's container on whatever host runs it, in parallel.
 // Absent = success. Blocks; honours ctx. Idempotent.
 func (p *Podman) Terminate(ctx context.Context, names []string) []runtime.Result {
-	res := make([]runtime.Result, len(names))
-	forEach(len(names), func(i int) {
-		err := p.terminateOne(ctx, names[i])
-		res[i] = runtime.Result{Name: names[i], Err: err}
-		if err != nil {
-			p.log.Warn("terminate failed", "node", names[i], "class", runtime.ClassOf(err), "error", err)
-		}
-	})
-	return res
+	return runtime.TerminateEach(ctx, p.log, maxParallel, names, p.terminateOne)
 }
 
 // List implements runtime.Runtime: every container labelled with this
@@ -711,7 +694,7 @@ func (p *Podman) create(ctx context.Context, h *host, n runtime.NodeSpec, gpus [
 	if err := step(func(c context.Context) error { return containers.Start(c, r.ID, nil) }); err != nil {
 		lg := p.keepTail(ctx, h, n.Name, r.ID)
 		undo()
-		return runtime.Instance{}, attachLog(fail("start", err), lg)
+		return runtime.Instance{}, runtime.WithLog(fail("start", err), lg)
 	}
 	var d *define.InspectContainerData
 	if err := step(func(c context.Context) (err error) { d, err = containers.Inspect(c, r.ID, nil); return }); err != nil {
@@ -728,13 +711,13 @@ func (p *Podman) create(ctx context.Context, h *host, n runtime.NodeSpec, gpus [
 		if d.State.Error != "" {
 			msg += ", error: " + d.State.Error
 		}
-		return runtime.Instance{}, attachLog(runtime.Errorf(runtime.ClassConfig, "node %s on host %s: start: %s", n.Name, h.Name, msg), lg)
+		return runtime.Instance{}, runtime.WithLog(runtime.Errorf(runtime.ClassConfig, "node %s on host %s: start: %s", n.Name, h.Name, msg), lg)
 	}
 	addr := addrOf(d, t.Network)
 	if addr == "" {
 		lg := p.keepTail(ctx, h, n.Name, r.ID)
 		undo()
-		return runtime.Instance{}, attachLog(runtime.Errorf(runtime.ClassConfig, "node %s on host %s: inspect: container has no IP address on network %q", n.Name, h.Name, t.Network), lg)
+		return runtime.Instance{}, runtime.WithLog(runtime.Errorf(runtime.ClassConfig, "node %s on host %s: inspect: container has no IP address on network %q", n.Name, h.Name, t.Network), lg)
 	}
 	return runtime.Instance{
 		Name: n.Name, Group: n.Group, Host: h.Name, ID: r.ID, Addr: addr, Image: n.Image,
@@ -862,21 +845,6 @@ func (p *Podman) terminateOne(ctx context.Context, node string) error {
 	return nil
 }
 
-// forEach runs fn(0..n-1) with at most maxParallel at once and waits.
-func forEach(n int, fn func(i int)) {
-	if n == 1 {
-		fn(0)
-		return
-	}
-	sem := make(chan struct{}, maxParallel)
-	var wg sync.WaitGroup
-	for i := 0; i < n; i++ {
-		sem <- struct{}{}
-		wg.Add(1)
-		go func() {
-			defer func() { <-sem; wg.Done() }()
-			fn(i)
-		}()
-	}
-	wg.Wait()
-}
+// forEach calls fn for each i in [0, n), at most maxParallel at once
+// (runtime.ForEach). Blocks.
+func forEach(n int, fn func(i int)) { runtime.ForEach(n, maxParallel, fn) }

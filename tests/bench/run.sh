@@ -8,6 +8,8 @@
 #   5. cold start: a job on powered-down nodes until it runs, with
 #      slurm-elastic-prolog and without (coldbench); and the prolog's own cost
 #      for a job whose nodes are up (proctime)
+#   6. resume of 32 nodes on Kubernetes (tests/kube) vs the Podman runtime vs
+#      bare client-go creates and bare Podman API calls, in one run (kubebench)
 # `make bench` runs it after the `go test -bench` figures, with SE_BIN_DIR set
 # to the static binaries of `make build`. It prints a table per benchmark and
 # exits non-zero only when something is broken (a tool fails, a check after a
@@ -17,10 +19,14 @@
 #   SE_BIN_DIR        built binaries (default <repo>/bin)
 #   SE_BENCH_OUT      where results (JSON, tables, logs) go (default: a new /tmp/se-bench-out.* dir)
 #   SE_BENCH_CACHE    cache for the podman-remote build (default /var/cache/slurm-elastic-test)
-#   SE_BENCH_ONLY     space-separated subset of "fake hostlist real cold" (default all)
+#   SE_BENCH_ONLY     space-separated subset of "fake hostlist real cold kube" (default all)
 #   SE_BENCH_COLD_RUNS rounds per kind, size and mode (default 5); SE_BENCH_COLD_SIZES (default 1,2,8,32)
 #   SE_BENCH_RUNS     proctime runs per case (default 30); SE_BENCH_REAL_RUNS (default 3)
 #   SE_BENCH_SIZES    real-cluster node counts (default 1,8,32)
+#   SE_BENCH_KUBE_RUNS timed runs per method of section 6 (default 4: each method first once); SE_BENCH_KUBE_NODES (default 32);
+#   SE_BENCH_KUBE_NAME its clusters' name (default se-bench-k: head se-bench-k, Kubernetes se-bench-kk)
+#   SE_BENCH_KUBE_BACKEND the hook's Slurm backend in section 6: rest (default) or scontrol (podman exec into head)
+#   SE_BENCH_KUBE_BIN2 a second binaries dir (e.g. built before a change): section 6 adds its resume hook (hook-kube-bin2)
 set -uo pipefail
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
@@ -28,7 +34,7 @@ cd "$repo"
 bin=${SE_BIN_DIR:-$repo/bin}
 out=${SE_BENCH_OUT:-$(mktemp -d /tmp/se-bench-out.XXXXXX)}
 cache=${SE_BENCH_CACHE:-/var/cache/slurm-elastic-test}
-only=${SE_BENCH_ONLY:-fake hostlist real cold}
+only=${SE_BENCH_ONLY:-fake hostlist real cold kube}
 tags=${SE_GO_TAGS:-remote containers_image_openpgp}
 tools=$out/tools
 mkdir -p "$out" "$tools"
@@ -49,7 +55,8 @@ for b in slurm-elastic slurm-elastic-resume slurm-elastic-suspend slurm-elastic-
 done
 if ! go build -tags "$tags" -trimpath -ldflags "-s -w" -o "$tools/" \
 	./tests/bench/cmd/fakescale ./tests/bench/cmd/proctime \
-	./tests/bench/cmd/timeit ./tests/bench/cmd/bareapi ./tests/bench/cmd/realbench ./tests/bench/cmd/coldbench; then
+	./tests/bench/cmd/timeit ./tests/bench/cmd/bareapi ./tests/bench/cmd/realbench ./tests/bench/cmd/coldbench \
+	./tests/bench/cmd/kubebench; then
 	echo "run.sh: building the benchmark tools failed" >&2
 	exit 1
 fi
@@ -156,6 +163,15 @@ if want cold; then
 	section "5b. cold start on the real cluster: with slurm-elastic-prolog vs without, interleaved"
 	"$tools/coldbench" -sizes "${SE_BENCH_COLD_SIZES:-1,2,8,32}" -isizes 2 -runs "${SE_BENCH_COLD_RUNS:-5}" \
 		-json "$out/cold.json" || broken "coldbench"
+fi
+
+# --- 6. Kubernetes vs Podman vs bare client-go -------------------------------
+if want kube; then
+	section "6. resume of ${SE_BENCH_KUBE_NODES:-32} nodes: Kubernetes vs Podman vs bare client-go / Podman API, ${SE_BENCH_KUBE_RUNS:-4} interleaved runs each"
+	"$tools/kubebench" -bin "$bin" -bareapi "$tools/bareapi" -name "${SE_BENCH_KUBE_NAME:-se-bench-k}" -backend "${SE_BENCH_KUBE_BACKEND:-rest}" \
+		${SE_BENCH_KUBE_BIN2:+-bin2 "$SE_BENCH_KUBE_BIN2"} \
+		-nodes "${SE_BENCH_KUBE_NODES:-32}" -runs "${SE_BENCH_KUBE_RUNS:-4}" -json "$out/kube.json" -logs "$out/kube-hook.log" ||
+		broken "kubebench"
 fi
 
 echo
