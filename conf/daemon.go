@@ -29,6 +29,16 @@ type DaemonConf struct {
 	// nodes are drained this long so Slurm places jobs elsewhere, then
 	// re-enabled. 0 = off. Default 5m.
 	CapacityCooldown time.Duration `mapstructure:"capacity_cooldown"`
+	// Reimage: a job pending (Resources) for an image of a group whose
+	// nodes are all up in other images gets idle nodes rebooted into its
+	// image (reconcile KindReimage; docs/operations.md "Images"). Default
+	// true; false = off (such a job waits for a node to power down).
+	Reimage bool `mapstructure:"reimage"`
+	// ReimageAfter: a job must have been pending this long (since its
+	// submit time) before idle nodes are re-imaged for it, so Slurm's own
+	// scheduler (a powered-down node, a node finishing a job) comes first.
+	// Default 10s; 0 = at once.
+	ReimageAfter time.Duration `mapstructure:"reimage_after"`
 	// Concurrency: the daemon's runtime calls (orphan removals) in flight
 	// at once. Default 32.
 	Concurrency int `mapstructure:"concurrency"`
@@ -56,6 +66,8 @@ func defaultDaemon() DaemonConf {
 		OrphanGrace: 60 * time.Second,
 		// PowerUpLimit: derived from power_save.resume_timeout.
 		CapacityCooldown: 5 * time.Minute,
+		Reimage:          true,
+		ReimageAfter:     10 * time.Second,
 		Concurrency:      32,
 		HoldPrefix:       "hold:",
 		Events:           1000,
@@ -72,6 +84,9 @@ func (c *Config) validateDaemon(p *problems) {
 	c.validatePowerUpLimit(p)
 	if d.CapacityCooldown < 0 {
 		p.add("daemon.capacity_cooldown", "%v: must not be negative (0 = off)", d.CapacityCooldown)
+	}
+	if d.ReimageAfter < 0 {
+		p.add("daemon.reimage_after", "%v: must not be negative (0 = at once; daemon.reimage: false turns re-imaging off)", d.ReimageAfter)
 	}
 	if d.Concurrency < 1 {
 		p.add("daemon.concurrency", "%d: must be at least 1", d.Concurrency)

@@ -259,6 +259,7 @@ func TestValidateErrors(t *testing.T) {
 		{"group numbers negative", func(c *conf.Config) {
 			c.Groups[0].CPUs, c.Groups[0].RealMemoryMB, c.Groups[0].Weight = -1, -1, -1
 		}, []string{"groups[0].cpus", "groups[0].real_memory_mb", "groups[0].weight"}, "negative"},
+		{"reimage_after negative", func(c *conf.Config) { c.Daemon.ReimageAfter = -time.Second }, []string{"daemon.reimage_after"}, "must not be negative"},
 		{"gres empty item", func(c *conf.Config) { c.Groups[1].Gres = "gpu:1," }, []string{"groups[1].gres"}, "name[:type][:count]"},
 		{"gres space", func(c *conf.Config) { c.Groups[1].Gres = "gpu 1" }, []string{"groups[1].gres"}, "name[:type][:count]"},
 		{"image required", func(c *conf.Config) { c.Groups[1].Template.Image = "" }, []string{"groups[1].template.image"}, "required"},

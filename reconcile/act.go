@@ -56,7 +56,8 @@ var actuators = map[Kind]actuator{
 	KindBreaker:    {"out of scheduling (Code:BreakerOpen) until the breaker is re-armed", (*Reconciler).breakerHold},
 	KindBreakerEnd: {"RESUME: circuit breaker re-armed, may be launched again", setState(slurm.SetResume)},
 	KindWarm:       {"POWER_UP: warm pool", setState(slurm.SetPowerUp)},
-	KindReboot:     {"fresh instance launched (same template and image) and addressed: Slurm returns the node when slurmd registers", (*Reconciler).reboot},
+	KindReboot:     {"fresh instance launched (same template and image, or the image a re-image asked for) and addressed: Slurm returns the node when slurmd registers", (*Reconciler).reboot},
+	KindReimage:    {"REBOOT ASAP (Code:Reimage): drained at once; the fresh instance boots the job's image", (*Reconciler).reimage},
 }
 
 // errNoActuator fails an action whose kind has no actuator.
@@ -264,10 +265,22 @@ func (r *Reconciler) reboot(ctx context.Context, v *view, acts []Action) map[str
 		if rt == nil {
 			return fmt.Errorf("group %s: runtime %q is not available", g.Name, g.Runtime)
 		}
-		name := rebootImage(e.Inst)
+		name, setFeatures := rebootTarget(g, e)
 		ref, ok := g.ImageRef(name)
 		if !ok {
 			return fmt.Errorf("group %s: image %q the node ran is no longer in groups[].images; power the node down instead", g.Name, name)
+		}
+		if setFeatures {
+			// A re-image (reimage.go): Slurm's active features must be the
+			// new image's before its slurmd registers; the node is DOWN
+			// (REBOOT_ISSUED), so no job is placed on it meanwhile.
+			fs, ok := r.d.Slurm.(slurm.FeatureSetter)
+			if !ok {
+				return fmt.Errorf("re-image to %s: the Slurm client cannot set active features", name)
+			}
+			if err := fs.SetActiveFeatures(ctx, e.Name, []string{name}); err != nil {
+				return fmt.Errorf("re-image to %s: %w", name, err)
+			}
 		}
 		t := g.Template.Runtime()
 		t.Image = ref

@@ -11,7 +11,8 @@ import (
 	"time"
 )
 
-func (r *Reconciler) decide(now time.Time, entries []Entry) []Action {
+func (r *Reconciler) decide(now time.Time, v *view) []Action {
+	entries := v.entries
 	var acts []Action
 	for i := range entries {
 		if a, ok := Decide(now, r.policy, entries[i]); ok {
@@ -24,6 +25,13 @@ func (r *Reconciler) decide(now time.Time, entries []Entry) []Action {
 			busy[a.Node] = true
 		}
 		acts = append(acts, Warm(now, r.warm, entries, busy)...)
+	}
+	if groups := r.reimageGroups(); groups != nil && len(v.jobs) > 0 {
+		busy := make(map[string]bool, len(acts))
+		for _, a := range acts {
+			busy[a.Node] = true
+		}
+		acts = append(acts, Reimage(now, ReimagePolicy{After: r.d.Config.Daemon.ReimageAfter, HoldPrefix: r.policy.HoldPrefix}, groups, entries, v.jobs, busy)...)
 	}
 	return acts
 }
@@ -85,9 +93,10 @@ func (r *Reconciler) confirm(ctx context.Context, v *view, acts []Action) ([]Act
 			}
 		}
 	}
+	fresh.jobs = v.jobs // read once a round
 	*v = *fresh
 	still := map[string]Action{}
-	for _, b := range r.decide(r.d.Now(), v.entries) {
+	for _, b := range r.decide(r.d.Now(), v) {
 		still[b.Node] = b
 	}
 	kept := acts[:0]

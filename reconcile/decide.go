@@ -73,10 +73,17 @@ const (
 	// image; slurmd registers with a new boot time and Slurm returns the
 	// node to service (or keeps it down or drained as the reboot asked).
 	KindReboot Kind = "reboot"
+	// KindReimage: a job pends (Resources) for a group image while no
+	// node of the group is powered down and free, and idle nodes run
+	// other images: `scontrol reboot ASAP` of as many idle nodes as the
+	// job lacks, with the reason (Code:Reimage) naming the image;
+	// KindReboot then launches the fresh instance in that image
+	// (reimage.go: the rule is Reimage, not Decide).
+	KindReimage Kind = "reimage"
 )
 
 // Kinds lists every Kind, in the order actions are taken.
-var Kinds = []Kind{KindOrphan, KindReboot, KindDead, KindStuck, KindUnhealthy, KindReenable, KindCapacity, KindCoolDrain, KindCoolEnd, KindBreaker, KindBreakerEnd, KindWarm, KindUnknown}
+var Kinds = []Kind{KindOrphan, KindReboot, KindDead, KindStuck, KindUnhealthy, KindReenable, KindCapacity, KindCoolDrain, KindCoolEnd, KindBreaker, KindBreakerEnd, KindReimage, KindWarm, KindUnknown}
 
 // Entry is one node as both sides see it: the join of a Slurm node and an
 // instance by node name.
@@ -125,6 +132,9 @@ type Action struct {
 	Node  string
 	Group string
 	Saw   string // what was seen, for the log and the event
+	// Image and Job: KindReimage's target image name and the job it is
+	// for; "" otherwise.
+	Image, Job string
 }
 
 // Decide returns the action for e at time now, and false when there is

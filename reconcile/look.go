@@ -30,7 +30,9 @@ func (r *Reconciler) look(ctx context.Context) (*view, error) {
 	if err != nil {
 		return nil, err
 	}
-	return r.join(nodes, insts, partial), nil
+	v := r.join(nodes, insts, partial)
+	v.jobs = r.pendingJobs(ctx)
+	return v, nil
 }
 
 // listed is one instance and the name of the runtime that listed it.

@@ -44,7 +44,7 @@ func NewMetrics() *Metrics {
 		cooling: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "slurm_elastic_group_cooling",
 			Help: "1 while the group is in a capacity cooldown (its idle nodes drained)."}, []string{"group"}),
 		actions: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "slurm_elastic_actions_total",
-			Help: "Reconciler actions by kind (unknown: reported only, orphan, dead, stuck, unhealthy, reenable, capacity, cooldown, cooldown_end) and result (ok, error)."}, []string{"kind", "result"}),
+			Help: "Reconciler actions by kind (unknown: reported only, orphan, dead, stuck, unhealthy, reenable, capacity, cooldown, cooldown_end, breaker, breaker_end, warm, reboot, reimage) and result (ok, error)."}, []string{"kind", "result"}),
 		rounds: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "slurm_elastic_rounds_total",
 			Help: "Reconcile rounds by result (ok, skipped)."}, []string{"result"}),
 		duration: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "slurm_elastic_round_duration_seconds",

@@ -48,6 +48,9 @@ type Deps struct {
 	// failed nodes' saved logs (internal/nodelog). "" = no circuit breaker,
 	// no launch metrics and no saved logs.
 	StateDir string
+	// Rebooter asks Slurm for reboots (re-imaging, KindReimage): scontrol
+	// (slurmrestd has no reboot endpoint). nil: no re-imaging.
+	Rebooter slurm.Rebooter
 }
 
 // Status is the last round's view, saved for `slurm-elastic status`.
@@ -183,7 +186,8 @@ func (r *Reconciler) configure(d Deps, stamp os.FileInfo) error {
 type view struct {
 	entries []Entry
 	index   map[string]int
-	rtOf    map[string]string // node -> runtime name that listed its instance
+	rtOf    map[string]string  // node -> runtime name that listed its instance
+	jobs    []slurm.PendingJob // the pending jobs, read when some group can be re-imaged
 }
 
 // Round runs one reconcile round: list Slurm's nodes, then every runtime's
@@ -212,7 +216,7 @@ func (r *Reconciler) Round(ctx context.Context) ([]Action, error) {
 	r.trackPoweringUp(v, now)
 	r.trackCooldowns(v, now)
 	r.trackBreakers(ctx, v, now)
-	acts := r.unreported(v, r.decide(now, v.entries))
+	acts := r.unreported(v, r.decide(now, v))
 	if len(acts) > 0 {
 		var unlock func()
 		acts, unlock, err = r.confirm(ctx, v, acts)

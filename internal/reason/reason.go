@@ -63,6 +63,10 @@ const (
 	// Failover: the reconciler replaced the node; it is re-enabled once
 	// powered down.
 	Failover Family = "failover"
+	// Reimaging: the reconciler is giving the idle node a fresh instance
+	// in another image for a pending job (`scontrol reboot ASAP`); Slurm
+	// returns it to service when the new slurmd registers.
+	Reimaging Family = "reimage"
 )
 
 // The registered codes.
@@ -83,6 +87,7 @@ const (
 	StuckPowerUp Code = "StuckPowerUp"
 	Unhealthy    Code = "Unhealthy"
 	Cooldown     Code = "Cooldown"
+	Reimage      Code = "Reimage"
 )
 
 // Info is one registered code.
@@ -111,6 +116,7 @@ var registry = map[Code]Info{
 	StuckPowerUp:     {StuckPowerUp, Reconciler, Failover, "the node was powering up too long with no instance; reset", true},
 	Unhealthy:        {Unhealthy, Reconciler, Failover, "the health daemon drained the idle node; the reconciler replaced it", true},
 	Cooldown:         {Cooldown, Reconciler, Hold, "the group is paused after a capacity failure until its cooldown ends", true},
+	Reimage:          {Reimage, Reconciler, Reimaging, "the idle node is rebooted into the image a pending job asks for; Slurm returns it to service when it registers", true},
 }
 
 // Lookup returns code's registry entry. It does not block.

@@ -27,6 +27,7 @@ import (
 	"github.com/slurm-elastic/slurm-elastic/internal/breaker"
 	"github.com/slurm-elastic/slurm-elastic/internal/logging"
 	"github.com/slurm-elastic/slurm-elastic/internal/nodelock"
+	"github.com/slurm-elastic/slurm-elastic/internal/slurm"
 	"github.com/slurm-elastic/slurm-elastic/internal/version"
 	"github.com/slurm-elastic/slurm-elastic/reconcile"
 )
@@ -59,7 +60,7 @@ func daemonCommands() []*cli.Command {
 			Usage: "the reconciler's decisions, oldest first",
 			Flags: []cli.Flag{
 				&cli.StringFlag{Name: "node", Usage: "only this node"},
-				&cli.StringFlag{Name: "kind", Usage: "only this kind: unknown, orphan, dead, stuck, unhealthy, reenable, capacity, cooldown, cooldown_end, breaker, breaker_end, warm"},
+				&cli.StringFlag{Name: "kind", Usage: "only this kind: unknown, orphan, dead, stuck, unhealthy, reenable, capacity, cooldown, cooldown_end, breaker, breaker_end, warm, reboot, reimage"},
 				&cli.IntFlag{Name: "n", Value: 0, Usage: "only the last N (0 = all kept)"},
 				&cli.BoolFlag{Name: "json", Usage: "JSON lines instead of a table"},
 			},
@@ -145,7 +146,15 @@ func daemonDeps(ctx context.Context, cfg *conf.Config, log *slog.Logger) (reconc
 	if err != nil {
 		return reconcile.Deps{}, fmt.Errorf("runtimes: %w", err)
 	}
-	return reconcile.Deps{Config: cfg, Runtimes: rts, Slurm: sc, Log: log, StateDir: cfg.StateDir}, nil
+	d := reconcile.Deps{Config: cfg, Runtimes: rts, Slurm: sc, Log: log, StateDir: cfg.StateDir}
+	if rb, ok := sc.(slurm.Rebooter); ok {
+		d.Rebooter = rb
+	} else if s, err := slurm.NewScontrol(slurm.ScontrolOptions{Path: cfg.Slurm.Scontrol, Timeout: cfg.Slurm.Timeout}); err == nil {
+		d.Rebooter = s // slurmrestd has no reboot endpoint
+	} else if cfg.Daemon.Reimage {
+		log.Warn("no scontrol (slurm.scontrol): re-imaging idle nodes for pending jobs is off", "error", err)
+	}
+	return d, nil
 }
 
 // reloadDeps is the daemon's reload: the config file read again (with the

@@ -22,6 +22,8 @@ type Fake struct {
 	fault   func(op string, names []string, u slurm.NodeUpdate) error
 	latency time.Duration
 	calls   map[string]int
+	pending []slurm.PendingJob  // SetPendingJobs
+	active  map[string][]string // node -> SetActiveFeatures
 }
 
 var _ slurm.Client = (*Fake)(nil)
