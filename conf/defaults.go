@@ -45,7 +45,8 @@ func baseDefault() Config {
 			Scontrol: "scontrol",
 			Timeout:  10 * time.Second,
 		},
-		Podman: PodmanConf{Timeout: 30 * time.Second, HostCooldown: 5 * time.Minute, MungeKey: DefaultMungeKey},
+		Podman: PodmanConf{Timeout: 30 * time.Second, HostCooldown: 5 * time.Minute, MungeKey: DefaultMungeKey,
+			ImagePullPolicy: "never", PullTimeout: 5 * time.Minute},
 		Kubernetes: KubernetesConf{
 			Namespace: "slurm-elastic", MungeSecret: "slurm-elastic-munge", MungeSecretKey: "munge.key",
 			GPUResource: "nvidia.com/gpu", ImagePullGrace: 30 * time.Second, Timeout: 30 * time.Second,

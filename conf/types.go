@@ -75,9 +75,18 @@ type PodmanConf struct {
 	// Timeout bounds one API call. Default 30s.
 	Timeout time.Duration `mapstructure:"timeout"`
 	// HostCooldown is how long a host that failed a launch (did not
-	// answer, or lacks the image, the network or a device) is left out of
-	// placement; the node is tried on another host meanwhile. Default 5m.
+	// answer, or lacks the network or a device) is left out of placement;
+	// the node is tried on another host meanwhile. A host without a node's
+	// image is skipped for that image alone, this long. Default 5m.
 	HostCooldown time.Duration `mapstructure:"host_cooldown"`
+	// ImagePullPolicy says what happens when a node's image is missing on
+	// a host: "never" (the default: the host is skipped for that image,
+	// the node placed on a host that has it) or "missing" (it is pulled
+	// there through the host's Podman API). Each host may override it.
+	ImagePullPolicy string `mapstructure:"image_pull_policy"`
+	// PullTimeout bounds one image pull (image_pull_policy missing).
+	// Default 5m.
+	PullTimeout time.Duration `mapstructure:"pull_timeout"`
 	// MungeKey is the absolute path of the cluster's munge key on each
 	// Podman host; the runtime bind-mounts it read-only at
 	// runtime.MungeKeyPath in every node container. Default
@@ -107,6 +116,9 @@ type PodmanHost struct {
 	// GPUs are the host's GPU devices (CDI names, e.g. nvidia.com/gpu=0)
 	// node containers may be given; each goes to one container at a time.
 	GPUs []string `mapstructure:"gpus"`
+	// ImagePullPolicy overrides podman.image_pull_policy for this host:
+	// "never", "missing"; "": the podman-wide one.
+	ImagePullPolicy string `mapstructure:"image_pull_policy"`
 }
 
 // Group is a node group: nodes sharing a runtime and a template.

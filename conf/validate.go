@@ -265,11 +265,18 @@ func (c *Config) validatePodman(p *problems) {
 			}
 			seenGPU[d] = true
 		}
+		if h.ImagePullPolicy != "" && !slices.Contains(podmanPullPolicies, h.ImagePullPolicy) {
+			p.add(key+".image_pull_policy", "%q: want never or missing (or leave it unset: podman.image_pull_policy)", h.ImagePullPolicy)
+		}
 		nonNegative(p, key+".max_nodes", float64(h.MaxNodes))
 		nonNegative(p, key+".cpus", h.CPUs)
 		nonNegative(p, key+".memory_mb", float64(h.MemoryMB))
 	}
 	positive(p, "podman.timeout", c.Podman.Timeout)
+	if !slices.Contains(podmanPullPolicies, c.Podman.ImagePullPolicy) {
+		p.add("podman.image_pull_policy", "%q: want never (the default: a host without the image is skipped for it) or missing (pull it there)", c.Podman.ImagePullPolicy)
+	}
+	positive(p, "podman.pull_timeout", c.Podman.PullTimeout)
 	if c.Podman.HostCooldown < 0 {
 		p.add("podman.host_cooldown", "%s: must not be negative (0: no cooldown)", c.Podman.HostCooldown)
 	}
@@ -576,3 +583,8 @@ func listNames(names []string) string {
 	}
 	return fmt.Sprintf("%s and %d more", strings.Join(names[:maxListed], ","), len(names)-maxListed)
 }
+
+// podmanPullPolicies are the values of podman.image_pull_policy (Podman's
+// own --pull names; "always" is left out: it would pull at every node
+// start).
+var podmanPullPolicies = []string{"never", "missing"}

@@ -278,6 +278,10 @@ func TestValidateErrors(t *testing.T) {
 		{"more gpus than any host", func(c *conf.Config) { c.Groups[1].Template.GPUCount = 2 }, []string{"groups[1].template.gpu_count"}, "most: 1"},
 		{"negative gpu count", func(c *conf.Config) { c.Groups[1].Template.GPUCount = -1 }, []string{"groups[1].template.gpu_count"}, ""},
 		{"negative host cooldown", func(c *conf.Config) { c.Podman.HostCooldown = -time.Second }, []string{"podman.host_cooldown"}, "negative"},
+		{"bad pull policy", func(c *conf.Config) { c.Podman.ImagePullPolicy = "always" }, []string{"podman.image_pull_policy"}, "never"},
+		{"empty pull policy", func(c *conf.Config) { c.Podman.ImagePullPolicy = "" }, []string{"podman.image_pull_policy"}, "missing"},
+		{"bad host pull policy", func(c *conf.Config) { c.Podman.Hosts[0].ImagePullPolicy = "IfNotPresent" }, []string{"podman.hosts[0].image_pull_policy"}, "never or missing"},
+		{"zero pull timeout", func(c *conf.Config) { c.Podman.PullTimeout = 0 }, []string{"podman.pull_timeout"}, ""},
 		{"bad host key checking", func(c *conf.Config) {
 			c.Podman.Hosts[0].URI, c.Podman.Hosts[0].Identity, c.Podman.Hosts[0].HostKeyChecking = "ssh://root@h1/run/podman/podman.sock", okKey, "yes"
 		}, []string{"podman.hosts[0].host_key_checking"}, "accept-new"},

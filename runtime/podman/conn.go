@@ -22,10 +22,13 @@ type host struct {
 	// tunnel is the SSH connection conn's client dials through (ssh://
 	// hosts); closed when conn is dropped.
 	tunnel *sshTunnel
-	// images and networks seen present on this host (positive cache only:
-	// a later removal surfaces as a create error, classified the same).
-	images   map[string]bool
+	// images: what this process knows of each image on this host (see
+	// imageState). networks seen present (positive cache only: a later
+	// removal surfaces as a create error, classified the same).
+	images   map[string]imageState
 	networks map[string]bool
+	// pulls serialises pulls of one image on this host (lockPull).
+	pulls map[string]chan struct{}
 
 	// loadMu serialises inventory loads of this host so that concurrent
 	// launches share one list call.
@@ -196,18 +199,6 @@ func (h *host) closeIdle() {
 	c := h.conn
 	h.mu.Unlock()
 	closeIdle(c)
-}
-
-func (h *host) hasImage(name string) bool {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	return h.images[name]
-}
-
-func (h *host) sawImage(name string) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	h.images[name] = true
 }
 
 func (h *host) hasNetwork(name string) bool {

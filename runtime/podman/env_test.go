@@ -56,6 +56,7 @@ type testEnv struct {
 	procs    [numHosts]*exec.Cmd
 	lock     *os.File
 	netMade  bool
+	reg      *testRegistry // the loopback registry of the pull tests
 }
 
 var (
@@ -101,6 +102,7 @@ func hostEnvVars(i int) []string {
 	return append(os.Environ(),
 		"CONTAINERS_CONF="+filepath.Join(hostDir(i), "containers.conf"),
 		"CONTAINERS_STORAGE_CONF="+filepath.Join(hostDir(i), "storage.conf"),
+		"CONTAINERS_REGISTRIES_CONF="+registriesConf(), // loopback only: registry_test.go
 	)
 }
 
@@ -150,6 +152,9 @@ func setup() (*testEnv, error) {
 	}
 	if err := e.ensureNetwork(); err != nil {
 		return e, err
+	}
+	if e.reg, err = startRegistry(); err != nil {
+		return e, fmt.Errorf("test registry: %w", err)
 	}
 	for i := range numHosts {
 		if err := e.startService(i); err != nil {
@@ -452,6 +457,9 @@ func (e *testEnv) teardown() error {
 			os.Remove(filepath.Join(hostDir(i), "service.pid"))
 		}
 	}
+	if e.reg != nil {
+		e.reg.close()
+	}
 	if e.sockDir != "" {
 		os.RemoveAll(e.sockDir)
 	}
@@ -477,12 +485,20 @@ func (e *testEnv) newRuntime(t testing.TB, cluster string, hosts ...Host) *Podma
 // newRuntimeKey is newRuntime with mungeKey as Options.MungeKey.
 func (e *testEnv) newRuntimeKey(t testing.TB, cluster, mungeKey string, hosts ...Host) *Podman {
 	t.Helper()
+	return e.newRuntimeOpts(t, Options{Cluster: cluster, Hosts: hosts, MungeKey: mungeKey})
+}
+
+// newRuntimeOpts is newRuntime with o (Cluster, Hosts, MungeKey and any
+// other option set there; the test defaults for the rest).
+func (e *testEnv) newRuntimeOpts(t testing.TB, o Options) *Podman {
+	t.Helper()
+	cluster := o.Cluster
 	log := slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	if _, bench := t.(*testing.B); bench {
 		log = slog.New(slog.DiscardHandler)
 	}
-	p, err := New(context.Background(), Options{Cluster: cluster, Hosts: hosts, ConfServer: testConfServer, MungeKey: mungeKey,
-		Timeout: 30 * time.Second, StopTimeout: 5 * time.Second, Logger: log})
+	o.ConfServer, o.Timeout, o.StopTimeout, o.Logger = testConfServer, 30*time.Second, 5*time.Second, log
+	p, err := New(context.Background(), o)
 	if err != nil {
 		t.Fatal(err)
 	}

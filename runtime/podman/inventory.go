@@ -181,7 +181,7 @@ func (p *Podman) reserve(ctx context.Context, n runtime.NodeSpec, start time.Tim
 		for i := range rs {
 			switch {
 			case skip[i] != nil:
-				rs[i].out, rs[i].why = true, "failed this launch: "+skip[i].Error()
+				rs[i].out, rs[i].why = true, "failed for this node: "+skip[i].Error()
 			case down[i] != nil:
 				rs[i].out, rs[i].why = true, "not listed: "+down[i].Error()
 			}

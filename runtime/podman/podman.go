@@ -15,12 +15,15 @@
 // host's assignments from one list call.
 //
 // Failures are scoped (runtime.Error.Host): a host that does not answer,
-// or lacks the image, the network or a device, fails that host only. It is
-// taken out of placement for Options.HostCooldown and the node is tried on
-// the next host; only a failure on every host, or a template no host can
-// run, is the template's (Host empty). One host that does not answer stops
-// no launch, removal or list on the others: List then returns what it got
-// and a *runtime.PartialError.
+// or lacks the network or a device, fails that host only. It is taken out
+// of placement for Options.HostCooldown and the node is tried on the next
+// host; only a failure on every host, or a template no host can run, is
+// the template's (Host empty). An image missing on a host is pulled there
+// or not as the host's PullPolicy says; a host without the image is
+// skipped for that image only (never cooled down), and a node whose image
+// no host has fails alone (ClassConfig naming the image and the hosts).
+// One host that does not answer stops no launch, removal or list on the
+// others: List then returns what it got and a *runtime.PartialError.
 //
 // Build with CGO_ENABLED=0 -tags "remote containers_image_openpgp".
 package podman
@@ -40,7 +43,6 @@ import (
 
 	"github.com/containers/podman/v4/libpod/define"
 	"github.com/containers/podman/v4/pkg/bindings/containers"
-	"github.com/containers/podman/v4/pkg/bindings/images"
 	"github.com/containers/podman/v4/pkg/bindings/network"
 	"github.com/containers/podman/v4/pkg/domain/entities"
 	"github.com/containers/podman/v4/pkg/domain/entities/reports"
@@ -81,6 +83,9 @@ type Host struct {
 	// GPUs are the host's GPU devices (CDI names, e.g. nvidia.com/gpu=0)
 	// node containers are given, each to one container at a time.
 	GPUs []string
+	// PullPolicy for an image missing on this host: PullNever or
+	// PullMissing; "": Options.PullPolicy.
+	PullPolicy string
 }
 
 // Options configures a Podman runtime.
@@ -103,9 +108,16 @@ type Options struct {
 	// killed. Default 10s.
 	StopTimeout time.Duration
 	// HostCooldown is how long a host that failed a launch (did not answer,
-	// lacks the image, network or a device) is left out of placement.
+	// lacks the network or a device) is left out of placement, and how
+	// long a host without an image is skipped for that image.
 	// Default DefaultHostCooldown; negative: none.
 	HostCooldown time.Duration
+	// PullPolicy is the hosts' default for an image missing on a host:
+	// PullNever ("", the default: the host is skipped for that image) or
+	// PullMissing (it is pulled there).
+	PullPolicy string
+	// PullTimeout bounds one image pull. Default DefaultPullTimeout.
+	PullTimeout time.Duration
 	// Logger; default slog.Default().
 	Logger *slog.Logger
 }
@@ -119,6 +131,8 @@ type Podman struct {
 	timeout      time.Duration
 	stopTimeout  time.Duration
 	hostCooldown time.Duration
+	pullDefault  string
+	pullTimeout  time.Duration
 	log          *slog.Logger
 
 	mu    sync.Mutex
@@ -169,6 +183,8 @@ func New(ctx context.Context, o Options) (*Podman, error) {
 		timeout:      o.Timeout,
 		stopTimeout:  o.StopTimeout,
 		hostCooldown: o.HostCooldown,
+		pullDefault:  o.PullPolicy,
+		pullTimeout:  o.PullTimeout,
 		log:          o.Logger,
 		locks:        map[string]*nodeLock{},
 		inflight:     map[string]reservation{},
@@ -182,6 +198,16 @@ func New(ctx context.Context, o Options) (*Podman, error) {
 	}
 	if p.hostCooldown == 0 {
 		p.hostCooldown = DefaultHostCooldown
+	}
+	if p.pullTimeout <= 0 {
+		p.pullTimeout = DefaultPullTimeout
+	}
+	switch p.pullDefault {
+	case "":
+		p.pullDefault = PullNever
+	case PullNever, PullMissing:
+	default:
+		return nil, fmt.Errorf("podman: image pull policy %q: want %s or %s", o.PullPolicy, PullNever, PullMissing)
 	}
 	if p.log == nil {
 		p.log = slog.Default()
@@ -213,6 +239,11 @@ func New(ctx context.Context, o Options) (*Podman, error) {
 		default:
 			return nil, fmt.Errorf("podman: host %s: host key checking %q: want %s, %s or %s", h.Name, h.HostKeyChecking, HostKeyStrict, HostKeyAcceptNew, HostKeyOff)
 		}
+		switch h.PullPolicy {
+		case "", PullNever, PullMissing:
+		default:
+			return nil, fmt.Errorf("podman: host %s: image pull policy %q: want %s or %s", h.Name, h.PullPolicy, PullNever, PullMissing)
+		}
 		gpus := map[string]bool{}
 		for _, g := range h.GPUs {
 			if g == "" || strings.Contains(g, ",") || gpus[g] {
@@ -221,7 +252,7 @@ func New(ctx context.Context, o Options) (*Podman, error) {
 			gpus[g] = true
 		}
 		h.GPUs = slices.Clone(h.GPUs)
-		p.hosts = append(p.hosts, &host{Host: h, idx: i, images: map[string]bool{}, networks: map[string]bool{}})
+		p.hosts = append(p.hosts, &host{Host: h, idx: i, images: map[string]imageState{}, networks: map[string]bool{}})
 	}
 	p.cool = make([]cooling, len(p.hosts))
 	p.inv = make([]map[string]usage, len(p.hosts))
@@ -558,7 +589,9 @@ func (p *Podman) launchOne(ctx context.Context, n runtime.NodeSpec) (runtime.Ins
 // cools that host down and the node is tried on the next one; see
 // placeFailed for the error when none is left.
 func (p *Podman) place(ctx context.Context, n runtime.NodeSpec, start time.Time) (runtime.Instance, error) {
-	tried := map[int]error{}
+	// Hosts this process found without the node's image lately are not
+	// asked again (imageRecheck).
+	tried := p.imageSkips(n.Template.Image)
 	for {
 		hi, gpus, err := p.reserve(ctx, n, start, tried)
 		if err != nil {
@@ -576,11 +609,12 @@ func (p *Podman) place(ctx context.Context, n runtime.NodeSpec, start time.Time)
 			return runtime.Instance{}, err
 		}
 		tried[hi] = err
-		if n.Image != "" && errors.Is(err, errImageNotFound) {
-			// One of the group's other images is missing there: the host
-			// still starts the rest (the default image among them).
+		if imageFailed(err) {
+			// The host lacks this image (or could not pull it): it is
+			// skipped for this image only and still starts the group's
+			// other images (and other groups' nodes).
 			p.log.Warn("podman host lacks the node's image: trying the next host", "node", n.Name, "group", n.Group,
-				"host", h.Name, "image", n.Image, "error", err)
+				"host", h.Name, "image", n.Template.Image, "name", n.Image, "error", err)
 			continue
 		}
 		p.coolDown(hi, err)
@@ -589,13 +623,11 @@ func (p *Podman) place(ctx context.Context, n runtime.NodeSpec, start time.Time)
 	}
 }
 
-// errImageNotFound is wrapped by a launch on a host that lacks the image.
-var errImageNotFound = errors.New("not found")
-
 // placeFailed is the error of a node no host could start: tried holds the
 // host-scoped failure of each host it was tried on, last why no other host
-// was left. Failing on every host with Config (image missing everywhere)
-// is the template's problem: ClassConfig, not host-scoped. Every host
+// was left. Failing on every host for want of the image is ClassConfig
+// naming the image and the hosts; failing on every host with Config
+// otherwise is the template's problem: ClassConfig, not host-scoped. Every host
 // failing Transient (none answers) stays Transient. Otherwise no usable
 // host is left for now: ClassCapacity (retry later).
 func (p *Podman) placeFailed(n runtime.NodeSpec, tried map[int]error, last error) error {
@@ -611,7 +643,23 @@ func (p *Podman) placeFailed(n runtime.NodeSpec, tried map[int]error, last error
 		}
 	}
 	all := len(tried) == len(p.hosts)
+	images := 0
+	for _, e := range tried {
+		if imageFailed(e) {
+			images++
+		}
+	}
 	switch {
+	case all && images == len(tried):
+		// The image alone: the node fails, the group's other images and
+		// the hosts stay in use. A pull that ran out of time may work
+		// later: Transient.
+		class := runtime.ClassConfig
+		if classes[runtime.ClassTransient] > 0 {
+			class = runtime.ClassTransient
+		}
+		return runtime.Errorf(class, "node %s: image %q is on no podman host (%s): %w",
+			n.Name, n.Template.Image, strings.Join(p.hostNames(tried), ", "), errors.Join(errs...))
 	case all && classes[runtime.ClassConfig] == len(tried):
 		return runtime.Errorf(runtime.ClassConfig, "node %s: no podman host can start it: %w", n.Name, errors.Join(errs...))
 	case all && classes[runtime.ClassTransient] == len(tried):
@@ -653,15 +701,8 @@ func (p *Podman) create(ctx context.Context, h *host, n runtime.NodeSpec, gpus [
 	// step runs one API call bounded by the per-call timeout.
 	step := func(f func(cctx context.Context) error) error { return p.do(ctx, h, p.timeout, f) }
 
-	if !h.hasImage(t.Image) {
-		var ok bool
-		if err := step(func(c context.Context) (err error) { ok, err = images.Exists(c, t.Image, nil); return }); err != nil {
-			return runtime.Instance{}, fail("check image", err)
-		}
-		if !ok {
-			return runtime.Instance{}, runtime.HostErrorf(runtime.ClassConfig, h.Name, "node %s on host %s: check image: image %q %w", n.Name, h.Name, t.Image, errImageNotFound)
-		}
-		h.sawImage(t.Image)
+	if err := p.ensureImage(ctx, h, n.Name, t.Image); err != nil {
+		return runtime.Instance{}, err
 	}
 	if t.Network != "" && !h.hasNetwork(t.Network) {
 		var ok bool

@@ -42,6 +42,10 @@ func TestNewValidates(t *testing.T) {
 		{"no conf server", Options{Cluster: "c", Hosts: []Host{ok}, ConfServer: "-"}, false},
 		{"no munge key", Options{Cluster: "c", Hosts: []Host{ok}, MungeKey: "-"}, false},
 		{"relative munge key", Options{Cluster: "c", Hosts: []Host{ok}, MungeKey: "munge.key"}, false},
+		{"pull missing", Options{Cluster: "c", Hosts: []Host{ok}, PullPolicy: PullMissing}, true},
+		{"pull always", Options{Cluster: "c", Hosts: []Host{ok}, PullPolicy: "always"}, false},
+		{"host pull missing", Options{Cluster: "c", Hosts: []Host{{Name: "h", URI: ok.URI, PullPolicy: PullMissing}}}, true},
+		{"host pull bad", Options{Cluster: "c", Hosts: []Host{{Name: "h", URI: ok.URI, PullPolicy: "IfNotPresent"}}}, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -53,8 +57,11 @@ func TestNewValidates(t *testing.T) {
 			if (err == nil) != tt.ok {
 				t.Fatalf("New: err = %v, want ok=%v", err, tt.ok)
 			}
-			if err == nil && (p.timeout != DefaultTimeout || p.stopTimeout != DefaultStopTimeout) {
-				t.Fatalf("defaults not applied: %v %v", p.timeout, p.stopTimeout)
+			if err == nil && (p.timeout != DefaultTimeout || p.stopTimeout != DefaultStopTimeout || p.pullTimeout != DefaultPullTimeout) {
+				t.Fatalf("defaults not applied: %v %v %v", p.timeout, p.stopTimeout, p.pullTimeout)
+			}
+			if err == nil && tt.o.PullPolicy == "" && p.pullPolicy(p.hosts[0]) != orDefault(tt.o.Hosts[0].PullPolicy, PullNever) {
+				t.Fatalf("pull policy of host %s: %q", p.hosts[0].Name, p.pullPolicy(p.hosts[0]))
 			}
 		})
 	}
@@ -427,6 +434,61 @@ func TestPlaceFailed(t *testing.T) {
 				t.Fatalf("class %q host %q (%v), want %q, not host-scoped", runtime.ClassOf(err), runtime.HostOf(err), err, tt.class)
 			}
 		})
+	}
+	// The node's image on no host: Config naming the image and the hosts.
+	n.Template.Image = "site/node-x:1"
+	imgA := runtime.HostErrorf(runtime.ClassConfig, "a", "image %q %w on a", n.Template.Image, errImageNotFound)
+	imgB := runtime.HostErrorf(runtime.ClassConfig, "b", "image %q %w on b", n.Template.Image, errImageNotFound)
+	err = p.placeFailed(n, map[int]error{0: imgA, 1: imgB}, last)
+	if runtime.ClassOf(err) != runtime.ClassConfig || runtime.HostOf(err) != "" ||
+		!strings.Contains(err.Error(), `image "site/node-x:1" is on no podman host (a, b)`) {
+		t.Fatalf("image on no host: class %q, %v", runtime.ClassOf(err), err)
+	}
+}
+
+// TestImageSkips: a host found without an image is skipped for that image
+// only (placement goes to the other host; the host is not cooled down,
+// other images still go there), until the recheck time has passed; the
+// pull policy resolves per host.
+func TestImageSkips(t *testing.T) {
+	p, err := New(context.Background(), Options{Cluster: "c", ConfServer: "head", MungeKey: "/etc/munge/munge.key",
+		PullPolicy: PullMissing, Hosts: []Host{
+			{Name: "a", URI: "unix:///nonexistent/a.sock", PullPolicy: PullNever}, {Name: "b", URI: "unix:///nonexistent/b.sock"},
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.pullPolicy(p.hosts[0]) != PullNever || p.pullPolicy(p.hosts[1]) != PullMissing {
+		t.Fatalf("pull policies %q %q, want never (the host's) and missing (the default)", p.pullPolicy(p.hosts[0]), p.pullPolicy(p.hosts[1]))
+	}
+	p.setInventory(0, nil)
+	p.setInventory(1, []ctr{{host: 1, node: "x", state: runtime.StateRunning}}) // a is preferred: emptier
+	miss := runtime.HostErrorf(runtime.ClassConfig, "a", "image %q %w", "img:1", errImageNotFound)
+	p.hosts[0].lacksImage("img:1", time.Now().Add(time.Hour), miss)
+
+	n := runtime.NodeSpec{Name: "n", Template: runtime.Template{Image: "img:1"}}
+	skip := p.imageSkips(n.Template.Image)
+	if len(skip) != 1 || skip[0] != miss {
+		t.Fatalf("skips for img:1: %v, want host a's error", skip)
+	}
+	if h, _, err := p.reserve(context.Background(), n, time.Time{}, skip); err != nil || h != 1 {
+		t.Fatalf("img:1: host %d, err %v; want b", h, err)
+	}
+	p.release("n")
+	other := runtime.NodeSpec{Name: "m", Template: runtime.Template{Image: "other:1"}}
+	if h, _, err := p.reserve(context.Background(), other, time.Time{}, p.imageSkips(other.Template.Image)); err != nil || h != 0 {
+		t.Fatalf("other:1: host %d, err %v; want a (it lacks img:1 only)", h, err)
+	}
+	p.release("m")
+	if !p.cool[0].until.IsZero() {
+		t.Fatalf("host a cooled down: %+v", p.cool[0])
+	}
+	p.hosts[0].lacksImage("img:1", time.Now().Add(-time.Second), miss) // the recheck time passed
+	if skip := p.imageSkips(n.Template.Image); len(skip) != 0 {
+		t.Fatalf("skips after the recheck time: %v", skip)
+	}
+	if !imageFailed(miss) || imageFailed(runtime.HostErrorf(runtime.ClassConfig, "a", "network not found")) {
+		t.Fatal("imageFailed does not tell image failures from others")
 	}
 }
 

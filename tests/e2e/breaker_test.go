@@ -45,11 +45,11 @@ func TestBreaker(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// One Podman host: a missing image is a host-scoped failure that takes the
-	// host out of placement for podman.host_cooldown, and launches refused
-	// for that are Capacity, which the breaker does not count. Whether the
-	// siblings of a run were placed before the first failure is timing, so
-	// the cooldown is off here and every launch meets the missing image.
+	// One Podman host without the image (image_pull_policy never): every
+	// launch fails Config ("is on no podman host"), which the breaker
+	// counts; the host is skipped for that image only, never cooled down.
+	// (Before issue 15 a missing image cooled the host down and refused
+	// siblings were Capacity, not counted: the cooldown stays off here.)
 	raw = strings.Replace(raw, "podman:\n", "podman:\n  host_cooldown: 0s\n", 1)
 	configure(t, elastic.Settings{Raw: raw + "breaker:\n  threshold: 5\n  reset: 0s\n"})
 	t.Cleanup(func() {

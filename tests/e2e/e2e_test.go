@@ -300,10 +300,14 @@ func waitCloudIdle(t *testing.T, d time.Duration) {
 	t.Helper()
 	waitFor(t, d, "cloud nodes powered down with no containers", func() (bool, string) {
 		ns := nodes(t, "cloud[1-4]")
+		var not []string // every node not there yet, with its reason: a flake is read from the message
 		for _, n := range ns {
 			if !n.has("POWERED_DOWN") || !n.has("IDLE") || n.has("POWERING_DOWN") {
-				return false, fmt.Sprintf("%s %v", n.Name, n.State)
+				not = append(not, fmt.Sprintf("%s %v reason %q", n.Name, n.State, n.Reason))
 			}
+		}
+		if len(not) > 0 {
+			return false, strings.Join(not, "; ")
 		}
 		if c := containers(t); len(c) != 0 {
 			return false, fmt.Sprintf("containers %v", c)

@@ -277,9 +277,13 @@ func Start(ctx context.Context, s Settings, binDir string, logw io.Writer) (_ *C
 }
 
 // Configure installs the config for s in head (0640 root:slurm). The hooks
-// read it on their next call; slurm.conf is not changed. It blocks for a
-// few execs and is idempotent.
+// read it on their next call; slurm.conf is not changed, so s.Images is
+// the cluster's, whatever s says (slurm.conf has the img group's nodes for
+// the whole run: a config without the group would leave them unknown, and
+// a later test would find no img group). It blocks for a few execs and is
+// idempotent.
 func (c *Cluster) Configure(ctx context.Context, s Settings) error {
+	s.Images = c.Settings.Images
 	s.defaults()
 	cfg, err := Config(s, c.Cluster, c.SharedDir)
 	if err != nil {

@@ -37,11 +37,12 @@ func Runtimes(ctx context.Context, cfg *conf.Config, log *slog.Logger) (map[stri
 			for _, h := range cfg.Podman.Hosts {
 				hosts = append(hosts, podman.Host{Name: h.Name, URI: h.URI, Identity: h.Identity,
 					KnownHosts: h.KnownHosts, HostKeyChecking: h.HostKeyChecking,
-					MaxNodes: h.MaxNodes, CPUs: h.CPUs, MemoryMB: h.MemoryMB, GPUs: h.GPUs})
+					MaxNodes: h.MaxNodes, CPUs: h.CPUs, MemoryMB: h.MemoryMB, GPUs: h.GPUs, PullPolicy: h.ImagePullPolicy})
 			}
 			p, err := podman.New(ctx, podman.Options{
 				Cluster: cfg.Cluster, Hosts: hosts, Timeout: cfg.Podman.Timeout, Logger: log,
 				HostCooldown: hostCooldown(cfg.Podman.HostCooldown),
+				PullPolicy:   cfg.Podman.ImagePullPolicy, PullTimeout: cfg.Podman.PullTimeout,
 				// The node contract (runtime.EnvConfServer, runtime.MungeKeyPath).
 				ConfServer: cfg.Slurm.ConfServer, MungeKey: cfg.Podman.MungeKey,
 			})
