@@ -2,26 +2,13 @@ package kubernetes
 
 import (
 	"context"
-	"encoding/base64"
 	"fmt"
-	"io"
-	"net"
-	"net/netip"
-	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
-
-	authenticationv1 "k8s.io/api/authentication/v1"
-	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	corev1client "k8s.io/client-go/kubernetes/typed/core/v1"
-	rbacv1client "k8s.io/client-go/kubernetes/typed/rbac/v1"
 
 	"github.com/slurm-elastic/slurm-elastic/tests/elastic"
 	"github.com/slurm-elastic/slurm-elastic/tests/harness"
@@ -68,9 +55,9 @@ groups:
 
 // TestIntegrationColdStartHooks is the whole path on a real Slurm and a
 // real Kubernetes: slurmctld (tests/elastic, in Podman) runs slurm-elastic's
-// hooks as SlurmUser; they reach the API server (through a proxy on the
-// head's network gateway: the test API server listens on the host's
-// loopback) with a kubeconfig for the account of the shipped RBAC. A cold
+// hooks as SlurmUser; they reach the API server (on the Kubernetes node's
+// address: kube.Options.APIOnGateway) with a kubeconfig for the account
+// of the shipped RBAC. A cold
 // `srun -N2` on the Kubernetes partition makes the resume hook launch two
 // pods, the nodes register from their pod IPs and the job runs in both;
 // once idle for suspend_time, the suspend hook deletes the pods. Needs the
@@ -111,7 +98,9 @@ func TestIntegrationColdStartHooks(t *testing.T) {
 		}
 		cl.Stop(context.WithoutCancel(ctx))
 	}()
-	kc, err := kube.Start(ctx, kube.Options{Name: name + "-k", PodRoutes: []string{cl.Subnet}, Log: logw})
+	// Head and pods see each other's own addresses (PodRoutes); the head
+	// reaches the API server on the node's address (APIOnGateway).
+	kc, err := kube.Start(ctx, kube.Options{Name: name + "-k", PodRoutes: []string{cl.Subnet}, APIOnGateway: true, Log: logw})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -123,67 +112,25 @@ func TestIntegrationColdStartHooks(t *testing.T) {
 	if err := kc.ImportImage(ctx, cl.Image); err != nil {
 		t.Fatal(err)
 	}
-	// Head and pods see each other's own addresses (see
-	// TestIntegrationSlurmInPods).
-	noNAT := []string{"POSTROUTING", "-s", cl.Subnet, "-d", kc.Subnet, "-j", "RETURN"}
-	if out, err := exec.CommandContext(ctx, "iptables", append([]string{"-t", "nat", "-I"}, noNAT...)...).CombinedOutput(); err != nil {
-		t.Fatalf("iptables: %v: %s", err, out)
-	}
-	defer func() {
-		if out, err := exec.Command("iptables", append([]string{"-t", "nat", "-D"}, noNAT...)...).CombinedOutput(); err != nil {
-			t.Errorf("iptables: %v: %s", err, out)
-		}
-	}()
-
 	// As the cluster admin: the shipped RBAC, the head's munge key as the
-	// Secret, a token of the account.
-	admin, err := RESTConfig(kc.Kubeconfig, "")
-	if err != nil {
-		t.Fatal(err)
+	// Secret, a kubeconfig of the account (its token; the API server on
+	// the node address, where the head reaches it: APIOnGateway).
+	if n, err := kc.Apply(ctx, rbacManifest); err != nil || n != 4 {
+		t.Fatalf("%s: %d objects (want namespace, account, role, binding): %v", rbacManifest, n, err)
 	}
-	core, err := corev1client.NewForConfig(admin)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rbac, err := rbacv1client.NewForConfig(admin)
-	if err != nil {
-		t.Fatal(err)
-	}
-	applyRBAC(ctx, t, core, rbac)
 	key, err := os.ReadFile(cl.MungeKey)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := core.Secrets(itNamespace).Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: itSecret},
-		Data: map[string][]byte{"munge.key": key}}, metav1.CreateOptions{}); err != nil {
+	if err := kc.CreateSecret(ctx, itNamespace, itSecret, map[string][]byte{"munge.key": key}); err != nil {
 		t.Fatal(err)
 	}
-	tok, err := core.ServiceAccounts(itNamespace).CreateToken(ctx, itAccount,
-		&authenticationv1.TokenRequest{Spec: authenticationv1.TokenRequestSpec{ExpirationSeconds: ptrTo(int64(3600))}}, metav1.CreateOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-
-	// The API server as head reaches it: the network's gateway (.1).
-	gw := netip.MustParsePrefix(cl.Subnet).Addr().Next()
-	api, err := url.Parse(kc.APIURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	proxy := startProxy(t, net.JoinHostPort(gw.String(), "0"), api.Host)
-	ca, err := os.ReadFile(kc.CAFile)
+	kcfg, err := kc.AccountKubeconfig(ctx, itNamespace, itAccount, time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}
 	const kubeconfigInHead = "/etc/slurm-elastic/kubeconfig"
-	kcfg := fmt.Sprintf(`apiVersion: v1
-kind: Config
-clusters: [{name: it, cluster: {server: "https://%s", certificate-authority-data: %s, tls-server-name: localhost}}]
-users: [{name: sa, user: {token: %q}}]
-contexts: [{name: it, context: {cluster: it, user: sa}}]
-current-context: it
-`, proxy, base64.StdEncoding.EncodeToString(ca), tok.Status.Token)
-	if err := cl.WriteFileInHead(ctx, kubeconfigInHead, []byte(kcfg), 0o640, "root:slurm"); err != nil {
+	if err := cl.WriteFileInHead(ctx, kubeconfigInHead, kcfg, 0o640, "root:slurm"); err != nil {
 		t.Fatal(err)
 	}
 	s := cl.Settings
@@ -236,35 +183,4 @@ current-context: it
 		}
 	}
 	t.Logf("figure: job done to both pods deleted by the suspend hook %s", time.Since(t0).Round(time.Second))
-}
-
-// startProxy forwards TCP connections from listen (the port picked) to to,
-// until the test ends; it returns the address it listens on.
-func startProxy(t *testing.T, listen, to string) string {
-	t.Helper()
-	l, err := net.Listen("tcp", listen)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var wg sync.WaitGroup
-	t.Cleanup(func() { l.Close(); wg.Wait() })
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			u, err := net.Dial("tcp", to)
-			if err != nil {
-				c.Close()
-				continue
-			}
-			wg.Add(2)
-			go func() { defer wg.Done(); io.Copy(u, c); u.Close() }()
-			go func() { defer wg.Done(); io.Copy(c, u); c.Close() }()
-		}
-	}()
-	return l.Addr().String()
 }

@@ -3,25 +3,20 @@ package kubernetes
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"net/netip"
 	"os"
-	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
-	authenticationv1 "k8s.io/api/authentication/v1"
 	corev1 "k8s.io/api/core/v1"
-	rbacv1 "k8s.io/api/rbac/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/kubernetes/scheme"
 	corev1client "k8s.io/client-go/kubernetes/typed/core/v1"
-	rbacv1client "k8s.io/client-go/kubernetes/typed/rbac/v1"
 
 	"github.com/slurm-elastic/slurm-elastic/runtime"
 	"github.com/slurm-elastic/slurm-elastic/tests/harness"
@@ -73,38 +68,23 @@ func TestIntegrationKubernetes(t *testing.T) {
 	}
 
 	// As the cluster admin: the shipped RBAC, the munge key Secret, a
-	// token of the account; then a kubeconfig with that token only.
-	admin, err := RESTConfig(kc.Kubeconfig, "")
-	if err != nil {
+	// kubeconfig with a token of the account only.
+	if n, err := kc.Apply(ctx, rbacManifest); err != nil || n != 4 {
+		t.Fatalf("%s: %d objects (want namespace, account, role, binding): %v", rbacManifest, n, err)
+	}
+	if err := kc.CreateSecret(ctx, itNamespace, itSecret, map[string][]byte{"munge.key": bytes.Repeat([]byte("k"), 1024)}); err != nil {
 		t.Fatal(err)
 	}
-	core, err := corev1client.NewForConfig(admin)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rbac, err := rbacv1client.NewForConfig(admin)
-	if err != nil {
-		t.Fatal(err)
-	}
-	applyRBAC(ctx, t, core, rbac)
-	sec := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: itSecret, Namespace: itNamespace},
-		Data: map[string][]byte{"munge.key": bytes.Repeat([]byte("k"), 1024)}}
-	if _, err := core.Secrets(itNamespace).Create(ctx, sec, metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	tok, err := core.ServiceAccounts(itNamespace).CreateToken(ctx, itAccount,
-		&authenticationv1.TokenRequest{Spec: authenticationv1.TokenRequestSpec{ExpirationSeconds: ptrTo(int64(3600))}}, metav1.CreateOptions{})
+	b, err := kc.AccountKubeconfig(ctx, itNamespace, itAccount, time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}
 	kcfg := filepath.Join(t.TempDir(), "kubeconfig")
-	if err := os.WriteFile(kcfg, []byte(fmt.Sprintf(`apiVersion: v1
-kind: Config
-clusters: [{name: it, cluster: {server: %q, certificate-authority: %q}}]
-users: [{name: sa, user: {token: %q}}]
-contexts: [{name: it, context: {cluster: it, user: sa, namespace: %s}}]
-current-context: it
-`, kc.APIURL, kc.CAFile, tok.Status.Token, itNamespace)), 0o600); err != nil {
+	if err := os.WriteFile(kcfg, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	core, _, err := kc.Admin()
+	if err != nil {
 		t.Fatal(err)
 	}
 
@@ -315,15 +295,15 @@ current-context: it
 		}
 		// A kubeconfig whose token the API server refuses: Config.
 		wrong := filepath.Join(t.TempDir(), "kubeconfig")
-		if err := os.WriteFile(wrong, []byte(strings.Replace(mustRead(t, kcfg), tok.Status.Token, "not-a-token", 1)), 0o600); err != nil {
+		if err := os.WriteFile(wrong, []byte(regexp.MustCompile(`token: "[^"]+"`).ReplaceAllString(mustRead(t, kcfg), `token: "not-a-token"`)), 0o600); err != nil {
 			t.Fatal(err)
 		}
 		w, err := New(ctx, Options{Cluster: "it", Namespace: itNamespace, Kubeconfig: wrong, ConfServer: "h", MungeSecret: itSecret})
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := w.List(ctx); runtime.ClassOf(err) != runtime.ClassConfig {
-			t.Fatalf("list with a refused token: %s: %v", runtime.ClassOf(err), err)
+		if _, err := w.List(ctx); runtime.ClassOf(err) != runtime.ClassConfig || !strings.Contains(fmt.Sprint(err), "kubeconfig "+wrong) {
+			t.Fatalf("list with a refused token: %s: %v (want Config, naming the kubeconfig)", runtime.ClassOf(err), err)
 		}
 	})
 }
@@ -360,39 +340,6 @@ func mustRead(t *testing.T, f string) string {
 		t.Fatal(err)
 	}
 	return string(b)
-}
-
-// applyRBAC creates the objects of the shipped manifest.
-func applyRBAC(ctx context.Context, t *testing.T, core corev1client.CoreV1Interface, rbac rbacv1client.RbacV1Interface) {
-	t.Helper()
-	data := mustRead(t, rbacManifest)
-	n := 0
-	for doc := range strings.SplitSeq(data, "\n---\n") {
-		obj, _, err := scheme.Codecs.UniversalDeserializer().Decode([]byte(doc), nil, nil)
-		if err != nil {
-			t.Fatalf("%s: %v", rbacManifest, err)
-		}
-		switch o := obj.(type) {
-		case *corev1.Namespace:
-			_, err = core.Namespaces().Create(ctx, o, metav1.CreateOptions{})
-		case *corev1.ServiceAccount:
-			_, err = core.ServiceAccounts(o.Namespace).Create(ctx, o, metav1.CreateOptions{})
-		case *rbacv1.Role:
-			_, err = rbac.Roles(o.Namespace).Create(ctx, o, metav1.CreateOptions{})
-		case *rbacv1.RoleBinding:
-			_, err = rbac.RoleBindings(o.Namespace).Create(ctx, o, metav1.CreateOptions{})
-		default:
-			err = errors.New("unexpected object")
-		}
-		if err != nil {
-			t.Fatalf("%s: %T: %v", rbacManifest, obj, err)
-		}
-		n++
-	}
-	if n != 4 {
-		t.Fatalf("%s: %d objects, want namespace, account, role, binding", rbacManifest, n)
-	}
-	waitDefaultAccount(ctx, t, core, itNamespace)
 }
 
 // TestIntegrationSlurmInPods runs Slurm cloud nodes as pods of a real
@@ -435,6 +382,9 @@ func TestIntegrationSlurmInPods(t *testing.T) {
 		}
 		hc.Stop(context.WithoutCancel(ctx))
 	}()
+	// Head and pods see each other's own addresses (PodRoutes): a pod
+	// that saw srun's launch come masqueraded from the host would have
+	// slurmstepd connect back to srun there.
 	kc, err := kube.Start(ctx, kube.Options{Name: name + "-s", PodRoutes: []string{hc.Subnet}, Log: logw})
 	if err != nil {
 		t.Fatal(err)
@@ -447,19 +397,6 @@ func TestIntegrationSlurmInPods(t *testing.T) {
 	if err := kc.ImportImage(ctx, hc.Image); err != nil {
 		t.Fatal(err)
 	}
-	// Podman masquerades what leaves its network: a pod would see srun's
-	// launch come from the host, and slurmstepd would connect back to srun
-	// there. Head and node pods must see each other's own addresses (the
-	// operations guide says so), so head -> pods is not masqueraded here.
-	noNAT := []string{"POSTROUTING", "-s", hc.Subnet, "-d", kc.Subnet, "-j", "RETURN"}
-	if out, err := exec.CommandContext(ctx, "iptables", append([]string{"-t", "nat", "-I"}, noNAT...)...).CombinedOutput(); err != nil {
-		t.Fatalf("iptables: %v: %s", err, out)
-	}
-	defer func() {
-		if out, err := exec.Command("iptables", append([]string{"-t", "nat", "-D"}, noNAT...)...).CombinedOutput(); err != nil {
-			t.Errorf("iptables: %v: %s", err, out)
-		}
-	}()
 	admin, err := RESTConfig(kc.Kubeconfig, "")
 	if err != nil {
 		t.Fatal(err)
