@@ -7,6 +7,7 @@ import (
 	"sync"
 
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	k8sruntime "k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/serializer"
@@ -95,4 +96,55 @@ func (a *restAPI) GetSecret(ctx context.Context, name string) (*corev1.Secret, e
 	var out corev1.Secret
 	err := a.rc.Get().Namespace(a.ns).Resource("secrets").Name(name).Do(ctx).Into(&out)
 	return &out, err
+}
+
+// credited is api with every refusal of the credentials named: an
+// Unauthorized or Forbidden (not a quota's) error says whose credentials
+// (src: the kubeconfig file, or the in-cluster account) the API server
+// refused, so the node's reason points the admin at the file to fix. The
+// errors stay API statuses (classify and apierrors see through).
+type credited struct {
+	api
+	src string
+}
+
+func (c credited) explain(err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case apierrors.IsUnauthorized(err):
+		return fmt.Errorf("%w (the API server refused the credentials of %s)", err, c.src)
+	case apierrors.IsForbidden(err) && !isQuota(err):
+		return fmt.Errorf("%w (the account of %s lacks this permission: see packaging/kubernetes/rbac.yaml)", err, c.src)
+	}
+	return err
+}
+
+func (c credited) ListPods(ctx context.Context, opts metav1.ListOptions) (*corev1.PodList, error) {
+	l, err := c.api.ListPods(ctx, opts)
+	return l, c.explain(err)
+}
+
+func (c credited) WatchPods(ctx context.Context, opts metav1.ListOptions) (watch.Interface, error) {
+	w, err := c.api.WatchPods(ctx, opts)
+	return w, c.explain(err)
+}
+
+func (c credited) CreatePod(ctx context.Context, pod *corev1.Pod) (*corev1.Pod, error) {
+	p, err := c.api.CreatePod(ctx, pod)
+	return p, c.explain(err)
+}
+
+func (c credited) DeletePod(ctx context.Context, name string, opts metav1.DeleteOptions) error {
+	return c.explain(c.api.DeletePod(ctx, name, opts))
+}
+
+func (c credited) PodLogs(ctx context.Context, name string, opts *corev1.PodLogOptions) (io.ReadCloser, error) {
+	r, err := c.api.PodLogs(ctx, name, opts)
+	return r, c.explain(err)
+}
+
+func (c credited) GetSecret(ctx context.Context, name string) (*corev1.Secret, error) {
+	s, err := c.api.GetSecret(ctx, name)
+	return s, c.explain(err)
 }

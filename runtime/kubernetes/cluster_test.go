@@ -3,15 +3,10 @@ package kubernetes
 import (
 	"context"
 	"os"
-	"os/exec"
 	"testing"
 	"time"
 
-	authenticationv1 "k8s.io/api/authentication/v1"
-	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	corev1client "k8s.io/client-go/kubernetes/typed/core/v1"
-	rbacv1client "k8s.io/client-go/kubernetes/typed/rbac/v1"
 
 	"github.com/slurm-elastic/slurm-elastic/tests/kube"
 )
@@ -41,25 +36,24 @@ func itStart(t *testing.T, what string) (string, context.Context) {
 	return name, ctx
 }
 
-// itKube is a test's Kubernetes, with the cluster admin's clients.
+// itKube is a test's Kubernetes, with the cluster admin's core client.
 type itKube struct {
 	*kube.Cluster
 	core corev1client.CoreV1Interface
-	rbac rbacv1client.RbacV1Interface
 }
 
 // startKube starts the tests/kube cluster name with image imported into
 // its containerd, stopped when the test ends. headSubnet, when not "", is
-// the Podman network of a Slurm head: the pods' subnet is routed to it and
-// what goes from it to the pods is not masqueraded (Podman masquerades what
-// leaves its network; a pod would see srun's launch come from the host,
-// where slurmstepd would connect back to srun: head and pods must see each
-// other's own addresses, as the operations guide says).
+// the Podman network of a Slurm head: the pods' subnet is routed to it,
+// head and pods see each other's own addresses (kube.Options.PodRoutes:
+// a pod that saw srun's launch come masqueraded from the host would have
+// slurmstepd connect back to srun there), and the API server listens on
+// the node's address, where the head reaches it (APIOnGateway).
 func startKube(ctx context.Context, t *testing.T, name, image, headSubnet string) *itKube {
 	t.Helper()
 	o := kube.Options{Name: name, Log: t.Output()}
 	if headSubnet != "" {
-		o.PodRoutes = []string{headSubnet}
+		o.PodRoutes, o.APIOnGateway = []string{headSubnet}, true
 	}
 	kc, err := kube.Start(ctx, o)
 	if err != nil {
@@ -73,45 +67,28 @@ func startKube(ctx context.Context, t *testing.T, name, image, headSubnet string
 	if err := kc.ImportImage(ctx, image); err != nil {
 		t.Fatal(err)
 	}
-	if headSubnet != "" {
-		noNAT := []string{"POSTROUTING", "-s", headSubnet, "-d", kc.Subnet, "-j", "RETURN"}
-		if out, err := exec.CommandContext(ctx, "iptables", append([]string{"-t", "nat", "-I"}, noNAT...)...).CombinedOutput(); err != nil {
-			t.Fatalf("iptables: %v: %s", err, out)
-		}
-		t.Cleanup(func() {
-			if out, err := exec.Command("iptables", append([]string{"-t", "nat", "-D"}, noNAT...)...).CombinedOutput(); err != nil {
-				t.Errorf("iptables: %v: %s", err, out)
-			}
-		})
-	}
-	admin, err := RESTConfig(kc.Kubeconfig, "")
+	core, _, err := kc.Admin()
 	if err != nil {
 		t.Fatal(err)
 	}
-	k := &itKube{Cluster: kc}
-	if k.core, err = corev1client.NewForConfig(admin); err != nil {
-		t.Fatal(err)
-	}
-	if k.rbac, err = rbacv1client.NewForConfig(admin); err != nil {
-		t.Fatal(err)
-	}
-	return k
+	return &itKube{Cluster: kc, core: core}
 }
 
-// shippedRBAC applies the shipped RBAC manifest, creates its munge key
-// Secret (itSecret) holding key, and returns a token of its account
-// (itAccount) valid for an hour.
-func (k *itKube) shippedRBAC(ctx context.Context, t *testing.T, key []byte) string {
+// shippedRBAC applies the shipped RBAC manifest (rbacManifest), creates
+// its munge key Secret (itSecret) holding key, and returns a kubeconfig
+// of its account (itAccount) valid for an hour: what an admin hands the
+// head.
+func (k *itKube) shippedRBAC(ctx context.Context, t *testing.T, key []byte) []byte {
 	t.Helper()
-	applyRBAC(ctx, t, k.core, k.rbac)
-	if _, err := k.core.Secrets(itNamespace).Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: itSecret},
-		Data: map[string][]byte{DefaultMungeSecretKey: key}}, metav1.CreateOptions{}); err != nil {
+	if n, err := k.Apply(ctx, rbacManifest); err != nil || n != 4 {
+		t.Fatalf("%s: %d objects (want namespace, account, role, binding): %v", rbacManifest, n, err)
+	}
+	if err := k.CreateSecret(ctx, itNamespace, itSecret, map[string][]byte{DefaultMungeSecretKey: key}); err != nil {
 		t.Fatal(err)
 	}
-	tok, err := k.core.ServiceAccounts(itNamespace).CreateToken(ctx, itAccount,
-		&authenticationv1.TokenRequest{Spec: authenticationv1.TokenRequestSpec{ExpirationSeconds: ptrTo(int64(3600))}}, metav1.CreateOptions{})
+	b, err := k.AccountKubeconfig(ctx, itNamespace, itAccount, time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return tok.Status.Token
+	return b
 }

@@ -2,17 +2,11 @@ package kubernetes
 
 import (
 	"context"
-	"encoding/base64"
 	"fmt"
-	"io"
-	"net"
-	"net/netip"
-	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -60,9 +54,9 @@ groups:
 
 // TestIntegrationColdStartHooks is the whole path on a real Slurm and a
 // real Kubernetes: slurmctld (tests/elastic, in Podman) runs slurm-elastic's
-// hooks as SlurmUser; they reach the API server (through a proxy on the
-// head's network gateway: the test API server listens on the host's
-// loopback) with a kubeconfig for the account of the shipped RBAC. A cold
+// hooks as SlurmUser; they reach the API server (on the Kubernetes node's
+// address: kube.Options.APIOnGateway) with a kubeconfig for the account
+// of the shipped RBAC. A cold
 // `srun -N2` on the Kubernetes partition makes the resume hook launch two
 // pods, the nodes register from their pod IPs and the job runs in both;
 // once idle for suspend_time, the suspend hook deletes the pods. Needs the
@@ -94,33 +88,15 @@ func TestIntegrationColdStartHooks(t *testing.T) {
 	}()
 	kc := startKube(ctx, t, name+"-k", cl.Image, cl.Subnet)
 	// As the cluster admin: the shipped RBAC, the head's munge key as the
-	// Secret, a token of the account.
+	// Secret, a kubeconfig of the account (its token; the API server on
+	// the node address, where the head reaches it: APIOnGateway).
 	key, err := os.ReadFile(cl.MungeKey)
 	if err != nil {
 		t.Fatal(err)
 	}
-	tok := kc.shippedRBAC(ctx, t, key)
-
-	// The API server as head reaches it: the network's gateway (.1).
-	gw := netip.MustParsePrefix(cl.Subnet).Addr().Next()
-	api, err := url.Parse(kc.APIURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	proxy := startProxy(t, net.JoinHostPort(gw.String(), "0"), api.Host)
-	ca, err := os.ReadFile(kc.CAFile)
-	if err != nil {
-		t.Fatal(err)
-	}
+	kcfg := kc.shippedRBAC(ctx, t, key)
 	const kubeconfigInHead = "/etc/slurm-elastic/kubeconfig"
-	kcfg := fmt.Sprintf(`apiVersion: v1
-kind: Config
-clusters: [{name: it, cluster: {server: "https://%s", certificate-authority-data: %s, tls-server-name: localhost}}]
-users: [{name: sa, user: {token: %q}}]
-contexts: [{name: it, context: {cluster: it, user: sa}}]
-current-context: it
-`, proxy, base64.StdEncoding.EncodeToString(ca), tok)
-	if err := cl.WriteFileInHead(ctx, kubeconfigInHead, []byte(kcfg), 0o640, "root:slurm"); err != nil {
+	if err := cl.WriteFileInHead(ctx, kubeconfigInHead, kcfg, 0o640, "root:slurm"); err != nil {
 		t.Fatal(err)
 	}
 	s := cl.Settings
@@ -173,35 +149,4 @@ current-context: it
 		}
 	}
 	t.Logf("figure: job done to both pods deleted by the suspend hook %s", time.Since(t0).Round(time.Second))
-}
-
-// startProxy forwards TCP connections from listen (the port picked) to to,
-// until the test ends; it returns the address it listens on.
-func startProxy(t *testing.T, listen, to string) string {
-	t.Helper()
-	l, err := net.Listen("tcp", listen)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var wg sync.WaitGroup
-	t.Cleanup(func() { l.Close(); wg.Wait() })
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			u, err := net.Dial("tcp", to)
-			if err != nil {
-				c.Close()
-				continue
-			}
-			wg.Add(2)
-			go func() { defer wg.Done(); io.Copy(u, c); u.Close() }()
-			go func() { defer wg.Done(); io.Copy(c, u); c.Close() }()
-		}
-	}()
-	return l.Addr().String()
 }

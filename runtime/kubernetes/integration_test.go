@@ -3,23 +3,20 @@ package kubernetes
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"net/netip"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	rbacv1 "k8s.io/api/rbac/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/kubernetes/scheme"
 	corev1client "k8s.io/client-go/kubernetes/typed/core/v1"
-	rbacv1client "k8s.io/client-go/kubernetes/typed/rbac/v1"
 
 	"github.com/slurm-elastic/slurm-elastic/runtime"
 	"github.com/slurm-elastic/slurm-elastic/tests/harness"
@@ -46,16 +43,9 @@ func TestIntegrationKubernetes(t *testing.T) {
 	kc := startKube(ctx, t, name, ref, "")
 	core := kc.core
 	// As the cluster admin: the shipped RBAC, the munge key Secret, a
-	// token of the account; then a kubeconfig with that token only.
-	tok := kc.shippedRBAC(ctx, t, bytes.Repeat([]byte("k"), 1024))
+	// kubeconfig of the account only.
 	kcfg := filepath.Join(t.TempDir(), "kubeconfig")
-	if err := os.WriteFile(kcfg, []byte(fmt.Sprintf(`apiVersion: v1
-kind: Config
-clusters: [{name: it, cluster: {server: %q, certificate-authority: %q}}]
-users: [{name: sa, user: {token: %q}}]
-contexts: [{name: it, context: {cluster: it, user: sa, namespace: %s}}]
-current-context: it
-`, kc.APIURL, kc.CAFile, tok, itNamespace)), 0o600); err != nil {
+	if err := os.WriteFile(kcfg, kc.shippedRBAC(ctx, t, bytes.Repeat([]byte("k"), 1024)), 0o600); err != nil {
 		t.Fatal(err)
 	}
 
@@ -266,15 +256,15 @@ current-context: it
 		}
 		// A kubeconfig whose token the API server refuses: Config.
 		wrong := filepath.Join(t.TempDir(), "kubeconfig")
-		if err := os.WriteFile(wrong, []byte(strings.Replace(mustRead(t, kcfg), tok, "not-a-token", 1)), 0o600); err != nil {
+		if err := os.WriteFile(wrong, []byte(regexp.MustCompile(`token: "[^"]+"`).ReplaceAllString(mustRead(t, kcfg), `token: "not-a-token"`)), 0o600); err != nil {
 			t.Fatal(err)
 		}
 		w, err := New(ctx, Options{Cluster: "it", Namespace: itNamespace, Kubeconfig: wrong, ConfServer: "h", MungeSecret: itSecret})
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := w.List(ctx); runtime.ClassOf(err) != runtime.ClassConfig {
-			t.Fatalf("list with a refused token: %s: %v", runtime.ClassOf(err), err)
+		if _, err := w.List(ctx); runtime.ClassOf(err) != runtime.ClassConfig || !strings.Contains(fmt.Sprint(err), "kubeconfig "+wrong) {
+			t.Fatalf("list with a refused token: %s: %v (want Config, naming the kubeconfig)", runtime.ClassOf(err), err)
 		}
 	})
 }
@@ -311,39 +301,6 @@ func mustRead(t *testing.T, f string) string {
 		t.Fatal(err)
 	}
 	return string(b)
-}
-
-// applyRBAC creates the objects of the shipped manifest.
-func applyRBAC(ctx context.Context, t *testing.T, core corev1client.CoreV1Interface, rbac rbacv1client.RbacV1Interface) {
-	t.Helper()
-	data := mustRead(t, rbacManifest)
-	n := 0
-	for doc := range strings.SplitSeq(data, "\n---\n") {
-		obj, _, err := scheme.Codecs.UniversalDeserializer().Decode([]byte(doc), nil, nil)
-		if err != nil {
-			t.Fatalf("%s: %v", rbacManifest, err)
-		}
-		switch o := obj.(type) {
-		case *corev1.Namespace:
-			_, err = core.Namespaces().Create(ctx, o, metav1.CreateOptions{})
-		case *corev1.ServiceAccount:
-			_, err = core.ServiceAccounts(o.Namespace).Create(ctx, o, metav1.CreateOptions{})
-		case *rbacv1.Role:
-			_, err = rbac.Roles(o.Namespace).Create(ctx, o, metav1.CreateOptions{})
-		case *rbacv1.RoleBinding:
-			_, err = rbac.RoleBindings(o.Namespace).Create(ctx, o, metav1.CreateOptions{})
-		default:
-			err = errors.New("unexpected object")
-		}
-		if err != nil {
-			t.Fatalf("%s: %T: %v", rbacManifest, obj, err)
-		}
-		n++
-	}
-	if n != 4 {
-		t.Fatalf("%s: %d objects, want namespace, account, role, binding", rbacManifest, n)
-	}
-	waitDefaultAccount(ctx, t, core, itNamespace)
 }
 
 // TestIntegrationSlurmInPods runs Slurm cloud nodes as pods of a real

@@ -205,7 +205,11 @@ func New(ctx context.Context, o Options) (*Kubernetes, error) {
 		if err != nil {
 			return nil, fmt.Errorf("kubernetes: kubeconfig %s: %w", o.Kubeconfig, err)
 		}
-		o.api = a
+		src := "kubeconfig " + o.Kubeconfig
+		if o.Kubeconfig == "" {
+			src = "the in-cluster service account"
+		}
+		o.api = credited{api: a, src: src}
 	}
 	k := &Kubernetes{
 		o:        o,

@@ -90,6 +90,9 @@ func checkSpec(cluster string, n runtime.NodeSpec, groups map[string]Placement) 
 	if _, ok := t.Env[runtime.EnvConfServer]; ok {
 		return fmt.Errorf("template env %s: the runtime sets it from slurm.conf_server", runtime.EnvConfServer)
 	}
+	if _, ok := t.Env[runtime.EnvImage]; ok {
+		return fmt.Errorf("template env %s: the runtime sets it to the node's image name", runtime.EnvImage)
+	}
 	for _, d := range t.DNS {
 		if d == runtime.DNSNone {
 			return fmt.Errorf("template dns %q: a pod needs at least one name server under dnsPolicy None; list IP addresses or leave dns empty", d)
@@ -107,8 +110,9 @@ func checkSpec(cluster string, n runtime.NodeSpec, groups map[string]Placement) 
 // memory, GPUs as the extended resource gpuRes, the group's placement
 // (node selector, tolerations, affinity, volumes), restartPolicy Never, and
 // the node contract c (runtime.EnvNode, runtime.EnvConfServer, the munge
-// key from its Secret at runtime.MungeKeyPath). Pure; the caller checked n
-// with checkSpec.
+// key from its Secret at runtime.MungeKeyPath) with the image name n.Image
+// as runtime.EnvImage and the annotation runtime.LabelImage (Instance.Image
+// reads it back). Pure; the caller checked n with checkSpec.
 func buildPod(cluster, ns string, c contract, o *Options, n runtime.NodeSpec) *corev1.Pod {
 	t := n.Template
 	pl := o.Groups[n.Group]
@@ -128,6 +132,9 @@ func buildPod(cluster, ns string, c contract, o *Options, n runtime.NodeSpec) *c
 	ctr.Env = append(ctr.Env,
 		corev1.EnvVar{Name: runtime.EnvNode, Value: n.Name},
 		corev1.EnvVar{Name: runtime.EnvConfServer, Value: c.confServer})
+	if n.Image != "" {
+		ctr.Env = append(ctr.Env, corev1.EnvVar{Name: runtime.EnvImage, Value: n.Image})
+	}
 
 	res := corev1.ResourceList{}
 	if t.CPUs > 0 {
@@ -197,7 +204,7 @@ func buildPod(cluster, ns string, c contract, o *Options, n runtime.NodeSpec) *c
 		spec.DNSPolicy = corev1.DNSNone
 		spec.DNSConfig = &corev1.PodDNSConfig{Nameservers: slices.Clone(t.DNS)}
 	}
-	return &corev1.Pod{
+	pod := &corev1.Pod{
 		ObjectMeta: metav1.ObjectMeta{
 			Name:      PodName(cluster, n.Name),
 			Namespace: ns,
@@ -209,6 +216,12 @@ func buildPod(cluster, ns string, c contract, o *Options, n runtime.NodeSpec) *c
 		},
 		Spec: spec,
 	}
+	if n.Image != "" {
+		// An annotation, not a label: an image name ("_gpu", "v1.") need not
+		// be a label value, and nothing selects by it.
+		pod.Annotations = map[string]string{runtime.LabelImage: n.Image}
+	}
+	return pod
 }
 
 // selector is the label selector of this cluster's pods, only node's when
@@ -257,6 +270,7 @@ func instance(pod *corev1.Pod) runtime.Instance {
 	return runtime.Instance{
 		Name:    pod.Labels[runtime.LabelNode],
 		Group:   pod.Labels[runtime.LabelGroup],
+		Image:   pod.Annotations[runtime.LabelImage],
 		Host:    pod.Spec.NodeName,
 		ID:      string(pod.UID),
 		Addr:    pod.Status.PodIP,

@@ -3,6 +3,7 @@ package kubernetes
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -202,6 +203,48 @@ func TestLaunchBuildsThePod(t *testing.T) {
 	}
 	if v := vols[mounts["/apps"].Name]; v.NFS == nil || v.NFS.Server != "nfs1" || !mounts["/apps"].ReadOnly {
 		t.Errorf("apps %+v", v)
+	}
+}
+
+// The image name of a node (its job's -C) reaches the node as EnvImage and
+// comes back in List (Instance.Image): the reconciler's reboot relaunches a
+// node with the image it ran. The default image sets neither.
+func TestLaunchKeepsTheImageName(t *testing.T) {
+	k := newFake(running)
+	r := newRT(t, k, nil)
+	marked, plain := spec("gpu1"), spec("gpu2")
+	marked.Image = "_gpu.v2." // an image name, not a label value
+	for _, res := range r.Launch(context.Background(), []runtime.NodeSpec{marked, plain}) {
+		if res.Err != nil {
+			t.Fatal(res.Err)
+		}
+	}
+	env := func(node string) map[string]string {
+		m := map[string]string{}
+		for _, e := range getPod(t, k, node).Spec.Containers[0].Env {
+			m[e.Name] = e.Value
+		}
+		return m
+	}
+	if v, ok := env("gpu1")[runtime.EnvImage]; !ok || v != "_gpu.v2." {
+		t.Errorf("gpu1: %s = %q (set %v), want _gpu.v2.", runtime.EnvImage, v, ok)
+	}
+	if v, ok := env("gpu2")[runtime.EnvImage]; ok {
+		t.Errorf("gpu2 on the default image: %s = %q, want unset", runtime.EnvImage, v)
+	}
+	list, err := r.List(context.Background())
+	if err != nil || len(list) != 2 {
+		t.Fatalf("%+v %v", list, err)
+	}
+	for _, in := range list {
+		if want := map[string]string{"gpu1": "_gpu.v2.", "gpu2": ""}[in.Name]; in.Image != want {
+			t.Errorf("%s: Instance.Image %q, want %q", in.Name, in.Image, want)
+		}
+	}
+	n := spec("gpu3")
+	n.Template.Env = map[string]string{runtime.EnvImage: "x"}
+	if res := r.Launch(context.Background(), []runtime.NodeSpec{n})[0]; res.Class() != runtime.ClassConfig {
+		t.Errorf("template env %s: %s %v, want a Config error", runtime.EnvImage, res.Class(), res.Err)
 	}
 }
 
@@ -571,5 +614,29 @@ func TestLaunchWaitsFromTheCreatedPod(t *testing.T) {
 	}
 	if strings.Join(verbs, ",") != "list,create,watch" {
 		t.Fatalf("API calls of the launch: %v, want list, create, watch", verbs)
+	}
+}
+
+// A refusal of the credentials names their source, so a node's reason
+// points at the kubeconfig to fix; it stays a Config failure. A quota's
+// refusal (also Forbidden) is not blamed on the credentials.
+func TestRefusedCredentialsNameTheirSource(t *testing.T) {
+	for name, c := range map[string]struct {
+		err   error
+		want  string
+		class runtime.Class
+	}{
+		"unauthorized": {apierrors.NewUnauthorized("Unauthorized"), "refused the credentials of kubeconfig /etc/kc", runtime.ClassConfig},
+		"rbac":         {apierrors.NewForbidden(schema.GroupResource{Resource: "pods"}, "", errors.New("cannot create pods")), "the account of kubeconfig /etc/kc lacks this permission", runtime.ClassConfig},
+		"quota":        {apierrors.NewForbidden(schema.GroupResource{Resource: "pods"}, "x", errors.New("exceeded quota: compute")), "", runtime.ClassCapacity},
+	} {
+		k := newFake(running)
+		k.cs.PrependReactor("create", "pods", func(k8stesting.Action) (bool, k8sruntime.Object, error) { return true, nil, c.err })
+		r := newRT(t, k, func(o *Options) { o.api = credited{api: o.api, src: "kubeconfig /etc/kc"} })
+		res := r.Launch(context.Background(), []runtime.NodeSpec{spec("gpu1")})[0]
+		if res.Class() != c.class || (c.want != "") != strings.Contains(fmt.Sprint(res.Err), "kubeconfig /etc/kc") ||
+			!strings.Contains(fmt.Sprint(res.Err), c.want) {
+			t.Errorf("%s: %s %v, want class %s naming %q", name, res.Class(), res.Err, c.class, c.want)
+		}
 	}
 }

@@ -14,7 +14,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -61,7 +60,10 @@ func TestMain(m *testing.M) {
 	}
 	cl, err = elastic.Start(ctx, s, binDir, os.Stderr)
 	if err == nil && deb != "" {
-		err = verifyPackage(ctx, deb)
+		var pkg string
+		if pkg, err = cl.VerifyPackage(ctx, deb); err == nil {
+			fmt.Fprintf(os.Stderr, "e2e: head runs the packaged hooks: %s\n", pkg)
+		}
 	}
 	cancel()
 	if err != nil {
@@ -84,52 +86,12 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// verifyPackage checks that head runs slurm-elastic as the package deb installed it:
-// dpkg knows the package, its files are unchanged (dpkg --verify), and the hooks the
-// tests run are the package's files, not a mount.
-func verifyPackage(ctx context.Context, deb string) error {
-	out, err := cl.Exec(ctx, "dpkg-query", "-W", "-f", "${Package} ${Version} ${db:Status-Status}", "slurm-elastic")
-	if err != nil || !strings.HasSuffix(strings.TrimSpace(out), " installed") {
-		return fmt.Errorf("SE_E2E_DEB=%s: slurm-elastic is not installed in head: %q %v", deb, out, err)
-	}
-	// Only the config (a conffile, which the cluster's own replaces) may differ.
-	v, _ := cl.Exec(ctx, "dpkg", "--verify", "slurm-elastic")
-	for _, l := range strings.Split(strings.TrimSpace(v), "\n") {
-		if l != "" && !strings.HasSuffix(l, " c "+harness.ConfigInHead) {
-			return fmt.Errorf("SE_E2E_DEB=%s: dpkg --verify slurm-elastic in head: %q", deb, v)
-		}
-	}
-	owner, err := cl.Exec(ctx, "dpkg", "-S", "/usr/libexec/slurm-elastic/slurm-elastic-resume")
-	if err != nil || !strings.HasPrefix(owner, "slurm-elastic:") {
-		return fmt.Errorf("SE_E2E_DEB=%s: the resume hook in head is not the package's: %q %v", deb, owner, err)
-	}
-	mounts, err := cl.Exec(ctx, "cat", "/proc/self/mountinfo")
-	if err != nil {
-		return fmt.Errorf("SE_E2E_DEB=%s: mounts of head: %w", deb, err)
-	}
-	for _, l := range strings.Split(mounts, "\n") {
-		if f := strings.Fields(l); len(f) > 4 && f[4] == "/usr/libexec/slurm-elastic" {
-			return fmt.Errorf("SE_E2E_DEB=%s: /usr/libexec/slurm-elastic is a mount in head: %s", deb, l)
-		}
-	}
-	fmt.Fprintf(os.Stderr, "e2e: head runs the packaged hooks: %s\n", strings.TrimSpace(out))
-	return nil
-}
-
-func ctxT(t *testing.T, d time.Duration) context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), d)
-	t.Cleanup(cancel)
-	return ctx
-}
+func ctxT(t *testing.T, d time.Duration) context.Context { return elastic.Timeout(t, d) }
 
 // run runs argv in head as root and fails the test on error.
 func run(t *testing.T, args ...string) string {
 	t.Helper()
-	out, err := cl.Exec(ctxT(t, time.Minute), args...)
-	if err != nil {
-		t.Fatalf("%v: %v", args, err)
-	}
-	return out
+	return cl.MustExec(t, args...)
 }
 
 // hook runs one of our hooks in head as SlurmUser, as slurmctld would, and
@@ -193,13 +155,8 @@ func node(t *testing.T, name string) slurmNode {
 	return ns[0]
 }
 
-type job struct {
-	ID       int
-	State    []string // JobState
-	Nodes    string   // NodeList ("" when none)
-	Restarts int
-	Reason   string
-}
+// job is what the tests read of a job.
+type job = elastic.Job
 
 // getJob reads `scontrol -o show job ID` (text: 22.05's scontrol has no --json).
 func getJob(t *testing.T, id string) job {
@@ -212,30 +169,8 @@ func getJob(t *testing.T, id string) job {
 	return j
 }
 
-// parseJob reads the fields job needs from one line of `scontrol -o show job`.
-func parseJob(line string) (job, error) {
-	var j job
-	kv := map[string]string{}
-	for _, f := range strings.Fields(line) {
-		if k, v, ok := strings.Cut(f, "="); ok {
-			if _, dup := kv[k]; !dup {
-				kv[k] = v
-			}
-		}
-	}
-	var err1, err2 error
-	j.ID, err1 = strconv.Atoi(kv["JobId"])
-	j.Restarts, err2 = strconv.Atoi(kv["Restarts"])
-	if err := errors.Join(err1, err2); err != nil || kv["JobState"] == "" {
-		return j, fmt.Errorf("no JobId, JobState or Restarts: %v", err)
-	}
-	j.State = []string{kv["JobState"]}
-	if j.Nodes = kv["NodeList"]; j.Nodes == "(null)" {
-		j.Nodes = ""
-	}
-	j.Reason = kv["Reason"]
-	return j, nil
-}
+// parseJob reads the fields of job from one line of `scontrol -o show job`.
+var parseJob = elastic.ParseJob
 
 // sbatch submits a job as an ordinary user would and returns its id.
 func sbatch(t *testing.T, args ...string) string {
@@ -248,19 +183,7 @@ func sbatch(t *testing.T, args ...string) string {
 // waitFor polls cond every 500ms until it holds or d passes.
 func waitFor(t *testing.T, d time.Duration, what string, cond func() (bool, string)) {
 	t.Helper()
-	deadline := time.Now().Add(d)
-	last := ""
-	for {
-		ok, state := cond()
-		if ok {
-			return
-		}
-		last = state
-		if time.Now().After(deadline) {
-			t.Fatalf("after %v still waiting for %s; last seen: %s", d, what, last)
-		}
-		time.Sleep(500 * time.Millisecond)
-	}
+	elastic.WaitFor(t, d, what, cond)
 }
 
 func waitJob(t *testing.T, id string, d time.Duration, want string) job {
@@ -337,24 +260,10 @@ func reset(t *testing.T) {
 	waitCloudIdle(t, 2*time.Minute)
 }
 
-func hookLog(t *testing.T) string {
-	t.Helper()
-	b, err := os.ReadFile(filepath.Join(cl.LogDir, "slurm-elastic.log"))
-	if err != nil && !errors.Is(err, os.ErrNotExist) {
-		t.Fatalf("hook log: %v", err)
-	}
-	return string(b)
-}
+func hookLog(t *testing.T) string { return cl.HookLog(t) }
 
 // logHas reports whether a JSON log line has message msg for node.
-func logHas(log, msg, node string) bool {
-	for _, l := range strings.Split(log, "\n") {
-		if strings.Contains(l, `"msg":"`+msg+`"`) && strings.Contains(l, `"node":"`+node+`"`) {
-			return true
-		}
-	}
-	return false
-}
+var logHas = elastic.LogHas
 
 func configure(t *testing.T, s elastic.Settings) {
 	t.Helper()

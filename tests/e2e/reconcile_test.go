@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -52,10 +51,7 @@ func reconcileLoop(t *testing.T) (stop func()) {
 	return stop
 }
 
-type event struct {
-	Time                               time.Time
-	Node, Group, Kind, Saw, Did, Error string
-}
+type event = elastic.Event
 
 // reconcileEvents returns the reconciler's events for node ("" = every node) of kind.
 func reconcileEvents(t *testing.T, node, kind string) []event {
@@ -64,17 +60,9 @@ func reconcileEvents(t *testing.T, node, kind string) []event {
 	if node != "" {
 		args = append(args, "--node", node)
 	}
-	out := run(t, args...)
-	var evs []event
-	for _, l := range strings.Split(strings.TrimSpace(out), "\n") {
-		if l == "" {
-			continue
-		}
-		var e event
-		if err := json.Unmarshal([]byte(l), &e); err != nil {
-			t.Fatalf("events: %v: %s", err, l)
-		}
-		evs = append(evs, e)
+	evs, err := elastic.ParseEvents(run(t, args...))
+	if err != nil {
+		t.Fatal(err)
 	}
 	return evs
 }

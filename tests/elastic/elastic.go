@@ -61,6 +61,28 @@ type Settings struct {
 	// dpkg instead of mounting the binaries of binDir (`make demo`).
 	// binDir is still used on the host to render the slurm.conf lines.
 	Debs []string
+	// Kubernetes, when set, adds the section kubernetes: and the group k8s
+	// (nodes k8s[1-N], partition k8s) of runtime kubernetes: one pod per
+	// node, in the namespace, Secret and account of the shipped RBAC's
+	// defaults (tests/kubee2e).
+	Kubernetes *Kube
+	// Extra is YAML appended to the rendered config: top-level sections
+	// the template does not write (daemon:).
+	Extra string
+}
+
+// Kube is the Kubernetes side of Settings.
+type Kube struct {
+	// Kubeconfig is the kubeconfig file in head; "" while the config is
+	// rendered on the host for the slurm.conf lines (none exists yet).
+	Kubeconfig string
+	// Nodes is the size of the group k8s; default 2.
+	Nodes int
+	// CPUs is the group's template.cpus (the pods' CPU request and
+	// limit); default 0.2.
+	CPUs float64
+	// MemoryMB is the group's template.memory_mb; default 512.
+	MemoryMB int
 }
 
 // Cluster is a running elastic cluster.
@@ -147,6 +169,18 @@ groups:
       dns: [none]
       mounts:
         - {source: {{.Shared}}, destination: /shared}
+{{end}}{{if .K8s}}  - name: k8s
+    nodes: k8s[1-{{.K8sNodes}}]
+    partition: k8s
+    runtime: kubernetes
+    cpus: 1
+    real_memory_mb: 100
+    template:
+      image: {{.Image}}
+      cpus: {{.K8sCPUs}}
+      memory_mb: {{.K8sMemoryMB}}
+      mounts:
+        - {source: {{.Shared}}, destination: /shared}
 {{end}}  - name: broken
     nodes: broken[1-2]
     partition: broken
@@ -157,7 +191,12 @@ groups:
       image: localhost/slurm-elastic-no-such-image:0
       network: {{.Network}}
       dns: [none]
-`))
+{{if .K8s}}kubernetes:
+  kubeconfig: "{{.Kubeconfig}}"
+  image_pull_policy: Never
+  image_pull_grace: 10s
+  timeout: 10s
+{{end}}{{.Extra}}`))
 
 // Config renders the slurm-elastic config for s on cluster c (c may be nil
 // before the cluster exists: placeholders then stand for its addresses,
@@ -172,10 +211,18 @@ func Config(s Settings, c *harness.Cluster, shared string) (string, error) {
 		"Image": s.Image, "Network": s.Name + "-net", "HeadIP": "10.222.0.2",
 		"MungeKey": "/nonexistent/munge.key", "Shared": shared,
 		"CloudNodes": strconv.Itoa(s.CloudNodes), "Concurrency": strconv.Itoa(s.Concurrency),
-		"MarkedImage": MarkedImage(s.Name), "Images": "",
+		"MarkedImage": MarkedImage(s.Name), "Images": "", "K8s": "",
 	}
 	if s.Images {
 		v["Images"] = "yes"
+	}
+	v["Extra"] = s.Extra
+	if k := s.Kubernetes; k != nil {
+		v["K8s"], v["Kubeconfig"], v["K8sNodes"] = "yes", k.Kubeconfig, strconv.Itoa(max(k.Nodes, 1))
+		v["K8sCPUs"], v["K8sMemoryMB"] = strconv.FormatFloat(k.CPUs, 'f', -1, 64), strconv.Itoa(k.MemoryMB)
+		if c == nil {
+			v["Kubeconfig"] = ""
+		}
 	}
 	if c == nil {
 		// Rendered on the host, where the token file does not exist.
@@ -218,6 +265,19 @@ func (s *Settings) defaults() {
 	}
 	if s.SuspendTime == 0 {
 		s.SuspendTime = 15 * time.Second
+	}
+	if k := s.Kubernetes; k != nil {
+		kk := *k // the caller's stays as given
+		if kk.Nodes == 0 {
+			kk.Nodes = 2
+		}
+		if kk.CPUs == 0 {
+			kk.CPUs = 0.2
+		}
+		if kk.MemoryMB == 0 {
+			kk.MemoryMB = 512
+		}
+		s.Kubernetes = &kk
 	}
 }
 

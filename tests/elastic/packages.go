@@ -70,3 +70,35 @@ func BuildNodeImage(ctx context.Context, c *harness.Cluster, root, tag, dist str
 	}
 	return nil
 }
+
+// VerifyPackage checks that head runs slurm-elastic as the package deb installed it:
+// dpkg knows the package, its files are unchanged (dpkg --verify), and the hooks the
+// tests run are the package's files, not a mount. It returns the package and its
+// version as dpkg has them, and blocks for a few execs in head.
+func (c *Cluster) VerifyPackage(ctx context.Context, deb string) (string, error) {
+	out, err := c.Exec(ctx, "dpkg-query", "-W", "-f", "${Package} ${Version} ${db:Status-Status}", "slurm-elastic")
+	if err != nil || !strings.HasSuffix(strings.TrimSpace(out), " installed") {
+		return "", fmt.Errorf("SE_E2E_DEB=%s: slurm-elastic is not installed in head: %q %v", deb, out, err)
+	}
+	// Only the config (a conffile, which the cluster's own replaces) may differ.
+	v, _ := c.Exec(ctx, "dpkg", "--verify", "slurm-elastic")
+	for _, l := range strings.Split(strings.TrimSpace(v), "\n") {
+		if l != "" && !strings.HasSuffix(l, " c "+harness.ConfigInHead) {
+			return "", fmt.Errorf("SE_E2E_DEB=%s: dpkg --verify slurm-elastic in head: %q", deb, v)
+		}
+	}
+	owner, err := c.Exec(ctx, "dpkg", "-S", "/usr/libexec/slurm-elastic/slurm-elastic-resume")
+	if err != nil || !strings.HasPrefix(owner, "slurm-elastic:") {
+		return "", fmt.Errorf("SE_E2E_DEB=%s: the resume hook in head is not the package's: %q %v", deb, owner, err)
+	}
+	mounts, err := c.Exec(ctx, "cat", "/proc/self/mountinfo")
+	if err != nil {
+		return "", fmt.Errorf("SE_E2E_DEB=%s: mounts of head: %w", deb, err)
+	}
+	for _, l := range strings.Split(mounts, "\n") {
+		if f := strings.Fields(l); len(f) > 4 && f[4] == "/usr/libexec/slurm-elastic" {
+			return "", fmt.Errorf("SE_E2E_DEB=%s: /usr/libexec/slurm-elastic is a mount in head: %s", deb, l)
+		}
+	}
+	return strings.TrimSpace(out), nil
+}

@@ -301,7 +301,7 @@ func (c *Cluster) setupNetwork(ctx context.Context, subnet string) error {
 		return fmt.Errorf("claim subnet: %w", err)
 	}
 	// The guard route first, then the network.
-	if err := addGuardRoute(ctx, subnet); err != nil {
+	if err := AddGuardRoute(ctx, subnet); err != nil {
 		return err
 	}
 	if err := createNetwork(ctx, c.st, c.Name, c.Network, subnet, filepath.Join(c.StateDir, "networks")); err != nil {
@@ -947,7 +947,7 @@ func stopService(ctx context.Context, runD string, svc *exec.Cmd, svcEnd chan st
 		default:
 		}
 		pid = svc.Process.Pid
-	} else if p, ok := readPid(filepath.Join(runD, "podman.pid")); ok {
+	} else if p, ok := ReadPid(filepath.Join(runD, "podman.pid")); ok {
 		cmdline, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", p))
 		if strings.Contains(string(cmdline), sock) {
 			pid = p
@@ -965,7 +965,7 @@ func stopService(ctx context.Context, runD string, svc *exec.Cmd, svcEnd chan st
 				return false
 			}
 		}
-		return !processAlive(pid)
+		return !ProcessAlive(pid)
 	}
 	syscall.Kill(pid, syscall.SIGTERM)
 	deadline := time.Now().Add(15 * time.Second)

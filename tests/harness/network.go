@@ -134,7 +134,7 @@ func usedSubnets(self string) (map[netip.Prefix]bool, error) {
 		}
 		st, _ := os.Stat(cp)
 		live := st != nil && time.Since(st.ModTime()) < 10*time.Minute
-		if pid, ok := readPid(filepath.Join(runDir, d.Name(), "podman.pid")); ok && processAlive(pid) {
+		if pid, ok := ReadPid(filepath.Join(runDir, d.Name(), "podman.pid")); ok && ProcessAlive(pid) {
 			live = true
 		}
 		if live {
@@ -144,14 +144,59 @@ func usedSubnets(self string) (map[netip.Prefix]bool, error) {
 	return used, nil
 }
 
-// addGuardRoute adds `unreachable SUBNET metric 4000`: while the bridge is up its own route
-// wins; when it is down no packet for the subnet can leave the machine. Idempotent.
-func addGuardRoute(ctx context.Context, subnet string) error {
+// AddGuardRoute adds `unreachable SUBNET metric 4000` (the network rule): while the
+// subnet's bridge is up its own route wins; when it is down no packet for the subnet can
+// leave the machine. Idempotent; it blocks for one `ip` call.
+func AddGuardRoute(ctx context.Context, subnet string) error {
 	out, err := exec.CommandContext(ctx, "ip", "route", "add", "unreachable", subnet, "metric", "4000").CombinedOutput()
 	if err != nil && !strings.Contains(string(out), "File exists") {
 		return fmt.Errorf("ip route add unreachable %s metric 4000: %w: %s", subnet, err, strings.TrimSpace(string(out)))
 	}
 	return nil
+}
+
+// keepSourceRule is the iptables rule of KeepSource, after "-t nat -I|-D|-C".
+func keepSourceRule(from, to string) []string {
+	return []string{"POSTROUTING", "-s", from, "-d", to, "-j", "RETURN", "-m", "comment", "--comment", "slurm-elastic-test keep source"}
+}
+
+// KeepSource makes the host forward traffic from the project subnet from to the
+// project subnet to with its own source address: an iptables nat POSTROUTING RETURN
+// rule ahead of netavark's masquerade (netavark masquerades what leaves a Podman
+// network). A Slurm head on a Podman network and Slurm nodes on another bridge (tests/kube's
+// pods) must see each other's own addresses: slurmstepd connects back to srun at the
+// address the launch came from. Idempotent; it blocks for a few iptables calls.
+func KeepSource(ctx context.Context, from, to string) error {
+	for _, s := range []string{from, to} {
+		if p, err := netip.ParsePrefix(s); err != nil || !projectNet.Contains(p.Addr()) || p.Masked() != p {
+			return fmt.Errorf("keep source %s -> %s: %q is not a network inside %s", from, to, s, projectNet)
+		}
+	}
+	if HasKeepSource(from, to) {
+		return nil
+	}
+	args := append([]string{"-t", "nat", "-I"}, keepSourceRule(from, to)...)
+	if out, err := exec.CommandContext(ctx, "iptables", args...).CombinedOutput(); err != nil {
+		return fmt.Errorf("iptables %s: %w: %s", strings.Join(args, " "), err, strings.TrimSpace(string(out)))
+	}
+	return nil
+}
+
+// DropKeepSource removes what KeepSource(from, to) added. Absent is success; it blocks
+// for a few iptables calls.
+func DropKeepSource(ctx context.Context, from, to string) error {
+	for HasKeepSource(from, to) {
+		args := append([]string{"-t", "nat", "-D"}, keepSourceRule(from, to)...)
+		if out, err := exec.CommandContext(ctx, "iptables", args...).CombinedOutput(); err != nil {
+			return fmt.Errorf("iptables %s: %w: %s", strings.Join(args, " "), err, strings.TrimSpace(string(out)))
+		}
+	}
+	return nil
+}
+
+// HasKeepSource reports whether the rule of KeepSource(from, to) is in place.
+func HasKeepSource(from, to string) bool {
+	return exec.Command("iptables", append([]string{"-t", "nat", "-C"}, keepSourceRule(from, to)...)...).Run() == nil
 }
 
 // bridgeName is the cluster's bridge interface: podman 4.3 would name it podmanN, counting
@@ -194,7 +239,8 @@ func createNetwork(ctx context.Context, st *store, name, network, subnet, netDir
 	return writeIfChanged(path, b, 0o644)
 }
 
-func readPid(path string) (int, bool) {
+// ReadPid reads a pid file: the pid, and whether it holds one (> 1). It does not block.
+func ReadPid(path string) (int, bool) {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return 0, false
@@ -203,7 +249,8 @@ func readPid(path string) (int, bool) {
 	return pid, err == nil && pid > 1
 }
 
-func processAlive(pid int) bool {
+// ProcessAlive reports whether process pid exists and is not a zombie. It does not block.
+func ProcessAlive(pid int) bool {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 	if err != nil {
 		return false

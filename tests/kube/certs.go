@@ -39,7 +39,7 @@ func makeCerts(ctx context.Context, pki, nodeName, nodeIP string) error {
 		return err
 	}
 	certs := []cert{
-		{"apiserver", "kube-apiserver", "", []string{"IP:127.0.0.1", "IP:10.96.0.1", "DNS:localhost",
+		{"apiserver", "kube-apiserver", "", []string{"IP:127.0.0.1", "IP:" + nodeIP, "IP:10.96.0.1", "DNS:localhost",
 			"DNS:kubernetes", "DNS:kubernetes.default", "DNS:kubernetes.default.svc"}, "serverAuth"},
 		{"kubelet", nodeName, "", []string{"IP:" + nodeIP, "IP:127.0.0.1", "DNS:localhost", "DNS:" + nodeName}, "serverAuth"},
 		{"admin", "admin", "system:masters", nil, "clientAuth"},

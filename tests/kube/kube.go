@@ -54,9 +54,19 @@ type Options struct {
 	Name string
 	// Subnet is the pods' /24 inside 10.222.0.0/16 (default: harness.FreeSubnet).
 	Subnet string
-	// PodRoutes are further /24s (e.g. a harness cluster's Podman network, c.Subnet) that
-	// pods get a route to through the bridge's gateway. Pods have no default route.
+	// PodRoutes are further networks (e.g. a harness cluster's Podman network, its
+	// Subnet: a Slurm head) that pods and that network reach each other on by their own
+	// addresses: pods get a route to each through the bridge's gateway (they have no
+	// default route), and the host forwards that network's traffic to pods with its
+	// source address kept (harness.KeepSource: not masqueraded as netavark would), as the
+	// operations guide asks of a head and its node pods. Remove undoes both.
 	PodRoutes []string
+	// APIOnGateway makes the API server listen on Gateway (the node's address, on the
+	// pods' bridge) instead of 127.0.0.1: where a Slurm head in a Podman container (a
+	// harness cluster, whose own loopback is not the host's) reaches it, as it reaches a
+	// real cluster's API server on a node address. APIURL and every kubeconfig then name
+	// Gateway. Pods reach it there too (a real cluster's pods reach theirs).
+	APIOnGateway bool
 	// Log receives progress lines (nil: discarded).
 	Log io.Writer
 }
@@ -64,19 +74,20 @@ type Options struct {
 // Cluster is a running cluster. Its fields are facts for tests and are not changed.
 type Cluster struct {
 	Name       string
-	NodeName   string // the one node: Name
-	APIURL     string // https://127.0.0.1:PORT
-	Kubeconfig string // admin (system:masters) kubeconfig with file paths
-	CAFile     string // the cluster CA (API server and kubelet serving certificates)
-	CertFile   string // admin client certificate
-	KeyFile    string // its key
-	Subnet     string // the pods' /24
-	Gateway    string // the bridge's address in Subnet (.1): the host as pods see it
-	Bridge     string // the CNI bridge's interface name
-	StateDir   string // libRoot/<Name>
-	RunDir     string // /run/slurm-elastic-test/kube-<Name>
-	Socket     string // containerd's socket
-	LogDir     string // one <daemon>.log per daemon
+	NodeName   string   // the one node: Name
+	APIURL     string   // https://127.0.0.1:PORT (https://Gateway:PORT with Options.APIOnGateway)
+	Kubeconfig string   // admin (system:masters) kubeconfig with file paths
+	CAFile     string   // the cluster CA (API server and kubelet serving certificates)
+	CertFile   string   // admin client certificate
+	KeyFile    string   // its key
+	Subnet     string   // the pods' /24
+	Gateway    string   // the bridge's address in Subnet (.1): the host as pods see it
+	Bridge     string   // the CNI bridge's interface name
+	PodRoutes  []string // Options.PodRoutes
+	StateDir   string   // libRoot/<Name>
+	RunDir     string   // /run/slurm-elastic-test/kube-<Name>
+	Socket     string   // containerd's socket
+	LogDir     string   // one <daemon>.log per daemon
 
 	log io.Writer
 }
@@ -168,7 +179,11 @@ func Start(ctx context.Context, o Options) (_ *Cluster, err error) {
 	if err := makeCerts(ctx, pki, c.NodeName, c.Gateway); err != nil {
 		return nil, err
 	}
-	c.APIURL = "https://127.0.0.1:" + strconv.Itoa(p.API)
+	apiAddr := "127.0.0.1"
+	if o.APIOnGateway {
+		apiAddr = c.Gateway
+	}
+	c.APIURL = "https://" + net.JoinHostPort(apiAddr, strconv.Itoa(p.API))
 	c.CAFile, c.CertFile, c.KeyFile = filepath.Join(pki, "ca.crt"), filepath.Join(pki, "admin.crt"), filepath.Join(pki, "admin.key")
 	c.Kubeconfig = filepath.Join(state, "admin.kubeconfig")
 	for _, u := range []string{"admin", "scheduler", "controller-manager", "node"} {
@@ -198,7 +213,7 @@ func Start(ctx context.Context, o Options) (_ *Cluster, err error) {
 	}
 	if err := c.spawn("kube-apiserver", filepath.Join(bin, "kube-apiserver"),
 		"--etcd-servers", fmt.Sprintf("http://127.0.0.1:%d", p.EtcdClient),
-		"--bind-address=127.0.0.1", "--advertise-address=127.0.0.1", "--secure-port="+strconv.Itoa(p.API),
+		"--bind-address="+apiAddr, "--advertise-address="+apiAddr, "--secure-port="+strconv.Itoa(p.API),
 		"--service-cluster-ip-range="+ServiceCIDR,
 		"--client-ca-file="+c.CAFile,
 		"--tls-cert-file="+filepath.Join(pki, "apiserver.crt"), "--tls-private-key-file="+filepath.Join(pki, "apiserver.key"),
@@ -280,14 +295,24 @@ func (c *Cluster) claimSubnet(ctx context.Context, o Options) error {
 			return fmt.Errorf("pod route %q: want a network inside %s", r, projectNet)
 		}
 	}
-	c.Subnet = subnet
+	c.Subnet, c.PodRoutes = subnet, o.PodRoutes
 	gw, _ := harness.SubnetHost(subnet, 1)
 	c.Gateway = gw
 	if err := os.WriteFile(filepath.Join(c.RunDir, "subnet"), []byte(subnet+"\n"), 0o644); err != nil {
 		return err
 	}
-	if err := ipCmd(ctx, "route", "add", "unreachable", subnet, "metric", "4000"); err != nil && !strings.Contains(err.Error(), "File exists") {
+	if err := harness.AddGuardRoute(ctx, subnet); err != nil {
 		return err
+	}
+	// The head networks' traffic to pods keeps its source: recorded first, so that
+	// Remove finds every rule even after a crash half way.
+	if err := os.WriteFile(filepath.Join(c.RunDir, keepSourceFile), []byte(strings.Join(o.PodRoutes, "\n")+"\n"), 0o644); err != nil {
+		return err
+	}
+	for _, r := range o.PodRoutes {
+		if err := harness.KeepSource(ctx, r, subnet); err != nil {
+			return err
+		}
 	}
 	for _, args := range [][]string{
 		{"link", "add", c.Bridge, "type", "bridge"},
@@ -301,6 +326,10 @@ func (c *Cluster) claimSubnet(ctx context.Context, o Options) error {
 	fmt.Fprintf(c.log, "kube: %s: pod subnet %s on bridge %s\n", c.Name, subnet, c.Bridge)
 	return nil
 }
+
+// keepSourceFile (in RunDir) lists the PodRoutes whose traffic to pods keeps its source
+// (harness.KeepSource), for Remove.
+const keepSourceFile = "keep-source"
 
 // projectNet is where every project subnet lives (network rule; tests/harness).
 var projectNet = netip.MustParsePrefix("10.222.0.0/16")
@@ -344,8 +373,8 @@ func (c *Cluster) spawn(name, path string, args ...string) error {
 
 // alive reports whether the daemon of pid file RunDir/<name>.pid runs.
 func (c *Cluster) alive(name string) bool {
-	pid, ok := readPid(filepath.Join(c.RunDir, name+".pid"))
-	return ok && processAlive(pid)
+	pid, ok := harness.ReadPid(filepath.Join(c.RunDir, name+".pid"))
+	return ok && harness.ProcessAlive(pid)
 }
 
 // waitHTTP polls url until it answers 200, failing early when one of the daemons died.

@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
@@ -174,7 +175,7 @@ func TestCluster(t *testing.T) {
 	t.Logf("figure: remove a running leftover + start again %s", time.Since(t0).Round(time.Millisecond))
 	c = c2
 	for _, pid := range append(old, oldPods...) {
-		if processAlive(pid) && !ownedBy(pid, c.StateDir, c.RunDir) {
+		if harness.ProcessAlive(pid) && !ownedBy(pid, c.StateDir, c.RunDir) {
 			t.Errorf("process %d of the first run survived the second Start", pid)
 		}
 	}
@@ -273,7 +274,7 @@ func TestHeadReachesPods(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer hcl.Stop(context.WithoutCancel(ctx))
-	c, err := Start(ctx, Options{Name: name + "-x", PodRoutes: []string{hcl.Subnet}, Log: logw})
+	c, err := Start(ctx, Options{Name: name + "-x", PodRoutes: []string{hcl.Subnet}, APIOnGateway: true, Log: logw})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -286,7 +287,7 @@ func TestHeadReachesPods(t *testing.T) {
 		t.Fatal(err)
 	}
 	prelude := fmt.Sprintf(`$h = IO::Socket::INET->new(PeerAddr => "%s", PeerPort => 6817, Timeout => 10); `+
-		`$r = $h ? "head-ok" : "head-unreachable: $!"; close $h if $h;`, hcl.HeadIP)
+		`$r = $h ? "head-ok" : "head-unreachable: $!"; close $h if $h; $p = 1;`, hcl.HeadIP)
 	ip := runPodScript(ctx, t, c, hc, "reach", hcl.Image, prelude)
 	var out string
 	for ctx.Err() == nil { // until perl listens
@@ -299,8 +300,20 @@ func TestHeadReachesPods(t *testing.T) {
 	if err != nil {
 		t.Fatalf("head %s cannot reach pod %s:7777: %v", hcl.HeadIP, ip, err)
 	}
-	if got := strings.TrimSpace(out); got != "head-ok" {
-		t.Fatalf("pod %s reaching slurmctld on head %s:6817: %q", ip, hcl.HeadIP, got)
+	// The pod answers whether it reached slurmctld, and whom the head's connection came
+	// from: the head's own address (PodRoutes keeps the source; not masqueraded).
+	if got := strings.TrimSpace(out); got != "head-ok from "+hcl.HeadIP {
+		t.Fatalf("pod %s reaching slurmctld on head %s:6817, and the head's connection as the pod saw it: %q, want %q",
+			ip, hcl.HeadIP, got, "head-ok from "+hcl.HeadIP)
+	}
+	// APIOnGateway: the head reaches the API server (TCP; the hooks' TLS is
+	// runtime/kubernetes's and tests/kubee2e's).
+	api, err := url.Parse(c.APIURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out, err := hcl.Exec(ctx, "bash", "-c", `exec 3<>"/dev/tcp/$0/$1"`, api.Hostname(), api.Port()); err != nil {
+		t.Fatalf("head cannot reach the API server at %s: %v %s", c.APIURL, err, out)
 	}
 	t.Logf("head %s (Podman network %s) and pod %s (CNI bridge %s) reach each other", hcl.HeadIP, hcl.Subnet, ip, c.Subnet)
 	if err := c.Stop(ctx); err != nil {
@@ -322,7 +335,7 @@ func runPod(ctx context.Context, t *testing.T, c *Cluster, hc *http.Client, name
 func runPodScript(ctx context.Context, t *testing.T, c *Cluster, hc *http.Client, name, image, prelude string) string {
 	t.Helper()
 	script := prelude + ` $| = 1; print "se-kube-log $r\n"; $s = IO::Socket::INET->new(LocalAddr => "0.0.0.0", LocalPort => 7777, Listen => 5, ReuseAddr => 1) or die "listen: $!"; ` +
-		`while ($c = $s->accept) { print $c "$r\n"; close $c }`
+		`while ($c = $s->accept) { print $c ($p ? "$r from " . $c->peerhost : $r) . "\n"; close $c }`
 	pod := map[string]any{
 		"apiVersion": "v1", "kind": "Pod",
 		"metadata": map[string]any{"name": name, "namespace": "default"},

@@ -15,12 +15,14 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/slurm-elastic/slurm-elastic/tests/harness"
 )
 
 // Remove ends cluster name and removes everything it made, also after a crash: the
 // daemons (by pid file and by any process naming the cluster's directories), the pods'
 // processes (the kubelet's cgroup root), containerd's shims, mounts under the cluster's
-// directories, the cgroups, the bridge, the guard route, the shim sockets, the pods' links
+// directories, the cgroups, the bridge, the guard route, the PodRoutes' iptables rules, the shim sockets, the pods' links
 // in /var/log/containers, libcni's cached results of its network, and its directories.
 // Nothing of another cluster is touched. Idempotent; it blocks for seconds.
 func Remove(ctx context.Context, name string, logw io.Writer) error {
@@ -40,7 +42,7 @@ func Remove(ctx context.Context, name string, logw io.Writer) error {
 	var errs []string
 	// The kubelet first (it would restart pods), then the control plane.
 	for _, d := range []string{"kubelet", "kube-scheduler", "kube-controller-manager", "kube-apiserver"} {
-		if pid, ok := readPid(filepath.Join(run, d+".pid")); ok && ownedBy(pid, state, run) {
+		if pid, ok := harness.ReadPid(filepath.Join(run, d+".pid")); ok && ownedBy(pid, state, run) {
 			stopPid(pid, 5*time.Second)
 		}
 	}
@@ -85,6 +87,12 @@ func Remove(ctx context.Context, name string, logw io.Writer) error {
 	}
 	if b, err := os.ReadFile(filepath.Join(run, "subnet")); err == nil {
 		subnet := strings.TrimSpace(string(b))
+		ks, _ := os.ReadFile(filepath.Join(run, keepSourceFile))
+		for _, from := range strings.Fields(string(ks)) {
+			if err := harness.DropKeepSource(ctx, from, subnet); err != nil {
+				errs = append(errs, err.Error())
+			}
+		}
 		if hasGuardRoute(subnet) {
 			if err := ipCmd(ctx, "route", "del", "unreachable", subnet, "metric", "4000"); err != nil {
 				errs = append(errs, err.Error())
@@ -157,6 +165,11 @@ func (c *Cluster) Leftovers() []string {
 	if hasGuardRoute(c.Subnet) {
 		out = append(out, "route unreachable "+c.Subnet)
 	}
+	for _, from := range c.PodRoutes {
+		if harness.HasKeepSource(from, c.Subnet) {
+			out = append(out, "iptables nat rule keeping the source of "+from+" -> "+c.Subnet)
+		}
+	}
 	if m := cniResults(c.Name); len(m) > 0 {
 		out = append(out, fmt.Sprintf("libcni results %v", m))
 	}
@@ -185,29 +198,6 @@ func hasGuardRoute(subnet string) bool {
 	return err == nil && strings.Contains(out, subnet)
 }
 
-// readPid reads a pid file.
-func readPid(path string) (int, bool) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return 0, false
-	}
-	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
-	return pid, err == nil && pid > 1
-}
-
-// processAlive is false for missing processes and zombies.
-func processAlive(pid int) bool {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return false
-	}
-	s := string(b)
-	if i := strings.LastIndexByte(s, ')'); i >= 0 && i+2 < len(s) {
-		return s[i+2] != 'Z'
-	}
-	return true
-}
-
 // ownedBy reports whether pid's command line names one of the directories (so a reused
 // pid of another process is never signalled).
 func ownedBy(pid int, dirs ...string) bool {
@@ -228,7 +218,7 @@ func ownedBy(pid int, dirs ...string) bool {
 func stopPid(pid int, grace time.Duration) {
 	syscall.Kill(pid, syscall.SIGTERM)
 	for t := time.Now(); time.Since(t) < grace; time.Sleep(50 * time.Millisecond) {
-		if !processAlive(pid) {
+		if !harness.ProcessAlive(pid) {
 			return
 		}
 	}
@@ -244,7 +234,7 @@ func clusterProcs(dirs ...string) []int {
 		if err != nil || pid == os.Getpid() {
 			continue
 		}
-		if processAlive(pid) && ownedBy(pid, dirs...) {
+		if harness.ProcessAlive(pid) && ownedBy(pid, dirs...) {
 			out = append(out, pid)
 		}
 	}
@@ -262,7 +252,7 @@ func cgroupProcs(root string) []int {
 			}
 			b, _ := os.ReadFile(p)
 			for _, f := range strings.Fields(string(b)) {
-				if pid, err := strconv.Atoi(f); err == nil && !seen[pid] && processAlive(pid) {
+				if pid, err := strconv.Atoi(f); err == nil && !seen[pid] && harness.ProcessAlive(pid) {
 					seen[pid] = true
 					out = append(out, pid)
 				}
@@ -455,7 +445,7 @@ func otherKubelets(name string) bool {
 		if filepath.Base(filepath.Dir(p)) == "kube-"+name {
 			continue
 		}
-		if pid, ok := readPid(p); ok && processAlive(pid) {
+		if pid, ok := harness.ReadPid(p); ok && harness.ProcessAlive(pid) {
 			return true
 		}
 	}
@@ -486,7 +476,7 @@ func handOver(self string, dirs []string, logw io.Writer) {
 		if filepath.Base(r) == "kube-"+self {
 			continue
 		}
-		if pid, ok := readPid(filepath.Join(r, "containerd.pid")); !ok || !processAlive(pid) {
+		if pid, ok := harness.ReadPid(filepath.Join(r, "containerd.pid")); !ok || !harness.ProcessAlive(pid) {
 			continue
 		}
 		f, err := os.OpenFile(filepath.Join(r, "shared-created"), os.O_APPEND|os.O_WRONLY, 0o644)

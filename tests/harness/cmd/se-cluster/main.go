@@ -15,38 +15,24 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
-	"os/signal"
 	"strconv"
 	"strings"
-	"syscall"
 
 	"github.com/slurm-elastic/slurm-elastic/tests/harness"
 )
 
-func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	code, err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "se-cluster:", err)
-	}
-	os.Exit(code)
-}
+func main() { harness.Main("se-cluster", run) }
 
 const usage = "usage: se-cluster up|env|exec|diag|down|image [flags] (see -h of each)"
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) (int, error) {
-	if len(args) == 0 {
-		return 2, errors.New(usage)
+	cmd, fs, name, args, err := harness.Subcommand("se-cluster", usage, "se-demo", args, stderr)
+	if err != nil {
+		return 2, err
 	}
-	cmd, args := args[0], args[1:]
-	fs := flag.NewFlagSet("se-cluster "+cmd, flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	name := fs.String("name", "se-demo", "cluster name (prefix of every object)")
 	switch cmd {
 	case "up":
 		subnet := fs.String("subnet", "", "a /24 in 10.222.0.0/16 (default: derived from -name)")

@@ -2,7 +2,7 @@
 // cluster (package tests/kube) from the shell, for benchmarks and debugging:
 //
 //	se-kube build                          build (or reuse) the binaries; print their directory
-//	se-kube up     [-name N] [-subnet S] [-route SUBNET]...   start; print the env lines
+//	se-kube up     [-name N] [-subnet S] [-route SUBNET]... [-api-on-gateway]   start; print the env lines
 //	se-kube env    [-name N]               print the running cluster's facts as KEY=VALUE lines
 //	se-kube import [-name N] [-slurm V] [REF]   import REF (default: the harness's Slurm
 //	                                       image, built if needed) into the cluster's containerd
@@ -14,27 +14,15 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
-	"os"
-	"os/signal"
 	"strings"
-	"syscall"
 
 	"github.com/slurm-elastic/slurm-elastic/tests/harness"
 	"github.com/slurm-elastic/slurm-elastic/tests/kube"
 )
 
-func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	code, err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "se-kube:", err)
-	}
-	os.Exit(code)
-}
+func main() { harness.Main("se-kube", run) }
 
 const usage = "usage: se-kube build|up|env|import|down [flags] (see -h of each)"
 
@@ -44,13 +32,10 @@ func (r *routes) String() string     { return strings.Join(*r, ",") }
 func (r *routes) Set(s string) error { *r = append(*r, s); return nil }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) (int, error) {
-	if len(args) == 0 {
-		return 2, errors.New(usage)
+	cmd, fs, name, args, err := harness.Subcommand("se-kube", usage, "se-kube", args, stderr)
+	if err != nil {
+		return 2, err
 	}
-	cmd, args := args[0], args[1:]
-	fs := flag.NewFlagSet("se-kube "+cmd, flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	name := fs.String("name", "se-kube", "cluster name")
 	switch cmd {
 	case "build":
 		if err := fs.Parse(args); err != nil {
@@ -64,11 +49,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (int, err
 	case "up":
 		subnet := fs.String("subnet", "", "the pods' /24 in 10.222.0.0/16 (default: a free one)")
 		var rs routes
-		fs.Var(&rs, "route", "a network pods get a route to (repeatable; e.g. a harness cluster's subnet)")
+		fs.Var(&rs, "route", "a network pods and it reach each other on by their own addresses (repeatable; e.g. a harness cluster's subnet)")
+		onGW := fs.Bool("api-on-gateway", false, "the API server listens on the node's address (the bridge's gateway), not 127.0.0.1: for a Slurm head in a container")
 		if err := fs.Parse(args); err != nil {
 			return 2, nil
 		}
-		c, err := kube.Start(ctx, kube.Options{Name: *name, Subnet: *subnet, PodRoutes: rs, Log: stderr})
+		c, err := kube.Start(ctx, kube.Options{Name: *name, Subnet: *subnet, PodRoutes: rs, APIOnGateway: *onGW, Log: stderr})
 		if err != nil {
 			return 1, err
 		}
