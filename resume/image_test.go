@@ -2,6 +2,7 @@ package resume
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"testing"
 
@@ -123,5 +124,59 @@ func TestResumeMissingImageKeepsGroup(t *testing.T) {
 	// The default image still starts.
 	if err := Resume(context.Background(), e.d, []string{"cloud2"}, nil); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestResumeJoblessBootsActiveImage: a node resumed without a job (warm
+// pool, `scontrol power up`) boots the image its active features in Slurm
+// name, so that a `-C` job Slurm places there because of them runs in
+// that image; none or two active boot the default, and so does a Slurm
+// that cannot be asked. Before the fix cloud1 booted the default while
+// Slurm held `rocky9` active: a `-C rocky9` job ran in the default image.
+func TestResumeJoblessBootsActiveImage(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t, runtimefake.Options{Images: []string{"node:1", "rocky:9", "cuda:12"}})
+	e.d.Config.Groups[0].Template.Features = []string{"fast"}
+	e.d.Config.Groups[0].Images = []conf.Image{{Name: "rocky9", Image: "rocky:9"}, {Name: "cuda12", Image: "cuda:12"}}
+	for node, active := range map[string][]string{"cloud1": {"fast", "rocky9"}, "cloud2": {"fast"}, "cloud3": {"rocky9", "cuda12"}} {
+		if err := e.sc.SetActiveFeatures(ctx, node, active); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// cloud4's job asks for cuda12: the job wins over what is active.
+	if err := e.sc.SetActiveFeatures(ctx, "cloud4", []string{"rocky9"}); err != nil {
+		t.Fatal(err)
+	}
+	rf, err := ParseResumeFile([]byte(`{"jobs":[{"job_id":1,"features":"cuda12","nodes_resume":"cloud4"}]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := Resume(ctx, e.d, []string{"cloud1", "cloud2", "cloud3", "cloud4"}, rf); err != nil {
+		t.Fatal(err)
+	}
+	inst := e.instances(t)
+	for node, want := range map[string]string{"cloud1": "rocky9", "cloud2": "", "cloud3": "", "cloud4": "cuda12"} {
+		if inst[node].Image != want {
+			t.Errorf("%s: image %q, want %q", node, inst[node].Image, want)
+		}
+	}
+
+	// Slurm cannot be asked: the default, and the resume goes on.
+	e2 := newEnv(t, runtimefake.Options{Images: []string{"node:1", "rocky:9"}})
+	e2.d.Config.Groups[0].Images = []conf.Image{{Name: "rocky9", Image: "rocky:9"}}
+	if err := e2.sc.SetActiveFeatures(ctx, "cloud1", []string{"rocky9"}); err != nil {
+		t.Fatal(err)
+	}
+	e2.sc.SetFault(func(op string, _ []string, _ slurm.NodeUpdate) error {
+		if op == "nodes" {
+			return errors.New("slurmctld not answering")
+		}
+		return nil
+	})
+	if err := Resume(ctx, e2.d, []string{"cloud1"}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if in := e2.instances(t)["cloud1"]; in.Image != "" {
+		t.Errorf("cloud1 with Slurm not answering: image %q, want the default", in.Image)
 	}
 }

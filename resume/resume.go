@@ -11,6 +11,7 @@ import (
 	"maps"
 	"slices"
 
+	"github.com/slurm-elastic/slurm-elastic/conf"
 	"github.com/slurm-elastic/slurm-elastic/internal/breaker"
 	"github.com/slurm-elastic/slurm-elastic/internal/nodelog"
 	"github.com/slurm-elastic/slurm-elastic/internal/pool"
@@ -51,7 +52,7 @@ func Resume(ctx context.Context, d power.Deps, names []string, jobs *ResumeFile)
 		power.Record(d, power.JobRecords(start, byJob)...)
 	}
 	targets, unknown := power.Resolve(d, names)
-	images := pickImages(d, targets, jobs)
+	images := pickImages(wctx, d, targets, jobs)
 	var errs []error
 	var early []power.Failure
 	for _, n := range slices.Sorted(maps.Keys(unknown)) {
@@ -196,20 +197,30 @@ func Resume(ctx context.Context, d power.Deps, names []string, jobs *ResumeFile)
 }
 
 // pickImages returns the image name each target boots ("" = its group's
-// default): the image its job's feature expression asks for (ImageFor),
-// the default for a node no job waits for (warm pool, scontrol power up).
-// What cannot be mapped boots the default and is logged. It does not block.
-func pickImages(d power.Deps, targets []power.Target, jobs *ResumeFile) map[string]string {
+// default): the image its job's feature expression asks for (ImageFor).
+// A node no job waits for (warm pool, `scontrol power up`, the
+// reconciler) boots the image its active features in Slurm name, so that
+// what the node reports at registration is what Slurm already holds and
+// a `-C` job Slurm places there gets its image; with none (Slurm resets
+// them to the static ones at every power down) it boots the default.
+// What cannot be mapped boots the default and is logged. It blocks for
+// one Slurm call when a group with images has nodes without a job; a
+// failed call is logged and those nodes boot the default.
+func pickImages(ctx context.Context, d power.Deps, targets []power.Target, jobs *ResumeFile) map[string]string {
 	out := make(map[string]string, len(targets))
 	byNode, jobOf, bad := nodeFeatures(jobs)
 	for _, b := range bad {
 		d.Log.Warn("resume file: cannot read a job's nodes: they boot their group's default image", "error", b)
 	}
+	active := activeImages(ctx, d, targets, byNode)
 	for _, t := range targets {
 		if len(t.Group.Images) == 0 {
 			continue
 		}
 		feats, ok := byNode[t.Name]
+		if !ok {
+			feats = active[t.Name]
+		}
 		name, why := ImageFor(feats, t.Group)
 		if why != "" {
 			d.Log.Warn("cannot map the job's features to one of the group's images: the node boots the default image",
@@ -219,6 +230,51 @@ func pickImages(d power.Deps, targets []power.Target, jobs *ResumeFile) map[stri
 			out[t.Name] = name
 		}
 		d.Log.Info("node image", "node", t.Name, "group", t.Group.Name, "image", imageLabel(name), "job", jobOf[t.Name], "with_job", ok, "features", feats)
+	}
+	return out
+}
+
+// activeImages returns, for each target of a group with images that no
+// job of the resume file waits for, the one image name among its active
+// features in Slurm (as a feature expression for ImageFor); nodes with
+// none are left out. Two or more image names active (Slurm takes every
+// available feature as active for a node that registers with none) name
+// no image: left out, logged. It blocks for one Slurm call (none when no
+// target needs it); a failed call is logged and leaves every node out.
+func activeImages(ctx context.Context, d power.Deps, targets []power.Target, byNode map[string]string) map[string]string {
+	groupOf := map[string]*conf.Group{}
+	for _, t := range targets {
+		if _, withJob := byNode[t.Name]; len(t.Group.Images) > 0 && !withJob {
+			groupOf[t.Name] = t.Group
+		}
+	}
+	if len(groupOf) == 0 {
+		return nil
+	}
+	nodes, err := d.Slurm.Nodes(ctx, slices.Sorted(maps.Keys(groupOf))...)
+	if err != nil {
+		d.Log.Warn("cannot read the active features of nodes resumed without a job: they boot their group's default image", "error", err)
+		return nil
+	}
+	out := map[string]string{}
+	for _, n := range nodes {
+		g := groupOf[n.Name]
+		if g == nil {
+			continue
+		}
+		var names []string
+		for _, f := range n.ActiveFeatures {
+			if _, ok := g.ImageRef(f); ok && f != "" {
+				names = append(names, f)
+			}
+		}
+		switch len(names) {
+		case 0:
+		case 1:
+			out[n.Name] = names[0]
+		default:
+			d.Log.Warn("node resumed without a job has several image features active: it boots the default image", "node", n.Name, "active", n.ActiveFeatures)
+		}
 	}
 	return out
 }

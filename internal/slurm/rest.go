@@ -353,6 +353,7 @@ type restNode struct {
 	Address    string   `json:"address"`
 	Hostname   string   `json:"hostname"`
 	Features   []string `json:"features"`
+	Active     []string `json:"active_features"`
 	Gres       string   `json:"gres"`
 	RealMemory int64    `json:"real_memory"`
 	Cpus       int      `json:"cpus"`
@@ -446,17 +447,18 @@ func notFoundOr(name string, err error) error {
 func fromREST(n restNode) Node {
 	base, flags := splitState(n.State)
 	return Node{
-		Name:         n.Name,
-		State:        base,
-		Flags:        flags,
-		Reason:       n.Reason,
-		Addr:         n.Address,
-		Hostname:     n.Hostname,
-		Features:     nonEmpty(n.Features),
-		Gres:         n.Gres,
-		RealMemoryMB: n.RealMemory,
-		CPUs:         n.Cpus,
-		Partitions:   nonEmpty(n.Partitions),
+		Name:           n.Name,
+		State:          base,
+		Flags:          flags,
+		Reason:         n.Reason,
+		Addr:           n.Address,
+		Hostname:       n.Hostname,
+		Features:       nonEmpty(n.Features),
+		ActiveFeatures: nonEmpty(n.Active),
+		Gres:           n.Gres,
+		RealMemoryMB:   n.RealMemory,
+		CPUs:           n.Cpus,
+		Partitions:     nonEmpty(n.Partitions),
 	}
 }
 

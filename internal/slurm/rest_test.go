@@ -244,7 +244,7 @@ func TestRESTNodes(t *testing.T) {
 		t.Fatalf("Nodes() = %+v, %v", all, err)
 	}
 	want := Node{Name: "cloud2", State: StateIdle, Flags: []string{FlagCloud, FlagDrain, FlagNotResponding, FlagPoweredDown, FlagPowerDown},
-		Reason: "r1", Addr: "10.88.7.2", Hostname: "cloud2-ct", Features: []string{"gpu", "fast"}, RealMemoryMB: 500, CPUs: 1,
+		Reason: "r1", Addr: "10.88.7.2", Hostname: "cloud2-ct", Features: []string{"gpu", "fast"}, ActiveFeatures: []string{"gpu", "fast"}, RealMemoryMB: 500, CPUs: 1,
 		Partitions: []string{"cloud"}}
 	if !reflect.DeepEqual(all[1], want) {
 		t.Errorf("node = %+v\nwant   %+v", all[1], want)

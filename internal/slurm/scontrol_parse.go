@@ -198,6 +198,7 @@ func parseShowNodeLine(line string) (Node, error) {
 			n.Partitions = csv(f.val)
 		}
 	}
+	n.ActiveFeatures = active
 	switch {
 	case haveAvail:
 		n.Features = avail

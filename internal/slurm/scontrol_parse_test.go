@@ -44,7 +44,7 @@ func nodeByName(t *testing.T, nodes []Node, name string) Node {
 func TestParseShowNode2205(t *testing.T) {
 	cloud := Node{
 		Name: "cloud1", State: StateIdle, Flags: []string{FlagCloud, FlagPoweredDown},
-		Addr: "cloud1", Hostname: "cloud1", Features: []string{"gpu", "fast"},
+		Addr: "cloud1", Hostname: "cloud1", Features: []string{"gpu", "fast"}, ActiveFeatures: []string{"gpu", "fast"},
 		RealMemoryMB: 500, CPUs: 1, Partitions: []string{"cloud", "other"},
 	}
 	down1 := Node{
@@ -71,16 +71,16 @@ func TestParseShowNode2205(t *testing.T) {
 		{"show-drain", "cloud3", Node{
 			Name: "cloud3", State: StateIdle, Flags: []string{FlagCloud, FlagDrain, FlagPoweredDown},
 			Reason: "maint window=Tue [ticket 42]", Addr: "cloud3", Hostname: "cloud3",
-			Features: []string{"gpu", "fast"}, RealMemoryMB: 500, CPUs: 1, Partitions: []string{"cloud"},
+			Features: []string{"gpu", "fast"}, ActiveFeatures: []string{"gpu", "fast"}, RealMemoryMB: 500, CPUs: 1, Partitions: []string{"cloud"},
 		}},
 		{"show-addr", "cloud2", Node{
 			Name: "cloud2", State: StateIdle, Flags: []string{FlagCloud, FlagPoweredDown},
-			Addr: "10.88.7.2", Hostname: "cloud2-ct", Features: []string{"gpu", "fast"},
+			Addr: "10.88.7.2", Hostname: "cloud2-ct", Features: []string{"gpu", "fast"}, ActiveFeatures: []string{"gpu", "fast"},
 			RealMemoryMB: 500, CPUs: 1, Partitions: []string{"cloud"},
 		}},
 		{"show-powerup", "cloud4", Node{
 			Name: "cloud4", State: StateIdle, Flags: []string{FlagCloud, "POWER_UP", FlagPoweredDown},
-			Addr: "cloud4", Hostname: "cloud4", Features: []string{"gpu", "fast"},
+			Addr: "cloud4", Hostname: "cloud4", Features: []string{"gpu", "fast"}, ActiveFeatures: []string{"gpu", "fast"},
 			RealMemoryMB: 500, CPUs: 1, Partitions: []string{"cloud"},
 		}},
 		{"show-resume", "down1", func() Node {
@@ -180,7 +180,7 @@ func TestParseShowNodeLineShapes(t *testing.T) {
 			want: Node{
 				Name: "gpu-01", State: StateMixed, Flags: []string{FlagDrain},
 				Reason: "slurm-elastic: gpu3 XID 79 Extra=x", Addr: "10.0.0.7", Hostname: "gpu-01",
-				Features: []string{"a100", "nvlink"}, Gres: "gpu:a100:4(S:0-1)",
+				Features: []string{"a100", "nvlink"}, ActiveFeatures: []string{"a100"}, Gres: "gpu:a100:4(S:0-1)",
 				RealMemoryMB: 256000, CPUs: 16, Partitions: []string{"gpu"},
 			},
 		},

@@ -36,17 +36,20 @@ const (
 
 // Node is one Slurm node as the controller sees it.
 type Node struct {
-	Name         string
-	State        string   // base state: IDLE, ALLOCATED, MIXED, DOWN, ...
-	Flags        []string // CLOUD, DRAIN, POWERED_DOWN, POWERING_UP, ...
-	Reason       string
-	Addr         string // NodeAddr
-	Hostname     string // NodeHostName
-	Features     []string
-	Gres         string
-	RealMemoryMB int64
-	CPUs         int
-	Partitions   []string
+	Name     string
+	State    string   // base state: IDLE, ALLOCATED, MIXED, DOWN, ...
+	Flags    []string // CLOUD, DRAIN, POWERED_DOWN, POWERING_UP, ...
+	Reason   string
+	Addr     string   // NodeAddr
+	Hostname string   // NodeHostName
+	Features []string // available features
+	// ActiveFeatures are the features Slurm holds active now (changeable
+	// features: node_features/helpers); nil when none are.
+	ActiveFeatures []string
+	Gres           string
+	RealMemoryMB   int64
+	CPUs           int
+	Partitions     []string
 }
 
 // Has reports whether the node's base state or one of its flags is s.

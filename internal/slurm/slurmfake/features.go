@@ -47,6 +47,7 @@ func (f *Fake) SetActiveFeatures(ctx context.Context, node string, features []st
 		f.active = map[string][]string{}
 	}
 	f.active[node] = slices.Clone(features)
+	f.nodes[node].ActiveFeatures = slices.Clone(features)
 	return nil
 }
 

@@ -190,6 +190,7 @@ func clone(n *slurm.Node) slurm.Node {
 	c := *n
 	c.Flags = slices.Clone(n.Flags)
 	c.Features = slices.Clone(n.Features)
+	c.ActiveFeatures = slices.Clone(n.ActiveFeatures)
 	c.Partitions = slices.Clone(n.Partitions)
 	return c
 }
