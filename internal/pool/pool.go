@@ -71,6 +71,11 @@ func Run(ctx context.Context, n int, o Options, fn func(ctx context.Context, i i
 	}
 	sent := 0
 	for ; sent < n; sent++ {
+		// A select with both cases ready picks one at random: without this
+		// check a cancelled ctx could still start a call.
+		if ctx.Err() != nil {
+			break
+		}
 		select {
 		case next <- sent:
 			continue
@@ -108,6 +113,9 @@ func backoffs(first, limit time.Duration, jitter bool) func(a int) time.Duration
 func attempt(ctx context.Context, lim *rate.Limiter, attempts int, wait func(a int) time.Duration, retry func(error) bool, call func(context.Context) error) error {
 	var err error
 	for a := 0; a < attempts; a++ {
+		if a == 0 && ctx.Err() != nil {
+			return context.Cause(ctx) // never start a call after the end
+		}
 		if a > 0 {
 			t := time.NewTimer(wait(a))
 			select {

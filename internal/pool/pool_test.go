@@ -124,3 +124,23 @@ func TestBackoffsDoubleCapAndJitter(t *testing.T) {
 		t.Fatalf("only %d distinct jittered waits in 200 draws", len(seen))
 	}
 }
+
+// TestRunCancelledStartsNothing: with ctx already done no call starts,
+// whatever the scheduler does (a select with a free worker and a done
+// ctx picks at random: seen as a resume that launched after its signal).
+func TestRunCancelledStartsNothing(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	for range 500 {
+		var calls atomic.Int32
+		errs := Run(ctx, 4, Options{Concurrency: 4}, func(context.Context, int) error { calls.Add(1); return nil })
+		if calls.Load() != 0 {
+			t.Fatalf("%d calls started after the end", calls.Load())
+		}
+		for i, err := range errs {
+			if !errors.Is(err, context.Canceled) {
+				t.Fatalf("call %d: %v, want context.Canceled", i, err)
+			}
+		}
+	}
+}
