@@ -2,7 +2,9 @@ package conf
 
 import (
 	"fmt"
+	"maps"
 	"net"
+	"slices"
 	"strings"
 	"time"
 
@@ -141,6 +143,9 @@ func (c *Config) validateWarm(p *problems, i int) {
 		return
 	}
 	if w.Idle == 0 {
+		if len(w.Images) > 0 {
+			p.add(key+".images", "group %s: images without a warm pool (%s.idle is 0): set %s.idle or remove %s.images", g.Name, key, key, key)
+		}
 		return
 	}
 	names, err := hostlist.Expand(g.Nodes)
@@ -155,6 +160,20 @@ func (c *Config) validateWarm(p *problems, i int) {
 	}
 	if w.Max != 0 && w.Max < w.Idle {
 		p.add(key+".max", "%d: must be at least %s.idle (%d): raise %s.max, lower %s.idle, or set max 0 for the group's size", w.Max, key, w.Idle, key, key)
+	}
+	sum := 0
+	for _, name := range slices.Sorted(maps.Keys(w.Images)) {
+		n := w.Images[name]
+		if _, ok := g.ImageRef(name); !ok || name == "" {
+			p.add(key+".images."+name, "group %s has no image %q in groups[%d].images[].name", g.Name, name, i)
+		}
+		if n < 0 {
+			p.add(key+".images."+name, "group %s: %d: must not be negative", g.Name, n)
+		}
+		sum += max(n, 0)
+	}
+	if sum > w.Idle {
+		p.add(key+".images", "group %s: %d nodes in named images, more than %s.idle (%d): lower the counts or raise %s.idle", g.Name, sum, key, w.Idle, key)
 	}
 }
 

@@ -144,6 +144,7 @@ func TestExampleCoversEveryKey(t *testing.T) {
 		"podman.hosts[].known_hosts": "# known_hosts:",
 		// Images need helpers.conf on the head: shown, not enabled.
 		"groups[].images[].name": "    #   - name: rocky9", "groups[].images[].image": "    #     image: ", "podman.hosts[].host_key_checking": "# host_key_checking:",
+		"groups[].warm.images": "      # images:",
 		// Derived defaults: left unset so that they follow power_save.
 		// The Kubernetes group is an example left commented out.
 		"groups[].kubernetes.node_selector": "#     node_selector: {", "groups[].kubernetes.tolerations[].key": "#       - {key: slurm,",

@@ -185,6 +185,10 @@ type WarmConf struct {
 	// Max powered-up nodes (busy or idle) beyond which no node is warmed;
 	// 0 = the group's size.
 	Max int `mapstructure:"max"`
+	// Images: of the Idle nodes, how many to keep warm in each named
+	// image of the group (groups[].images[].name -> count); the rest boot
+	// the default image. Empty = all default.
+	Images map[string]int `mapstructure:"images"`
 }
 
 // LogConf says where structured logs go (Slurm discards hook output).

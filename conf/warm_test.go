@@ -38,6 +38,35 @@ func TestWarmValidation(t *testing.T) {
 	}
 }
 
+// TestWarmImagesValidation: warm.images names only the group's images,
+// with counts >= 0 summing to at most warm.idle.
+func TestWarmImagesValidation(t *testing.T) {
+	tests := []struct {
+		w    conf.WarmConf
+		want string // "" = valid
+	}{
+		{conf.WarmConf{Idle: 2, Images: map[string]int{"cuda12": 1}}, ""},
+		{conf.WarmConf{Idle: 2, Images: map[string]int{"cuda12": 1, "rocky9": 1}}, ""},
+		{conf.WarmConf{Idle: 2, Images: map[string]int{"cuda12": 0}}, ""},
+		{conf.WarmConf{Idle: 2, Images: map[string]int{"cuda11": 1}}, `groups[0].warm.images.cuda11: group cpu has no image "cuda11" in groups[0].images[].name`},
+		{conf.WarmConf{Idle: 2, Images: map[string]int{"cuda12": -1}}, "groups[0].warm.images.cuda12: group cpu: -1: must not be negative"},
+		{conf.WarmConf{Idle: 2, Images: map[string]int{"cuda12": 2, "rocky9": 1}}, "groups[0].warm.images: group cpu: 3 nodes in named images, more than groups[0].warm.idle (2)"},
+		{conf.WarmConf{Images: map[string]int{"cuda12": 1}}, "groups[0].warm.images: group cpu: images without a warm pool (groups[0].warm.idle is 0)"},
+	}
+	for _, tc := range tests {
+		c := validConfig()
+		c.Groups[0].Images = []conf.Image{{Name: "cuda12", Image: "registry.example/cuda12:1"}, {Name: "rocky9", Image: "registry.example/rocky9:1"}}
+		c.Groups[0].Warm = tc.w
+		err := c.Validate()
+		switch {
+		case tc.want == "" && err != nil:
+			t.Errorf("%+v: %v", tc.w, err)
+		case tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)):
+			t.Errorf("%+v: got %v, want %q", tc.w, err, tc.want)
+		}
+	}
+}
+
 func TestRenderWarmSuspendExcNodes(t *testing.T) {
 	c := validConfig()
 	var buf bytes.Buffer

@@ -55,7 +55,7 @@ var actuators = map[Kind]actuator{
 	KindCoolEnd:    {"RESUME: cooldown over, may be launched again", setState(slurm.SetResume)},
 	KindBreaker:    {"out of scheduling (Code:BreakerOpen) until the breaker is re-armed", (*Reconciler).breakerHold},
 	KindBreakerEnd: {"RESUME: circuit breaker re-armed, may be launched again", setState(slurm.SetResume)},
-	KindWarm:       {"POWER_UP: warm pool", setState(slurm.SetPowerUp)},
+	KindWarm:       {"POWER_UP: warm pool (a named image's active feature set first)", (*Reconciler).warmUp},
 	KindReboot:     {"fresh instance launched (same template and image, or the image a re-image asked for) and addressed: Slurm returns the node when slurmd registers", (*Reconciler).reboot},
 	KindReimage:    {"REBOOT ASAP (Code:Reimage): drained at once; the fresh instance boots the job's image", (*Reconciler).reimage},
 }
@@ -312,6 +312,36 @@ func (r *Reconciler) reboot(ctx context.Context, v *view, acts []Action) map[str
 	for i, a := range acts {
 		out[a.Node] = errs[i]
 	}
+	return out
+}
+
+// warmUp powers the warm pool's nodes up (KindWarm). A node the pool
+// warms in a named image (Action.Image) first has its Slurm active
+// features set to that name (static ones kept): the resume hook, running
+// without a job, boots the image they name (resume activeImages), and the
+// node's slurmd reports it, so its registration is valid and Slurm may
+// place `-C NAME` jobs on it while it boots. A failed feature update fails
+// the node's action and leaves it powered down (the next round tries
+// again); a Slurm client that cannot set features (no slurm.FeatureSetter)
+// warms the default image, logged. Blocks for one or two Slurm calls per
+// node.
+func (r *Reconciler) warmUp(ctx context.Context, _ *view, acts []Action) map[string]error {
+	out := make(map[string]error, len(acts))
+	var up []string
+	fs, canSet := r.d.Slurm.(slurm.FeatureSetter)
+	for _, a := range acts {
+		if a.Image != "" && !canSet {
+			r.d.Log.Warn("warm pool: the Slurm client cannot set active features: the node warms the default image",
+				"node", a.Node, "group", a.Group, "image", a.Image)
+		} else if a.Image != "" {
+			if err := fs.SetActiveFeatures(ctx, a.Node, []string{a.Image}); err != nil {
+				out[a.Node] = fmt.Errorf("set active features to image %s before the power up: %w", a.Image, err)
+				continue
+			}
+		}
+		up = append(up, a.Node)
+	}
+	maps.Copy(out, slurm.UpdateEach(ctx, r.d.Slurm, up, slurm.NodeUpdate{State: slurm.SetPowerUp}))
 	return out
 }
 

@@ -133,7 +133,7 @@ type Action struct {
 	Group string
 	Saw   string // what was seen, for the log and the event
 	// Image and Job: KindReimage's target image name and the job it is
-	// for; "" otherwise.
+	// for; KindWarm's image name (a warm.images pool; Job ""); "" otherwise.
 	Image, Job string
 }
 
@@ -334,10 +334,16 @@ func StateOf(n *slurm.Node) string {
 // pool lacks, never above Max (0 = the group's size) powered-up nodes. A
 // candidate has no reason at all (a stale one may be a capacity failure),
 // no instance, and its group is neither cooling nor behind an open
-// breaker. It is pure: no I/O, no clock, no state.
+// breaker. With warm.images, the warm nodes are also counted per image
+// (warmImage), and the power-ups go first to the named images short of
+// their count (in name order; the Action's Image names it), the rest to
+// the default: the pool's total decides how many nodes are powered up,
+// the names which image they boot; a pool that has its total in other
+// images warms nothing more. It is pure: no I/O, no clock, no state.
 func Warm(now time.Time, pools map[string]conf.WarmConf, entries []Entry, busy map[string]bool) []Action {
 	type tally struct {
 		size, warm, up int
+		byImage        map[string]int
 		cand           []string
 	}
 	t := map[string]*tally{}
@@ -349,7 +355,7 @@ func Warm(now time.Time, pools map[string]conf.WarmConf, entries []Entry, busy m
 		}
 		g := t[e.Group]
 		if g == nil {
-			g = &tally{}
+			g = &tally{byImage: map[string]int{}}
 			t[e.Group] = g
 		}
 		g.size++
@@ -361,6 +367,7 @@ func Warm(now time.Time, pools map[string]conf.WarmConf, entries []Entry, busy m
 		case n.Has(slurm.FlagPoweringUp):
 			g.warm++
 			g.up++
+			g.byImage[warmImage(w, e)]++
 		case n.Has(slurm.FlagPoweredDown) || n.Has(slurm.FlagPoweringDown):
 			if n.Has(slurm.FlagPoweredDown) && !n.Has(slurm.FlagPoweringDown) && n.State == slurm.StateIdle &&
 				!n.Has(slurm.FlagDrain) && n.Reason == "" && e.Inst == nil && !e.Unlisted && !e.BreakerOpen &&
@@ -371,6 +378,7 @@ func Warm(now time.Time, pools map[string]conf.WarmConf, entries []Entry, busy m
 			g.up++
 			if n.State == slurm.StateIdle && !n.Has(slurm.FlagDrain) && !n.Has(slurm.FlagCompleting) {
 				g.warm++
+				g.byImage[warmImage(w, e)]++
 			}
 		}
 	}
@@ -381,11 +389,46 @@ func Warm(now time.Time, pools map[string]conf.WarmConf, entries []Entry, busy m
 		if limit <= 0 {
 			limit = g.size
 		}
-		k := min(w.Idle-g.warm, limit-g.up, len(g.cand))
-		for _, name := range g.cand[:max(k, 0)] {
-			out = append(out, Action{Kind: KindWarm, Node: name, Group: grp,
-				Saw: fmt.Sprintf("group %s: %d idle or powering up of warm.idle %d, %d powered up of max %d", grp, g.warm, w.Idle, g.up, limit)})
+		k := max(min(w.Idle-g.warm, limit-g.up, len(g.cand)), 0)
+		saw := fmt.Sprintf("group %s: %d idle or powering up of warm.idle %d, %d powered up of max %d", grp, g.warm, w.Idle, g.up, limit)
+		var images []string // the image of each power-up, named ones first
+		for _, name := range slices.Sorted(maps.Keys(w.Images)) {
+			for range max(w.Images[name]-g.byImage[name], 0) {
+				images = append(images, name)
+			}
+		}
+		for i, name := range g.cand[:k] {
+			a := Action{Kind: KindWarm, Node: name, Group: grp, Saw: saw}
+			if i < len(images) {
+				a.Image = images[i]
+				a.Saw += fmt.Sprintf("; image %s: %d warm of warm.images %d", images[i], g.byImage[images[i]], w.Images[images[i]])
+			}
+			out = append(out, a)
 		}
 	}
 	return out
+}
+
+// warmImage is the image a warm node of a pool with warm.images counts
+// for: its instance's image name, or, for a node powering up without an
+// instance yet, the one name of w.Images among its Slurm active features
+// (what the warm power-up set, and what the resume hook boots); "" (the
+// default) otherwise.
+func warmImage(w conf.WarmConf, e *Entry) string {
+	if len(w.Images) == 0 {
+		return ""
+	}
+	if e.Inst != nil {
+		return e.Inst.Image
+	}
+	var name string
+	for _, f := range e.Node.ActiveFeatures {
+		if _, ok := w.Images[f]; ok {
+			if name != "" {
+				return "" // several: the hook boots the default
+			}
+			name = f
+		}
+	}
+	return name
 }

@@ -1,6 +1,7 @@
 package reconcile
 
 import (
+	"context"
 	"fmt"
 	"strings"
 	"testing"
@@ -112,5 +113,184 @@ func TestRoundWarm(t *testing.T) {
 	}
 	if n := w.r.Metrics.ActionCount(KindWarm, "ok"); n != 3 {
 		t.Fatalf("warm actions counted %d, want 3", n)
+	}
+}
+
+// TestWarmImages: a pool with warm.images powers up the named images
+// short of their count first (Action.Image), the rest default; warm nodes
+// count for the image of their instance or, powering up, of their active
+// feature; the pool's total decides how many.
+func TestWarmImages(t *testing.T) {
+	down := func(name string) Entry {
+		n := node("IDLE", "POWERED_DOWN")
+		n.Name = name
+		return Entry{Name: name, Group: "g", Node: n}
+	}
+	idleIn := func(name, img string) Entry {
+		n := node("IDLE")
+		n.Name = name
+		in := inst(runtime.StateRunning, time.Hour)
+		in.Name, in.Image = name, img
+		return Entry{Name: name, Group: "g", Node: n, Inst: in}
+	}
+	booting := func(name string, active ...string) Entry {
+		n := node("IDLE", "POWERING_UP")
+		n.Name, n.ActiveFeatures = name, active
+		return Entry{Name: name, Group: "g", Node: n}
+	}
+	marked := map[string]int{"marked": 1}
+	tests := []struct {
+		name    string
+		w       conf.WarmConf
+		entries []Entry
+		want    string // node:image ...
+	}{
+		{"cold: the named image first, then the default", conf.WarmConf{Idle: 2, Images: marked},
+			[]Entry{down("c1"), down("c2"), down("c3")}, "c1:marked c2:"},
+		{"two named images", conf.WarmConf{Idle: 2, Images: map[string]int{"marked": 1, "other": 1}},
+			[]Entry{down("c1"), down("c2"), down("c3")}, "c1:marked c2:other"},
+		{"a named count of 2", conf.WarmConf{Idle: 3, Images: map[string]int{"marked": 2}},
+			[]Entry{down("c1"), down("c2"), down("c3")}, "c1:marked c2:marked c3:"},
+		{"a warm marked instance: the default one is missing", conf.WarmConf{Idle: 2, Images: marked},
+			[]Entry{idleIn("c1", "marked"), down("c2"), down("c3")}, "c2:"},
+		{"a warm default instance: the marked one is missing", conf.WarmConf{Idle: 2, Images: marked},
+			[]Entry{idleIn("c1", ""), down("c2"), down("c3")}, "c2:marked"},
+		{"powering up with the feature active counts as marked", conf.WarmConf{Idle: 2, Images: marked},
+			[]Entry{booting("c1", "static", "marked"), down("c2"), down("c3")}, "c2:"},
+		{"powering up with no image feature counts as default", conf.WarmConf{Idle: 2, Images: marked},
+			[]Entry{booting("c1"), down("c2"), down("c3")}, "c2:marked"},
+		{"the total is there in another image: nothing more", conf.WarmConf{Idle: 1, Images: marked},
+			[]Entry{idleIn("c1", "other"), down("c2")}, ""},
+		{"max bounds the named image too", conf.WarmConf{Idle: 2, Max: 2, Images: map[string]int{"marked": 2}},
+			[]Entry{idleIn("c1", "other"), down("c2"), down("c3")}, "c2:marked"},
+		{"a busy marked node does not count", conf.WarmConf{Idle: 1, Images: marked},
+			[]Entry{{Name: "c1", Group: "g", Node: withReason(node("ALLOCATED"), ""), Inst: &runtime.Instance{Name: "c1", Image: "marked", State: runtime.StateRunning}}, down("c2")}, "c2:marked"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var got []string
+			for _, a := range Warm(t0, map[string]conf.WarmConf{"g": tc.w}, tc.entries, nil) {
+				got = append(got, a.Node+":"+a.Image)
+				if a.Image != "" && !strings.Contains(a.Saw, "image "+a.Image+": ") {
+					t.Errorf("%s: saw %q does not name the image", a.Node, a.Saw)
+				}
+			}
+			if s := strings.Join(got, " "); s != tc.want {
+				t.Fatalf("warmed %q, want %q", s, tc.want)
+			}
+		})
+	}
+}
+
+// imgWorld is a world whose group g has the images marked and other and
+// the warm pool w.
+func imgWorld(t *testing.T, w conf.WarmConf, sc slurm.Client) *world {
+	t.Helper()
+	wd := newWorld(t, "c[1-4]", "c1", "c2", "c3", "c4")
+	wd.cfg.Groups[0].Images = []conf.Image{{Name: "marked", Image: "img-marked"}, {Name: "other", Image: "img-other"}}
+	wd.cfg.Groups[0].Warm = w
+	if sc == nil {
+		sc = wd.sc
+	}
+	r, err := New(Deps{Config: wd.cfg, Runtimes: map[string]runtime.Runtime{"fake": wd.rt}, Slurm: sc, Now: wd.clock.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	wd.r = r
+	return wd
+}
+
+// TestRoundWarmImages: `warm: {idle: 2, images: {marked: 1}}`: the first
+// round sets c1's active features to marked, then powers c1 and c2 up (in
+// that order: the resume hook reads the features); nothing while they
+// boot; when the marked node takes a job, the next round warms a
+// replacement in marked.
+func TestRoundWarmImages(t *testing.T) {
+	w := imgWorld(t, conf.WarmConf{Idle: 2, Images: map[string]int{"marked": 1}}, nil)
+	var calls []string
+	w.sc.SetFault(func(op string, names []string, u slurm.NodeUpdate) error {
+		if op == "features" || op == "update" {
+			calls = append(calls, fmt.Sprintf("%s %v %s", op, names, u.State))
+		}
+		return nil
+	})
+	if got := kinds(w.round(t)); got != "c1:warm c2:warm" {
+		t.Fatalf("round 1: %q", got)
+	}
+	if got := strings.Join(calls, "; "); got != "features [c1] ; update [c1 c2] POWER_UP" {
+		t.Fatalf("Slurm calls %q: want c1's features set before the power up", got)
+	}
+	if a := w.sc.ActiveFeatures("c1"); strings.Join(a, ",") != "marked" {
+		t.Fatalf("c1 active features %v, want marked", a)
+	}
+	if a := w.sc.ActiveFeatures("c2"); a != nil {
+		t.Fatalf("c2 active features %v, want none set (default image)", a)
+	}
+	if got := kinds(w.round(t)); got != "" {
+		t.Fatalf("while booting: %q", got)
+	}
+	// They come up (the resume hook boots c1 in marked); c1 takes a job.
+	if r := w.rt.Launch(context.Background(), []runtime.NodeSpec{{Name: "c1", Group: "g", Image: "marked", Template: runtime.Template{Image: "img-marked"}}})[0]; r.Err != nil {
+		t.Fatal(r.Err)
+	}
+	w.launch(t, "c2")
+	w.up("c1", slurm.StateIdle)
+	w.up("c2", slurm.StateIdle)
+	if got := kinds(w.round(t)); got != "" {
+		t.Fatalf("pool full: %q", got)
+	}
+	w.up("c1", slurm.StateAllocated)
+	calls = nil
+	if got := kinds(w.round(t)); got != "c3:warm" {
+		t.Fatalf("after the marked node took a job: %q", got)
+	}
+	if a := w.sc.ActiveFeatures("c3"); strings.Join(a, ",") != "marked" {
+		t.Fatalf("c3 active features %v, want marked (the replacement)", a)
+	}
+	if n := w.r.Metrics.ActionCount(KindWarm, "ok"); n != 3 {
+		t.Fatalf("warm actions counted %d, want 3", n)
+	}
+}
+
+// noFeatures is a Slurm client that cannot set active features.
+type noFeatures struct{ slurm.Client }
+
+// TestRoundWarmImagesNoFeatureSetter: a Slurm client without
+// SetActiveFeatures warms the default image (logged): the node is
+// powered up all the same, with no feature set.
+func TestRoundWarmImagesNoFeatureSetter(t *testing.T) {
+	w := imgWorld(t, conf.WarmConf{Idle: 1, Images: map[string]int{"marked": 1}}, nil)
+	r, err := New(Deps{Config: w.cfg, Runtimes: map[string]runtime.Runtime{"fake": w.rt}, Slurm: noFeatures{w.sc}, Now: w.clock.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.r = r
+	if got := kinds(w.round(t)); got != "c1:warm" {
+		t.Fatalf("round 1: %q", got)
+	}
+	if !w.node(t, "c1").Has(slurm.FlagPoweringUp) {
+		t.Fatalf("c1 not powering up: %+v", w.node(t, "c1"))
+	}
+	if a := w.sc.ActiveFeatures("c1"); a != nil || w.sc.Calls("features") != 0 {
+		t.Fatalf("active features set without a FeatureSetter: %v", a)
+	}
+}
+
+// TestRoundWarmImagesFeatureFailure: a failed feature update fails the
+// action and leaves the node powered down (no default-image power up
+// that Slurm would take for marked).
+func TestRoundWarmImagesFeatureFailure(t *testing.T) {
+	w := imgWorld(t, conf.WarmConf{Idle: 1, Images: map[string]int{"marked": 1}}, nil)
+	w.sc.SetFault(func(op string, _ []string, _ slurm.NodeUpdate) error {
+		if op == "features" {
+			return fmt.Errorf("slurmctld says no")
+		}
+		return nil
+	})
+	if _, err := w.r.Round(context.Background()); err == nil || !strings.Contains(err.Error(), "set active features to image marked") {
+		t.Fatalf("round: %v", err)
+	}
+	if n := w.node(t, "c1"); n.Has(slurm.FlagPoweringUp) || !n.Has(slurm.FlagPoweredDown) {
+		t.Fatalf("c1 powered up though its features could not be set: %+v", n)
 	}
 }
