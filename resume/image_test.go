@@ -128,26 +128,29 @@ func TestResumeMissingImageKeepsGroup(t *testing.T) {
 }
 
 // TestResumeJoblessBootsActiveImage: a node resumed without a job (warm
-// pool, `scontrol power up`) boots the image its active features in Slurm
-// name, so that a `-C` job Slurm places there because of them runs in
-// that image; none or two active boot the default, and so does a Slurm
-// that cannot be asked. Before the fix cloud1 booted the default while
+// pool, `scontrol power up`), or for a job that names no image, boots the
+// image its active features in Slurm name, so that a `-C` job Slurm places
+// there because of them runs in that image; none or two active boot the
+// default, and so does a Slurm that cannot be asked. Before the fix cloud1 booted the default while
 // Slurm held `rocky9` active: a `-C rocky9` job ran in the default image.
 func TestResumeJoblessBootsActiveImage(t *testing.T) {
 	ctx := context.Background()
 	e := newEnv(t, runtimefake.Options{Images: []string{"node:1", "rocky:9", "cuda:12"}})
 	e.d.Config.Groups[0].Template.Features = []string{"fast"}
 	e.d.Config.Groups[0].Images = []conf.Image{{Name: "rocky9", Image: "rocky:9"}, {Name: "cuda12", Image: "cuda:12"}}
-	for node, active := range map[string][]string{"cloud1": {"fast", "rocky9"}, "cloud2": {"fast"}, "cloud3": {"rocky9", "cuda12"}} {
+	for node, active := range map[string][]string{"cloud1": {"fast", "rocky9"}, "cloud2": {"fast", "rocky9"}, "cloud3": {"rocky9", "cuda12"}} {
 		if err := e.sc.SetActiveFeatures(ctx, node, active); err != nil {
 			t.Fatal(err)
 		}
 	}
-	// cloud4's job asks for cuda12: the job wins over what is active.
+	// cloud2's job names no image (-C fast): what Slurm holds active wins
+	// (a warm pool set rocky9 and a job without -C took the node). cloud4's
+	// job asks for cuda12: the job wins over what is active.
 	if err := e.sc.SetActiveFeatures(ctx, "cloud4", []string{"rocky9"}); err != nil {
 		t.Fatal(err)
 	}
-	rf, err := ParseResumeFile([]byte(`{"jobs":[{"job_id":1,"features":"cuda12","nodes_resume":"cloud4"}]}`))
+	rf, err := ParseResumeFile([]byte(`{"jobs":[{"job_id":1,"features":"cuda12","nodes_resume":"cloud4"},
+		{"job_id":2,"features":"fast","nodes_resume":"cloud2"}]}`))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -155,7 +158,7 @@ func TestResumeJoblessBootsActiveImage(t *testing.T) {
 		t.Fatal(err)
 	}
 	inst := e.instances(t)
-	for node, want := range map[string]string{"cloud1": "rocky9", "cloud2": "", "cloud3": "", "cloud4": "cuda12"} {
+	for node, want := range map[string]string{"cloud1": "rocky9", "cloud2": "rocky9", "cloud3": "", "cloud4": "cuda12"} {
 		if inst[node].Image != want {
 			t.Errorf("%s: image %q, want %q", node, inst[node].Image, want)
 		}

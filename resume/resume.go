@@ -198,33 +198,36 @@ func Resume(ctx context.Context, d power.Deps, names []string, jobs *ResumeFile)
 
 // pickImages returns the image name each target boots ("" = its group's
 // default): the image its job's feature expression asks for (ImageFor).
-// A node no job waits for (warm pool, `scontrol power up`, the
-// reconciler) boots the image its active features in Slurm name, so that
-// what the node reports at registration is what Slurm already holds and
-// a `-C` job Slurm places there gets its image; with none (Slurm resets
+// A node whose job names no image, or that no job waits for (warm pool,
+// `scontrol power up`), boots the image its active features in Slurm
+// name, so that what the node reports at registration is what Slurm
+// already holds and a later `-C` job Slurm places there because of them
+// gets that image (the warm pool sets them before its POWER_UP; a job
+// without `-C` may take such a node meanwhile); with none (Slurm resets
 // them to the static ones at every power down) it boots the default.
 // What cannot be mapped boots the default and is logged. It blocks for
-// one Slurm call when a group with images has nodes without a job; a
-// failed call is logged and those nodes boot the default.
+// one Slurm call when a group of the targets has images; a failed call
+// is logged and those nodes boot what their jobs ask for.
 func pickImages(ctx context.Context, d power.Deps, targets []power.Target, jobs *ResumeFile) map[string]string {
 	out := make(map[string]string, len(targets))
 	byNode, jobOf, bad := nodeFeatures(jobs)
 	for _, b := range bad {
 		d.Log.Warn("resume file: cannot read a job's nodes: they boot their group's default image", "error", b)
 	}
-	active := activeImages(ctx, d, targets, byNode)
+	active := activeImages(ctx, d, targets)
 	for _, t := range targets {
 		if len(t.Group.Images) == 0 {
 			continue
 		}
 		feats, ok := byNode[t.Name]
-		if !ok {
-			feats = active[t.Name]
-		}
 		name, why := ImageFor(feats, t.Group)
 		if why != "" {
 			d.Log.Warn("cannot map the job's features to one of the group's images: the node boots the default image",
 				"node", t.Name, "group", t.Group.Name, "job", jobOf[t.Name], "features", feats, "why", why)
+		}
+		if name == "" && active[t.Name] != "" {
+			name = active[t.Name]
+			d.Log.Info("node boots the image its active features name", "node", t.Name, "group", t.Group.Name, "image", name, "job", jobOf[t.Name])
 		}
 		if name != "" {
 			out[t.Name] = name
@@ -234,17 +237,16 @@ func pickImages(ctx context.Context, d power.Deps, targets []power.Target, jobs 
 	return out
 }
 
-// activeImages returns, for each target of a group with images that no
-// job of the resume file waits for, the one image name among its active
-// features in Slurm (as a feature expression for ImageFor); nodes with
-// none are left out. Two or more image names active (Slurm takes every
+// activeImages returns, for each target of a group with images, the one
+// image name among its active features in Slurm; nodes with none are
+// left out. Two or more image names active (Slurm takes every
 // available feature as active for a node that registers with none) name
 // no image: left out, logged. It blocks for one Slurm call (none when no
 // target needs it); a failed call is logged and leaves every node out.
-func activeImages(ctx context.Context, d power.Deps, targets []power.Target, byNode map[string]string) map[string]string {
+func activeImages(ctx context.Context, d power.Deps, targets []power.Target) map[string]string {
 	groupOf := map[string]*conf.Group{}
 	for _, t := range targets {
-		if _, withJob := byNode[t.Name]; len(t.Group.Images) > 0 && !withJob {
+		if len(t.Group.Images) > 0 {
 			groupOf[t.Name] = t.Group
 		}
 	}
@@ -273,7 +275,7 @@ func activeImages(ctx context.Context, d power.Deps, targets []power.Target, byN
 		case 1:
 			out[n.Name] = names[0]
 		default:
-			d.Log.Warn("node resumed without a job has several image features active: it boots the default image", "node", n.Name, "active", n.ActiveFeatures)
+			d.Log.Warn("node has several image features active: they name no image to boot", "node", n.Name, "active", n.ActiveFeatures)
 		}
 	}
 	return out
