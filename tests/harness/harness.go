@@ -777,7 +777,8 @@ func (c *Cluster) Token(ctx context.Context, user string, lifespan time.Duration
 
 // WriteFileInHead writes data to path in head with mode and owner ("user" or
 // "user:group"; "" = root:root), creating parent directories. The file never exists with
-// other permissions than mode. It blocks for two execs; idempotent.
+// other permissions than mode; it is replaced by a rename, so a reader sees the old or the
+// new file, never a partial one. It blocks for three execs; idempotent.
 func (c *Cluster) WriteFileInHead(ctx context.Context, path string, data []byte, mode os.FileMode, owner string) error {
 	if !filepath.IsAbs(path) {
 		return fmt.Errorf("write %s in head: path is not absolute", path)
@@ -790,11 +791,19 @@ func (c *Cluster) WriteFileInHead(ctx context.Context, path string, data []byte,
 	if group != "" {
 		args = append(args, "-g", group)
 	}
-	args = append(args, "/dev/null", path)
+	// Written beside it and renamed into place: a hook that reads the
+	// file meanwhile (a config rewritten under a running cluster) sees the
+	// old or the new file, never an empty one (seen in CI: a suspend hook
+	// read an empty config.yaml and left its container up).
+	tmp := path + ".se-tmp"
+	args = append(args, "/dev/null", tmp)
 	if _, err := c.Exec(ctx, args...); err != nil {
 		return fmt.Errorf("write %s in head: %w", path, err)
 	}
-	if _, err := c.st.run(ctx, strings.NewReader(string(data)), "exec", "-i", c.Head, "dd", "of="+path, "status=none"); err != nil {
+	if _, err := c.st.run(ctx, strings.NewReader(string(data)), "exec", "-i", c.Head, "dd", "of="+tmp, "status=none"); err != nil {
+		return fmt.Errorf("write %s in head: %w", path, err)
+	}
+	if _, err := c.Exec(ctx, "mv", "-f", tmp, path); err != nil {
 		return fmt.Errorf("write %s in head: %w", path, err)
 	}
 	return nil
