@@ -255,7 +255,7 @@ func activeImages(ctx context.Context, d power.Deps, targets []power.Target) map
 	}
 	nodes, err := d.Slurm.Nodes(ctx, slices.Sorted(maps.Keys(groupOf))...)
 	if err != nil {
-		d.Log.Warn("cannot read the active features of nodes resumed without a job: they boot their group's default image", "error", err)
+		d.Log.Warn("cannot read the nodes' active features in Slurm: each boots what its job asks for, else the default image", "error", err)
 		return nil
 	}
 	out := map[string]string{}
