@@ -20,28 +20,7 @@ import (
 func TestReconcileWarmPool(t *testing.T) {
 	reset(t)
 	raw := rawConfig(t)
-	const weight = "    weight: 10\n"
-	if !strings.Contains(raw, weight) {
-		t.Fatalf("rendered config lacks %q:\n%s", weight, raw)
-	}
-	configure(t, elastic.Settings{Raw: strings.Replace(raw, weight, weight+"    warm:\n      idle: 1\n      max: 2\n", 1)})
-	// slurm.conf is fixed for the test cluster: apply the rendered line live.
-	var exc string
-	for _, l := range strings.Split(run(t, adminBin, "conf", "slurm"), "\n") {
-		if strings.HasPrefix(l, "SuspendExcNodes=") {
-			exc = l
-		}
-	}
-	if exc != "SuspendExcNodes=cloud[1-4]:1" {
-		t.Fatalf("conf slurm renders %q, want SuspendExcNodes=cloud[1-4]:1", exc)
-	}
-	run(t, "scontrol", "update", exc)
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-		defer cancel()
-		cl.Configure(ctx, elastic.Settings{Name: cl.Name})
-		clearExc(ctx, t)
-	})
+	applyWarm(t, raw, "    weight: 10\n", "    warm:\n      idle: 1\n      max: 2\n", "SuspendExcNodes=cloud[1-4]:1")
 
 	if out, err := reconcileOnce(ctxT(t, time.Minute)); err != nil {
 		t.Fatalf("round: %v %s\n%s", err, out, daemonLog(t))
@@ -95,6 +74,34 @@ func TestReconcileWarmPool(t *testing.T) {
 	waitCloudIdle(t, 3*time.Minute)
 }
 
+// applyWarm configures raw with warm inserted after the line after (a
+// group's line the rendered config has), checks that `conf slurm` renders
+// wantExc and applies it live (slurm.conf is fixed for the test cluster);
+// the cluster's config and SuspendExcNodes are put back when the test ends.
+func applyWarm(t *testing.T, raw, after, warm, wantExc string) {
+	t.Helper()
+	if !strings.Contains(raw, after) {
+		t.Fatalf("rendered config lacks %q:\n%s", after, raw)
+	}
+	configure(t, elastic.Settings{Raw: strings.Replace(raw, after, after+warm, 1)})
+	var exc string
+	for _, l := range strings.Split(run(t, adminBin, "conf", "slurm"), "\n") {
+		if strings.HasPrefix(l, "SuspendExcNodes=") {
+			exc = l
+		}
+	}
+	if exc != wantExc {
+		t.Fatalf("conf slurm renders %q, want %s", exc, wantExc)
+	}
+	run(t, "scontrol", "update", exc)
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		cl.Configure(ctx, elastic.Settings{Name: cl.Name})
+		clearExc(ctx, t)
+	})
+}
+
 // clearExc puts slurmctld back to the cluster's slurm.conf (no
 // SuspendExcNodes). Slurm 24.11 logs `scontrol update SuspendExcNodes=` as
 // taken, but its power-save thread kept a node up for minutes after it:
@@ -136,27 +143,7 @@ func TestWarmImages(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	const part = "    partition: img\n"
-	if !strings.Contains(raw, part) {
-		t.Fatalf("rendered config lacks %q:\n%s", part, raw)
-	}
-	configure(t, elastic.Settings{Raw: strings.Replace(raw, part, part+"    warm:\n      idle: 1\n      images: {marked: 1}\n", 1)})
-	var exc string
-	for _, l := range strings.Split(run(t, adminBin, "conf", "slurm"), "\n") {
-		if strings.HasPrefix(l, "SuspendExcNodes=") {
-			exc = l
-		}
-	}
-	if exc != "SuspendExcNodes=img[1-2]:1" {
-		t.Fatalf("conf slurm renders %q, want SuspendExcNodes=img[1-2]:1", exc)
-	}
-	run(t, "scontrol", "update", exc)
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-		defer cancel()
-		cl.Configure(ctx, elastic.Settings{Name: cl.Name})
-		clearExc(ctx, t)
-	})
+	applyWarm(t, raw, "    partition: img\n", "    warm:\n      idle: 1\n      images: {marked: 1}\n", "SuspendExcNodes=img[1-2]:1")
 	t.Cleanup(func() { run(t, "scancel", "--user=root") })
 	stopWatch := watchSinfo(t, "img[1-2]")
 	ctlBefore, _ := os.ReadFile(filepath.Join(cl.SlurmLogDir, "slurmctld.log"))
